@@ -1,0 +1,74 @@
+import { isValidId } from '../src/ids.js'
+import { createScope, type Scope } from '../src/scope.js'
+import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
+
+/** Options of {@link HeaderIdentity}. */
+export interface HeaderIdentityOptions {
+  /** Request and response header carrying the token. Default `'x-session-token'`. */
+  header?: string
+  /** Hostname or `*.example.com` pattern (or several) this identity serves; default every host. */
+  host?: string | readonly string[]
+  /** Path prefix this identity serves, matched on segment boundaries. Default `'/'`. */
+  path?: string
+  /** Read the host from `X-Forwarded-Host`. Default `false`. */
+  trustProxy?: boolean
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
+const RESERVED = new Set(['cookie', 'set-cookie', 'host', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection'])
+
+/**
+ * Carries the session id in a request header, for API clients without cookies. The token is
+ * sent back in the same response header when a session is created or renewed, and as an empty
+ * value when it is destroyed. Exactly one value is accepted: a request that repeats the header
+ * (joined with commas) carries no candidate.
+ *
+ * @example
+ * ```ts
+ * const api = new HeaderIdentity({ header: 'x-session-token', path: '/api' })
+ * manager.setIdentityManager(api)
+ * // client: fetch('/api/me', { headers: { 'x-session-token': token } })
+ * ```
+ */
+export class HeaderIdentity implements Identity {
+  readonly name: string
+  /** The header name, lowercase. */
+  readonly header: string
+  readonly #scope: Scope
+
+  constructor(options: HeaderIdentityOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('HeaderIdentity options must be an object')
+    const header = (options.header ?? 'x-session-token')
+    if (typeof header !== 'string' || !HEADER_NAME.test(header.toLowerCase()) || RESERVED.has(header.toLowerCase())) {
+      throw new TypeError('HeaderIdentity option "header" must be a header name token that is not a standard header (e.g. "x-session-token")')
+    }
+    this.header = header.toLowerCase()
+    this.name = `header:${this.header}`
+    this.#scope = createScope({ host: options.host, path: options.path, trustProxy: options.trustProxy }, 'HeaderIdentity option')
+  }
+
+  /** Whether the request's host and path are in this identity's scope. */
+  matches(req: SessionRequest): boolean {
+    return this.#scope.matches(req)
+  }
+
+  /** The one well-formed token of the request, if it carries exactly one. */
+  get(req: SessionRequest): readonly string[] {
+    const value = req.headers[this.header]
+    if (typeof value !== 'string') return NONE
+    const token = value.trim()
+    return isValidId(token) ? [token] : NONE
+  }
+
+  /** Send the token in the response header. */
+  set(_req: SessionRequest, res: SessionResponse, id: string): void {
+    res.setHeader(this.header, id)
+  }
+
+  /** Send an empty token: the client must forget its token. */
+  remove(_req: SessionRequest, res: SessionResponse): void {
+    res.setHeader(this.header, '')
+  }
+}
+
+const NONE: readonly string[] = Object.freeze([])

@@ -1,0 +1,28 @@
+export { SessionManager, type SessionManagerOptions, type SessionManagerStats } from './session-manager.js'
+export { Session, type SessionCallback } from './session.js'
+export { SessionError, isSessionError, type SessionErrorCode, type SessionErrorOptions } from './errors.js'
+export { generateId, isValidId, ID_BYTES, ID_LENGTH } from './ids.js'
+export { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
+export {
+  createNodeMiddleware,
+  type NodeMiddleware,
+  type NextFunction,
+  type RequestWithSession,
+  type ResponseWithSession,
+} from './middleware/node.js'
+export type {
+  BatchOutcome,
+  Identity,
+  JsonValue,
+  SessionData,
+  SessionEvents,
+  SessionRecord,
+  SessionRecordInput,
+  SessionRequest,
+  SessionResponse,
+  Storage,
+  StorageOperation,
+} from './types.js'
+export { MemoryStorage, type MemoryStorageOptions } from '../storages/memory.js'
+export { CookieIdentity, type CookieIdentityOptions } from '../identities/cookie.js'
+export { HeaderIdentity, type HeaderIdentityOptions } from '../identities/header.js'

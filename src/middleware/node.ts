@@ -1,0 +1,67 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Session } from '../session.js'
+import type { SessionData, SessionRequest, SessionResponse } from '../types.js'
+
+/** What the middleware needs of the manager. */
+export interface SessionResolver<D extends object = SessionData> {
+  resolve(req: SessionRequest, res: SessionResponse): Session<D> | Promise<Session<D>>
+  emit(event: 'error', error: Error): boolean
+}
+
+/** `next` of Connect/Express; called with the error when the session could not be loaded. */
+export type NextFunction = (error?: unknown) => void
+
+/** A node:http request once the middleware ran. */
+export type RequestWithSession<D extends object = SessionData> = IncomingMessage & { session?: Session<D> }
+
+/** A node:http response once the middleware ran. */
+export type ResponseWithSession<D extends object = SessionData> = ServerResponse & { session?: Session<D> }
+
+/** The `(req, res, next)` middleware returned by `manager.middleware()`. */
+export type NodeMiddleware<D extends object = SessionData> = (req: RequestWithSession<D>, res: ResponseWithSession<D>, next: NextFunction) => void
+
+/**
+ * Build the node:http / Connect / Express middleware of a manager. A cache hit calls `next`
+ * synchronously; a miss reads the storage first; a storage outage calls `next(err)` with
+ * `err.status === 503` and `err.code === 'SESSION_STORAGE_UNAVAILABLE'`.
+ *
+ * @example
+ * ```ts
+ * const sessions = manager.middleware()
+ * app.use(sessions)                       // Express / Connect
+ * createServer((req, res) => sessions(req, res, (err) => handle(err, req, res)))  // node:http
+ * ```
+ */
+export function createNodeMiddleware<D extends object>(manager: SessionResolver<D>): NodeMiddleware<D> {
+  return function sessionMiddleware(req, res, next) {
+    let resolved: Session<D> | Promise<Session<D>>
+    try {
+      resolved = manager.resolve(req, res)
+    } catch (err) {
+      next(err)
+      return
+    }
+    if (!(resolved instanceof Promise)) {
+      attach(req, res, resolved)
+      next()
+      return
+    }
+    resolved
+      .then(
+        (session) => {
+          attach(req, res, session)
+          next()
+        },
+        (err: unknown) => next(err),
+      )
+      .catch((err: unknown) => {
+        // `next` itself threw: report it rather than leave a rejected promise unhandled.
+        manager.emit('error', err instanceof Error ? err : new Error(String(err)))
+      })
+  }
+}
+
+function attach<D extends object>(req: IncomingMessage, res: ServerResponse, session: Session<D>): void {
+  ;(req as RequestWithSession<D>).session = session
+  ;(res as ResponseWithSession<D>).session = session
+}

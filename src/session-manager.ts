@@ -1,0 +1,487 @@
+import { EventEmitter } from 'eventemitter3'
+import { LRUCache } from 'lru-cache'
+import { CookieIdentity } from '../identities/cookie.js'
+import { MemoryStorage } from '../storages/memory.js'
+import { SessionError } from './errors.js'
+import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
+import { Session, SessionState, settle, type SessionCallback, type SessionHost } from './session.js'
+import type { Identity, SessionData, SessionEvents, SessionRecord, SessionRequest, SessionResponse, Storage, StorageOperation } from './types.js'
+import { freezeJson, isPlainObject } from './values.js'
+import { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
+
+/** Options of {@link SessionManager}. Durations are in seconds, as in ee-session. */
+export interface SessionManagerOptions {
+  /** Where sessions persist. Default: a {@link MemoryStorage}, with a one-time warning. */
+  storage?: Storage
+  /** Identities, asked in this order. Default: one unsigned `CookieIdentity` named `sid`. */
+  identities?: readonly Identity[]
+  /** Sessions held in this process's LRU cache. Default 100_000. */
+  cacheLimit?: number
+  /** Seconds a session stays cached without being used. Default 3600. */
+  cacheMaxAge?: number
+  /** Idle expiry in seconds; slides on access. Default 1_209_600 (two weeks). */
+  maxAge?: number
+  /** Hard limit in seconds from creation; never slides. Default none. */
+  absoluteMaxAge?: number
+  /** Least seconds between two storage touches of an active session. Default a tenth of `maxAge`. */
+  touchAfter?: number
+  /** Largest serialized session in bytes. Default 65_536. */
+  maxSessionBytes?: number
+  /** Retries of a failed storage write before it rejects. Default 3. */
+  writeRetries?: number
+  /** First retry delay in ms (doubles each time, with jitter). Default 50. */
+  retryDelay?: number
+  /** Writes that may wait for the storage before new ones fail with `SESSION_QUEUE_FULL`. Default 100_000. */
+  maxPendingWrites?: number
+  /** Send the writes of many sessions in one `storage.batch` call when the storage has one. Default true. */
+  batching?: boolean
+  /** Most operations in one batch. Default 500. */
+  maxBatchSize?: number
+  /** Storage calls (or batches) in flight at once. Default 64 (2 with batching). */
+  writeConcurrency?: number
+}
+
+/** Counters returned by {@link SessionManager.stats}. */
+export interface SessionManagerStats extends WriteQueueStats {
+  /** Sessions in the LRU cache. */
+  cached: number
+  /** Sessions evicted from the cache that are kept until their pending writes land. */
+  pinned: number
+  /** Requests whose session came from the cache. */
+  hits: number
+  /** Requests that had to ask the storage. */
+  misses: number
+  /** Storage reads made (concurrent requests for one id share one). */
+  loads: number
+  /** Storage reads that failed. */
+  loadErrors: number
+  /** New sessions written. */
+  created: number
+  renewed: number
+  destroyed: number
+  expired: number
+  evicted: number
+}
+
+let warnedMemoryStorage = false
+
+/**
+ * Keeps the sessions this process serves in an LRU cache, reads them synchronously, and writes
+ * every change through to a persistent storage. Run it behind a load balancer with session
+ * affinity (sticky sessions); another process can still take a session over from storage.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http'
+ * import { SessionManager, CookieIdentity } from 'caching-session-manager'
+ * import { LevelStorage } from 'caching-session-manager/storages/level'
+ *
+ * const manager = new SessionManager({
+ *   storage: new LevelStorage({ location: './data/sessions' }),
+ *   identities: [new CookieIdentity({ keys: [process.env.SESSION_KEY!] })],
+ * })
+ * const sessions = manager.middleware()
+ * createServer((req, res) => sessions(req, res, async (err) => {
+ *   if (err) { res.statusCode = err.status ?? 500; return res.end() }
+ *   const session = req.session!
+ *   await session.set('views', (session.get('views') ?? 0) + 1)
+ *   res.end(`views: ${session.get('views')}`)
+ * })).listen(3000)
+ * ```
+ */
+export class SessionManager<D extends object = SessionData> extends EventEmitter<SessionEvents> {
+  #storage: Storage
+  #queue: WriteQueue
+  readonly #identities: Identity[]
+  readonly #cache: LRUCache<string, SessionState>
+  /** Sessions evicted while writes were pending: kept so a new request still reads its writes. */
+  readonly #pinned = new Map<string, SessionState>()
+  /** Ids renewed or destroyed here: never loaded again, even if the storage delete is late or failed. */
+  readonly #revoked: LRUCache<string, true>
+  readonly #loading = new Map<string, Promise<SessionState | undefined>>()
+  readonly #maxAgeMs: number
+  readonly #absoluteMaxAgeMs: number
+  readonly #touchAfterMs: number
+  readonly #maxSessionBytes: number
+  readonly #queueOptions: WriteQueueOptions
+  readonly #host: SessionHost
+  #closing: Promise<void> | undefined
+  readonly #counters = { hits: 0, misses: 0, loads: 0, loadErrors: 0, created: 0, renewed: 0, destroyed: 0, expired: 0, evicted: 0 }
+
+  constructor(options: SessionManagerOptions = {}) {
+    super()
+    if (typeof options !== 'object' || options === null) throw new TypeError('SessionManager options must be an object')
+    const cacheLimit = integer(options.cacheLimit, 'cacheLimit', 100_000, 1)
+    const cacheMaxAge = seconds(options.cacheMaxAge, 'cacheMaxAge', 3600)
+    const maxAge = seconds(options.maxAge, 'maxAge', 1_209_600)
+    const absoluteMaxAge = options.absoluteMaxAge === undefined ? 0 : seconds(options.absoluteMaxAge, 'absoluteMaxAge', 0)
+    const touchAfter = options.touchAfter === undefined ? maxAge / 10 : seconds(options.touchAfter, 'touchAfter', 0, true)
+    if (touchAfter >= maxAge) throw new TypeError('SessionManager option "touchAfter" must be less than "maxAge"')
+    this.#maxAgeMs = maxAge * 1000
+    this.#absoluteMaxAgeMs = absoluteMaxAge * 1000
+    this.#touchAfterMs = touchAfter * 1000
+    this.#maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
+    this.#queueOptions = {
+      retries: integer(options.writeRetries, 'writeRetries', 3, 0),
+      retryDelay: integer(options.retryDelay, 'retryDelay', 50, 0),
+      maxPending: integer(options.maxPendingWrites, 'maxPendingWrites', 100_000, 1),
+      maxBatchSize: integer(options.maxBatchSize, 'maxBatchSize', 500, 1),
+      batching: boolean(options.batching, 'batching', true),
+      onFailure: (id, error) => this.#writeFailed(id, error),
+    }
+    if (options.writeConcurrency !== undefined) this.#queueOptions.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
+    if (options.identities !== undefined && !Array.isArray(options.identities)) throw new TypeError('SessionManager option "identities" must be an array of identities')
+    this.#identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
+    this.#storage = options.storage === undefined ? defaultStorage() : checkStorage(options.storage, 'storage')
+    this.#queue = new WriteQueue(this.#storage, this.#queueOptions)
+    this.#cache = new LRUCache<string, SessionState>({
+      max: cacheLimit,
+      ttl: cacheMaxAge * 1000,
+      updateAgeOnGet: true,
+      dispose: (state, id, reason) => {
+        if (reason === 'evict' || reason === 'expire') this.#evicted(state, id)
+      },
+    })
+    this.#revoked = new LRUCache<string, true>({ max: Math.max(cacheLimit, 1000), ttl: Math.max(this.#maxAgeMs, 1) })
+    this.#host = this.#makeHost()
+  }
+
+  /** The storage in use. */
+  get storage(): Storage {
+    return this.#storage
+  }
+
+  /** The identities in use, in the order they are asked. */
+  get identities(): readonly Identity[] {
+    return this.#identities
+  }
+
+  /**
+   * Replace the storage (ee-session's name). Only while no write is pending; the cache is
+   * emptied, since what it held belongs to the old storage.
+   */
+  setPersistentStorage(storage: Storage): this {
+    checkStorage(storage, 'storage')
+    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+    if (this.#queue.pending > 0) throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
+    this.#storage = storage
+    this.#queue = new WriteQueue(storage, this.#queueOptions)
+    this.#cache.clear()
+    this.#pinned.clear()
+    return this
+  }
+
+  /** ee-session's spelling of {@link SessionManager.setPersistentStorage}. @deprecated */
+  setPersistenStorage(storage: Storage): this {
+    return this.setPersistentStorage(storage)
+  }
+
+  /** Add one more identity (ee-session's name); identities are asked in the order added. */
+  setIdentityManager(identity: Identity): this {
+    this.#identities.push(checkIdentity(identity, 'identity'))
+    return this
+  }
+
+  /**
+   * Connect/Express and node:http middleware: resolves the session, sets `req.session` and
+   * `res.session`, then calls `next()`; a storage outage reaches `next(err)` with `status` 503.
+   */
+  middleware(): NodeMiddleware<D> {
+    return createNodeMiddleware(this)
+  }
+
+  /**
+   * The session of a request, framework-agnostic. On a cache miss it reads the storage first;
+   * rejects with `SESSION_STORAGE_UNAVAILABLE` (status 503) when the storage cannot be read.
+   */
+  load(req: SessionRequest, res: SessionResponse): Promise<Session<D>> {
+    try {
+      return Promise.resolve(this.resolve(req, res))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Like {@link SessionManager.load}, but returns the session itself, without a promise, when no
+   * storage read is needed (a cache hit or a new session): the fast path for adapters.
+   */
+  resolve(req: SessionRequest, res: SessionResponse): Session<D> | Promise<Session<D>> {
+    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+    const identities = this.#activeIdentities()
+    const now = Date.now()
+    let first: Identity | undefined
+    for (const identity of identities) {
+      if (!identity.matches(req)) continue
+      first ??= identity
+      const candidates = identity.get(req)
+      for (const id of candidates) {
+        const state = this.#lookup(id)
+        if (state === undefined) {
+          if (this.#revoked.has(id)) continue
+          return this.#resolveFromStorage(req, res, identities)
+        }
+        if (this.#alive(state, now)) {
+          this.#counters.hits++
+          return this.#attach(state, identity, req, res, now)
+        }
+      }
+    }
+    return new Session<D>(this.#host, req, res, first, undefined)
+  }
+
+  /** Flush pending writes, then close the storage. Idempotent; later requests and writes fail with `SESSION_CLOSED`. */
+  close(callback?: SessionCallback): Promise<void> {
+    this.#closing ??= this.#queue.flush().then(() => this.#storage.close())
+    return settle(() => this.#closing!, callback)
+  }
+
+  /** Counters for monitoring. */
+  stats(): SessionManagerStats {
+    return { cached: this.#cache.size, pinned: this.#pinned.size, ...this.#counters, ...this.#queue.stats() }
+  }
+
+  async #resolveFromStorage(req: SessionRequest, res: SessionResponse, identities: readonly Identity[]): Promise<Session<D>> {
+    this.#counters.misses++
+    let first: Identity | undefined
+    for (const identity of identities) {
+      if (!identity.matches(req)) continue
+      first ??= identity
+      for (const id of identity.get(req)) {
+        let state = this.#lookup(id)
+        if (state === undefined) {
+          if (this.#revoked.has(id)) continue
+          state = await this.#load(id)
+          if (state === undefined) continue
+        }
+        const now = Date.now()
+        if (this.#alive(state, now)) return this.#attach(state, identity, req, res, now)
+      }
+    }
+    return new Session<D>(this.#host, req, res, first, undefined)
+  }
+
+  #activeIdentities(): readonly Identity[] {
+    if (this.#identities.length === 0) this.#identities.push(new CookieIdentity())
+    return this.#identities
+  }
+
+  #lookup(id: string): SessionState | undefined {
+    const cached = this.#cache.get(id)
+    if (cached !== undefined) return cached
+    const pinned = this.#pinned.get(id)
+    if (pinned !== undefined) {
+      this.#pinned.delete(id)
+      this.#cache.set(id, pinned)
+    }
+    return pinned
+  }
+
+  #alive(state: SessionState, now: number): boolean {
+    if (now < state.expiresAt && (state.absoluteExpiresAt === 0 || now < state.absoluteExpiresAt)) return true
+    this.#forget(state.id)
+    this.#counters.expired++
+    this.emit('expire', state.id)
+    return false
+  }
+
+  #attach(state: SessionState, identity: Identity, req: SessionRequest, res: SessionResponse, now: number): Session<D> {
+    const deadline = this.#deadline(state.absoluteExpiresAt, now)
+    if (deadline - state.expiresAt >= this.#touchAfterMs && this.#queue.pending < (this.#queueOptions.maxPending ?? Infinity)) {
+      state.expiresAt = deadline
+      this.#queue.enqueue({ type: 'touch', id: state.id, expiresAt: deadline }).then(
+        (applied) => {
+          if (!applied) this.#lost(state)
+        },
+        noop, // reported once by #writeFailed
+      )
+      if (!res.headersSent) identity.set(req, res, state.id, deadline)
+    } else if (identity.confirm !== undefined) {
+      identity.confirm(req, res, state.id, state.expiresAt)
+    }
+    return new Session<D>(this.#host, req, res, identity, state)
+  }
+
+  #load(id: string): Promise<SessionState | undefined> {
+    let loading = this.#loading.get(id)
+    if (loading === undefined) {
+      loading = this.#read(id).finally(() => this.#loading.delete(id))
+      this.#loading.set(id, loading)
+    }
+    return loading
+  }
+
+  async #read(id: string): Promise<SessionState | undefined> {
+    // After a failed write the cache was dropped: read only once the storage holds the outcome.
+    if (this.#queue.has(id)) await this.#queue.idle(id)
+    this.#counters.loads++
+    let record: SessionRecord | undefined
+    try {
+      record = await this.#storage.get(id)
+    } catch (err) {
+      if (err instanceof SessionError && err.code === 'SESSION_INVALID_RECORD') {
+        this.emit('error', err)
+        return undefined
+      }
+      this.#counters.loadErrors++
+      throw new SessionError('SESSION_STORAGE_UNAVAILABLE', `could not read a session from the ${this.#storage.name} storage: ${messageOf(err)}`, { cause: err })
+    }
+    if (record === undefined || record === null) return undefined
+    const state = this.#fromRecord(id, record)
+    if (state === undefined || this.#revoked.has(id)) return undefined
+    const existing = this.#lookup(id)
+    if (existing !== undefined) return existing
+    this.#cache.set(id, state)
+    return state
+  }
+
+  #fromRecord(id: string, record: SessionRecord): SessionState | undefined {
+    const { data, createdAt, expiresAt } = record
+    const absolute = record.absoluteExpiresAt ?? 0
+    let problem: string | undefined
+    if (typeof record !== 'object') problem = 'it is not an object'
+    else if (record.id !== undefined && record.id !== id) problem = 'it belongs to another id'
+    else if (!isPlainObject(data)) problem = 'its data is not an object'
+    else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) problem = 'its timestamps are missing'
+    else if (!freezeJson(data, 0)) problem = 'its data is nested too deeply'
+    if (problem !== undefined) {
+      this.emit('error', new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`))
+      return undefined
+    }
+    const now = Date.now()
+    if (now >= expiresAt || (absolute !== 0 && now >= absolute)) return undefined
+    return new SessionState(id, data, createdAt, expiresAt, absolute)
+  }
+
+  #deadline(absoluteExpiresAt: number, now: number): number {
+    const idle = now + this.#maxAgeMs
+    return absoluteExpiresAt !== 0 && absoluteExpiresAt < idle ? absoluteExpiresAt : idle
+  }
+
+  #evicted(state: SessionState, id: string): void {
+    this.#counters.evicted++
+    if (!state.destroyed && this.#queue.has(id)) {
+      this.#pinned.set(id, state)
+      this.#queue.idle(id).then(() => {
+        if (this.#pinned.get(id) === state) this.#pinned.delete(id)
+      }, noop)
+    }
+    this.emit('evict', id)
+  }
+
+  #forget(id: string): void {
+    this.#cache.delete(id)
+    this.#pinned.delete(id)
+  }
+
+  // The storage no longer has the record (destroyed or expired elsewhere): so neither do we.
+  #lost(state: SessionState): SessionError {
+    state.destroyed = true
+    if (this.#cache.peek(state.id) === state || this.#pinned.get(state.id) === state) this.#forget(state.id)
+    return new SessionError('SESSION_DESTROYED', 'the session no longer exists in storage (destroyed or expired); the write was not kept')
+  }
+
+  #writeFailed(id: string, error: SessionError): void {
+    // What the cache shows must not outlive what the storage holds: the next request reloads.
+    this.#forget(id)
+    this.emit('error', error)
+  }
+
+  #makeHost(): SessionHost {
+    return {
+      maxSessionBytes: this.#maxSessionBytes,
+      deadline: (absolute, now) => this.#deadline(absolute, now),
+      absoluteDeadline: (now) => (this.#absoluteMaxAgeMs === 0 ? 0 : now + this.#absoluteMaxAgeMs),
+      assertWritable: () => {
+        if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+        this.#queue.assertCapacity()
+      },
+      current: (state) => {
+        const cached = this.#cache.peek(state.id) ?? this.#pinned.get(state.id)
+        return cached ?? state
+      },
+      write: (state, op: StorageOperation) =>
+        this.#queue.enqueue(op).then((applied) => {
+          if (!applied && op.id === state.id && op.type !== 'delete') throw this.#lost(state)
+        }),
+      adopt: (state) => {
+        this.#counters.created++
+        this.#cache.set(state.id, state)
+      },
+      renamed: (state, oldId) => {
+        this.#counters.renewed++
+        this.#forget(oldId)
+        this.#revoked.set(oldId, true)
+        this.#cache.set(state.id, state)
+      },
+      destroyed: (state) => {
+        this.#counters.destroyed++
+        this.#forget(state.id)
+        this.#revoked.set(state.id, true)
+      },
+      emitCreate: (id) => this.emit('create', id),
+      emitRenew: (newId, oldId) => this.emit('renew', newId, oldId),
+      emitDestroy: (id) => this.emit('destroy', id),
+    }
+  }
+}
+
+function noop(): void {}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function defaultStorage(): Storage {
+  if (!warnedMemoryStorage) {
+    warnedMemoryStorage = true
+    process.emitWarning(
+      'SessionManager has no storage option and uses MemoryStorage: sessions are lost on restart and not shared between processes. Do not use it in production.',
+      { code: 'SESSION_MEMORY_STORAGE' },
+    )
+  }
+  return new MemoryStorage()
+}
+
+function integer(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`SessionManager option "${name}" must be an integer of at least ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function seconds(value: unknown, name: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`SessionManager option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${String(value)}`)
+  }
+  return value
+}
+
+function boolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new TypeError(`SessionManager option "${name}" must be a boolean`)
+  return value
+}
+
+function checkIdentity(identity: unknown, name: string): Identity {
+  const candidate = identity as Partial<Identity> | null
+  if (
+    typeof candidate !== 'object' || candidate === null ||
+    typeof candidate.matches !== 'function' || typeof candidate.get !== 'function' ||
+    typeof candidate.set !== 'function' || typeof candidate.remove !== 'function'
+  ) {
+    throw new TypeError(`SessionManager option "${name}" must be an identity with matches, get, set and remove methods`)
+  }
+  return candidate as Identity
+}
+
+function checkStorage(storage: unknown, name: string): Storage {
+  const candidate = storage as Partial<Storage> | null
+  const methods = ['get', 'set', 'update', 'remove', 'delete', 'touch', 'close'] as const
+  if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
+    throw new TypeError(`SessionManager option "${name}" must be a storage with ${methods.join(', ')} methods`)
+  }
+  return candidate as Storage
+}

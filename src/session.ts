@@ -1,0 +1,300 @@
+import { SessionError } from './errors.js'
+import { generateId } from './ids.js'
+import type { Identity, SessionData, SessionRecordInput, SessionRequest, SessionResponse, StorageOperation } from './types.js'
+import { assertKey, dataBytes, entryBytes, normalizeValue } from './values.js'
+
+/** A node-style callback accepted by every asynchronous session method. */
+export type SessionCallback = (error: Error | null) => void
+
+/**
+ * What a cached session is: one object per live session in this process, shared by every
+ * request that uses it. `data` is deep-frozen and replaced (never changed in place) on write.
+ * @internal
+ */
+export class SessionState {
+  /** Bytes of `data` as JSON; -1 until first needed. */
+  bytes = -1
+  destroyed = false
+  constructor(
+    public id: string,
+    public data: SessionData,
+    public readonly createdAt: number,
+    /** Idle deadline (epoch ms) as the storage knows it, or will once queued writes land. */
+    public expiresAt: number,
+    /** Absolute deadline (epoch ms); 0 for none. */
+    public readonly absoluteExpiresAt: number,
+  ) {}
+
+  record(): SessionRecordInput {
+    const record: SessionRecordInput = { data: this.data, createdAt: this.createdAt, expiresAt: this.expiresAt }
+    if (this.absoluteExpiresAt !== 0) record.absoluteExpiresAt = this.absoluteExpiresAt
+    return record
+  }
+}
+
+/**
+ * The manager as sessions see it: settings, the cache and the write queue.
+ * @internal
+ */
+export interface SessionHost {
+  readonly maxSessionBytes: number
+  /** Deadline of a session accessed now. */
+  deadline(absoluteExpiresAt: number, now: number): number
+  /** The absolute deadline of a session created now; 0 for none. */
+  absoluteDeadline(now: number): number
+  /** Throws when no write can be accepted now (closed, queue full). */
+  assertWritable(): void
+  /** The cached state for `state.id` if the cache holds a newer object for it. */
+  current(state: SessionState): SessionState
+  /**
+   * Queue a write of `state`; rejects with `SESSION_DESTROYED` when the storage no longer has
+   * the record the write needed (destroyed or expired there).
+   */
+  write(state: SessionState, op: StorageOperation): Promise<void>
+  /** Put a new state in the cache. */
+  adopt(state: SessionState): void
+  /** Move `state` in the cache from `oldId` to its new id; `oldId` can never be loaded again. */
+  renamed(state: SessionState, oldId: string): void
+  /** Drop `state` from the cache for good (destroyed). */
+  destroyed(state: SessionState): void
+  emitCreate(id: string): void
+  emitRenew(newId: string, oldId: string): void
+  emitDestroy(id: string): void
+}
+
+const hasOwn = Object.hasOwn
+
+/**
+ * A session as one request sees it. Reads are synchronous and come from the process's cache;
+ * writes change the cache at once and return a promise that settles when the storage has
+ * acknowledged them (or take a trailing node-style callback).
+ *
+ * Values are JSON: what `get` returns after `set` is what a fresh process would load (a
+ * `Date` comes back as its ISO string). Returned objects are frozen, so the cache can never
+ * silently differ from the storage: change a copy and `set` it.
+ *
+ * @example
+ * ```ts
+ * const views = (session.get('views') ?? 0) + 1
+ * await session.set('views', views)
+ * ```
+ */
+export class Session<D extends object = SessionData> {
+  /** True when this request started the session (nothing was loaded for it). */
+  readonly isNew: boolean
+  readonly #host: SessionHost
+  readonly #req: SessionRequest
+  readonly #res: SessionResponse
+  readonly #identity: Identity | undefined
+  #state: SessionState | undefined
+  #reservedId: string | undefined
+
+  /** @internal Sessions are made by the manager: `manager.load(req, res)` or the middleware. */
+  constructor(host: SessionHost, req: SessionRequest, res: SessionResponse, identity: Identity | undefined, state: SessionState | undefined) {
+    this.#host = host
+    this.#req = req
+    this.#res = res
+    this.#identity = identity
+    this.#state = state
+    this.isNew = state === undefined
+  }
+
+  /** The session id. For a new session nothing is stored or sent until data is first written. */
+  get id(): string {
+    return this.#state?.id ?? (this.#reservedId ??= generateId())
+  }
+
+  /** Whether the session was destroyed (here or by another request). */
+  get isDestroyed(): boolean {
+    return this.#state?.destroyed === true
+  }
+
+  /** The idle deadline in epoch ms, or `undefined` while nothing has been written. */
+  get expiresAt(): number | undefined {
+    return this.#state?.expiresAt
+  }
+
+  /** The name of the identity this session answers through (e.g. `cookie:sid`). */
+  get identity(): string | undefined {
+    return this.#identity?.name
+  }
+
+  /**
+   * The value of `key`, synchronously from the cache: never a promise, never I/O.
+   * `__proto__`, `constructor` and the like are ordinary keys.
+   */
+  get<K extends keyof D & string>(key: K): D[K] | undefined {
+    const state = this.#state
+    if (state === undefined || state.destroyed) return undefined
+    const data = state.data
+    return hasOwn(data, key) ? (data[key] as D[K]) : undefined
+  }
+
+  /** A frozen snapshot of all data, synchronously. */
+  getAll(): Readonly<Partial<D>> {
+    const state = this.#state
+    if (state === undefined || state.destroyed) return EMPTY as Readonly<Partial<D>>
+    return state.data as Readonly<Partial<D>>
+  }
+
+  /**
+   * Set `key` to a JSON value. The cache changes at once; the promise settles when the storage
+   * has acknowledged. Rejects at once, storing nothing, with `SESSION_INVALID_VALUE`,
+   * `SESSION_INVALID_KEY` or `SESSION_TOO_LARGE`.
+   */
+  set<K extends keyof D & string>(key: K, value: D[K], callback?: SessionCallback): Promise<void> {
+    return settle(() => this.#set(key, value), callback)
+  }
+
+  /** Remove `key`. Settles when the storage has acknowledged. */
+  remove(key: keyof D & string, callback?: SessionCallback): Promise<void> {
+    return settle(() => this.#remove(key), callback)
+  }
+
+  /** Remove all data, keeping the id and the cookie. Settles when the storage has acknowledged. */
+  clear(callback?: SessionCallback): Promise<void> {
+    return settle(() => this.#clear(), callback)
+  }
+
+  /**
+   * Give the session a new id (do it on login and any privilege change). The data stays; the old
+   * id stops working at once, here and in storage; the identity that issued the session sends
+   * the new id.
+   */
+  renew(callback?: SessionCallback): Promise<void> {
+    return settle(() => this.#renew(), callback)
+  }
+
+  /** Delete the session's data in cache and storage, and tell the client to forget its id. */
+  destroy(callback?: SessionCallback): Promise<void> {
+    return settle(() => this.#destroy(), callback)
+  }
+
+  /** The data, for `JSON.stringify(session)`. */
+  toJSON(): Readonly<Partial<D>> {
+    return this.getAll()
+  }
+
+  #live(): SessionState | undefined {
+    const state = this.#state
+    if (state === undefined) return undefined
+    if (state.destroyed) throw new SessionError('SESSION_DESTROYED', 'the session was destroyed; a write cannot bring it back')
+    return (this.#state = this.#host.current(state))
+  }
+
+  #set(key: string, value: unknown): Promise<void> {
+    assertKey(key)
+    const host = this.#host
+    const maxBytes = host.maxSessionBytes
+    const state = this.#live()
+    const normalized = normalizeValue(key, value, maxBytes)
+    host.assertWritable()
+    if (state === undefined) return this.#create(key, normalized.value, entryBytes(key, normalized.bytes) + 1)
+    if (state.bytes < 0) state.bytes = dataBytes(state.data)
+    const old = hasOwn(state.data, key) ? entryBytes(key, Buffer.byteLength(JSON.stringify(state.data[key]))) : 0
+    const bytes = state.bytes - old + entryBytes(key, normalized.bytes)
+    if (bytes > maxBytes) {
+      throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${maxBytes})`)
+    }
+    state.data = Object.freeze({ ...state.data, [key]: normalized.value })
+    state.bytes = bytes
+    return host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt })
+  }
+
+  #create(key: string, value: SessionData[string], bytes: number): Promise<void> {
+    const host = this.#host
+    if (bytes > host.maxSessionBytes) {
+      throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${host.maxSessionBytes})`)
+    }
+    const identity = this.#identity
+    if (identity === undefined) throw new SessionError('SESSION_NO_IDENTITY', 'no identity matches this request, so a new session id cannot be issued')
+    if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the new session id cannot be issued; write to the session before responding')
+    const now = Date.now()
+    const absolute = host.absoluteDeadline(now)
+    const state = new SessionState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), now, host.deadline(absolute, now), absolute)
+    state.bytes = bytes
+    this.#state = state
+    host.adopt(state)
+    identity.set(this.#req, this.#res, state.id, state.expiresAt)
+    host.emitCreate(state.id)
+    return host.write(state, { type: 'set', id: state.id, record: state.record() })
+  }
+
+  #remove(key: string): Promise<void> {
+    assertKey(key)
+    const state = this.#live()
+    if (state === undefined || !hasOwn(state.data, key)) return Promise.resolve()
+    this.#host.assertWritable()
+    const { [key]: removed, ...rest } = state.data
+    if (state.bytes >= 0) state.bytes -= entryBytes(key, Buffer.byteLength(JSON.stringify(removed)))
+    state.data = Object.freeze(rest)
+    return this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt })
+  }
+
+  #clear(): Promise<void> {
+    const state = this.#live()
+    if (state === undefined) return Promise.resolve()
+    this.#host.assertWritable()
+    state.data = EMPTY
+    state.bytes = 2
+    return this.#host.write(state, { type: 'set', id: state.id, record: state.record() })
+  }
+
+  #renew(): Promise<void> {
+    const state = this.#live()
+    if (state === undefined) {
+      // Nothing stored yet: just make sure the id given out later is not one already seen.
+      this.#reservedId = undefined
+      return Promise.resolve()
+    }
+    const host = this.#host
+    host.assertWritable()
+    if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
+    const oldId = state.id
+    state.id = generateId()
+    host.renamed(state, oldId)
+    this.#identity?.set(this.#req, this.#res, state.id, state.expiresAt)
+    host.emitRenew(state.id, oldId)
+    const created = host.write(state, { type: 'set', id: state.id, record: state.record() })
+    // The old record goes only after the new one is stored, so writes still queued for the old
+    // id settle after their data is safe under the new one. It goes even if that failed: a
+    // renewed id must not come back.
+    const revokeOld = (): Promise<void> => host.write(state, { type: 'delete', id: oldId })
+    return created.then(revokeOld, (err: unknown) => {
+      revokeOld().catch(noop)
+      throw err
+    })
+  }
+
+  #destroy(): Promise<void> {
+    const state = this.#state
+    if (state === undefined || state.destroyed) return Promise.resolve()
+    const host = this.#host
+    state.destroyed = true
+    host.destroyed(state)
+    if (!this.#res.headersSent) this.#identity?.remove(this.#req, this.#res)
+    host.emitDestroy(state.id)
+    return host.write(state, { type: 'delete', id: state.id })
+  }
+}
+
+const EMPTY: SessionData = Object.freeze({}) as SessionData
+
+function noop(): void {}
+
+/**
+ * Run `work`, turn a synchronous throw into a rejection, call `callback` if given, and mark the
+ * promise handled: an ignored failed write never becomes an unhandled rejection (the manager
+ * reports storage failures on its `error` event).
+ */
+export function settle(work: () => Promise<void>, callback?: SessionCallback): Promise<void> {
+  let promise: Promise<void>
+  try {
+    promise = work()
+  } catch (err) {
+    promise = Promise.reject(err)
+  }
+  if (typeof callback === 'function') promise.then(() => callback(null), (err: Error) => callback(err))
+  else promise.catch(noop)
+  return promise
+}

@@ -1,0 +1,137 @@
+import { SessionError } from './errors.js'
+import type { JsonValue, SessionData } from './types.js'
+
+/** Deepest nesting a session value may have. */
+export const MAX_DEPTH = 100
+
+/** Longest key, in UTF-16 code units. */
+export const MAX_KEY_LENGTH = 256
+
+/** A value after normalization, with the bytes it takes in the session's JSON. */
+export interface NormalizedValue {
+  readonly value: JsonValue
+  readonly bytes: number
+}
+
+class TooLarge extends Error {}
+
+/**
+ * Check that `key` can be a session key: a string of 1 to {@link MAX_KEY_LENGTH} characters.
+ * `__proto__` and friends are ordinary keys here; data objects never consult prototypes.
+ */
+export function assertKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new SessionError(
+      'SESSION_INVALID_KEY',
+      `session keys are strings of 1 to ${MAX_KEY_LENGTH} characters, got ${describe(key)}`,
+    )
+  }
+}
+
+/** Bytes an entry `"key":value,` adds to the session's JSON. */
+export function entryBytes(key: string, valueBytes: number): number {
+  return Buffer.byteLength(JSON.stringify(key)) + valueBytes + 2
+}
+
+/** Bytes of a whole data object serialized, as the storage will hold it. */
+export function dataBytes(data: SessionData): number {
+  return Buffer.byteLength(JSON.stringify(data))
+}
+
+/**
+ * Turn `value` into exactly what a fresh process would load back from storage: a deep-frozen
+ * JSON value. Rejects what JSON cannot carry (functions, symbols, BigInt, cycles, `undefined`,
+ * nesting deeper than {@link MAX_DEPTH}) with `SESSION_INVALID_VALUE`, and anything whose JSON
+ * is over `maxBytes` with `SESSION_TOO_LARGE`, before serializing a huge result.
+ */
+export function normalizeValue(key: string, value: unknown, maxBytes: number): NormalizedValue {
+  switch (typeof value) {
+    case 'string': {
+      if (value.length > maxBytes) throw tooLarge(key, maxBytes)
+      return { value, bytes: Buffer.byteLength(JSON.stringify(value)) }
+    }
+    case 'number':
+      // JSON has no NaN or Infinity: storage would hand back null, so the cache holds null too.
+      return Number.isFinite(value) ? { value, bytes: String(value).length } : { value: null, bytes: 4 }
+    case 'boolean':
+      return { value, bytes: value ? 4 : 5 }
+    case 'object':
+      if (value === null) return { value: null, bytes: 4 }
+      return normalizeObject(key, value, maxBytes)
+    default:
+      throw new SessionError(
+        'SESSION_INVALID_VALUE',
+        `session value for "${key}" must be JSON; got ${describe(value)}${value === undefined ? ' (use remove() to delete a key)' : ''}`,
+      )
+  }
+}
+
+function normalizeObject(key: string, value: object, maxBytes: number): NormalizedValue {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value, function guard(this: unknown, _k: string, v: unknown) {
+      switch (typeof v) {
+        case 'function':
+        case 'symbol':
+        case 'bigint':
+          throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" contains a ${typeof v}, which JSON cannot hold`)
+        case 'string':
+          if (v.length > maxBytes) throw new TooLarge()
+          break
+        case 'object':
+          // A sparse array serializes one `null` per hole: refuse it before building the string.
+          if (Array.isArray(v) && v.length > maxBytes / 2) throw new TooLarge()
+          break
+      }
+      return v
+    })
+  } catch (err) {
+    if (err instanceof SessionError) throw err
+    if (err instanceof TooLarge) throw tooLarge(key, maxBytes)
+    const reason = err instanceof RangeError ? 'is nested too deeply' : 'is not serializable (a cycle?)'
+    throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" ${reason}`, { cause: err })
+  }
+  if (json === undefined) {
+    throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" has no JSON form`)
+  }
+  const bytes = Buffer.byteLength(json)
+  if (bytes > maxBytes) throw tooLarge(key, maxBytes)
+  const parsed = JSON.parse(json) as JsonValue
+  if (!freezeJson(parsed, 0)) {
+    throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" is nested deeper than ${MAX_DEPTH} levels`)
+  }
+  return { value: parsed, bytes }
+}
+
+/**
+ * Deep-freeze a parsed JSON value so no caller can change the cache behind the storage's back.
+ * Returns false when the value is nested deeper than {@link MAX_DEPTH}.
+ */
+export function freezeJson(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return true
+  if (depth >= MAX_DEPTH) return false
+  if (Array.isArray(value)) {
+    for (const item of value) if (!freezeJson(item, depth + 1)) return false
+  } else {
+    for (const k in value) if (!freezeJson((value as Record<string, unknown>)[k], depth + 1)) return false
+  }
+  Object.freeze(value)
+  return true
+}
+
+/** Whether `value` is a plain JSON object (what a session's data must be). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+function tooLarge(key: string, maxBytes: number): SessionError {
+  return new SessionError('SESSION_TOO_LARGE', `session value for "${key}" would make the session larger than maxSessionBytes (${maxBytes})`)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return `a string of length ${value.length}`
+  if (value === null) return 'null'
+  return typeof value
+}
