@@ -1,0 +1,588 @@
+import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
+import { SessionError } from '../src/errors.js'
+import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
+
+/**
+ * Options of {@link MySQLStorage}. Give exactly one of `uri`, `pool` or `connection`.
+ *
+ * @example
+ * ```ts
+ * const options: MySQLStorageOptions = { uri: 'mysql://app:secret@db.internal:3306/app', table: 'sessions' }
+ * ```
+ */
+export interface MySQLStorageOptions {
+  /** A connection URI, e.g. `mysql://user:password@host:3306/database`. The storage makes (and closes) its pool. */
+  uri?: string
+  /** A `mysql2/promise` pool you own: the storage uses it and never ends it. */
+  pool?: Pool
+  /** `mysql2` pool options (host, user, password, database, …). The storage makes (and closes) its pool. */
+  connection?: PoolOptions
+  /** Table name: letters, digits, `_` and `$`, optionally `database.table`. Default `'sessions'`. */
+  table?: string
+  /** Create the table on first use when it is missing. Default `true`. */
+  createTable?: boolean
+}
+
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$/
+/** Rows deleted per statement by `cleanup` and `clear`, so no statement locks the whole table. */
+const DELETE_CHUNK = 1000
+/** Rows per multi-row statement of a batch, and the bytes of values they may carry (under the 16 MiB default `max_allowed_packet`). */
+const BATCH_ROWS = 500
+const BATCH_BYTES = 4 * 1024 * 1024
+/** Rows fetched per page by `all`. */
+const PAGE_ROWS = 500
+/** A batch transaction chosen as a deadlock victim is replayed at most this many times in all. */
+const TRANSACTION_ATTEMPTS = 3
+const LIVE = 'expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expires_at > ?)'
+/** Whether `data` holds a JSON object; JSON_VALID first, since JSON_TYPE of invalid text is an error in strict mode. */
+const DATA_IS_OBJECT = "(CASE WHEN JSON_VALID(data) THEN JSON_TYPE(data) END) = 'OBJECT'"
+const COLUMNS = 'CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version'
+
+interface SessionRow extends RowDataPacket {
+  data: unknown
+  created_at: unknown
+  expires_at: unknown
+  absolute_expires_at: unknown
+  version: unknown
+}
+
+interface PagedRow extends SessionRow {
+  id: Buffer
+}
+
+interface LiveRow extends RowDataPacket {
+  id: Buffer
+  is_object: unknown
+}
+
+/** What this file passes as statement parameters; arrays expand to lists in `IN (?)`. */
+type Param = string | number | null | Buffer | Param[]
+
+type Update = Extract<StorageOperation, { type: 'update' | 'remove' }>
+type Touch = Extract<StorageOperation, { type: 'touch' }>
+
+/**
+ * Keeps sessions in a MySQL or MariaDB table through `mysql2`. Each session is one row: a
+ * case-sensitive binary id, the data as JSON, and its timestamps in epoch ms. `update` and
+ * `remove` change one key inside the database (`JSON_SET`/`JSON_REMOVE`), so processes writing
+ * different keys of one session all keep their writes; `touch` moves the deadline without
+ * sending the data; a batch is one transaction. Expired rows are never returned; `cleanup()`
+ * deletes them in bounded chunks.
+ *
+ * @example
+ * ```ts
+ * import { SessionManager } from 'caching-session-manager'
+ * import { MySQLStorage } from 'caching-session-manager/storages/mysql'
+ *
+ * const storage = new MySQLStorage({ uri: process.env.MYSQL_URL!, table: 'sessions' })
+ * const manager = new SessionManager({ storage })
+ * setInterval(() => storage.cleanup().catch(console.error), 3_600_000).unref()
+ * ```
+ */
+export class MySQLStorage implements Storage {
+  /**
+   * `'mysql'`, the name used in error messages.
+   *
+   * @example
+   * ```ts
+   * new MySQLStorage({ uri }).name // 'mysql'
+   * ```
+   */
+  readonly name = 'mysql'
+  /**
+   * The table in use, as given (unquoted).
+   *
+   * @example
+   * ```ts
+   * new MySQLStorage({ uri, table: 'app_sessions' }).table // 'app_sessions'
+   * ```
+   */
+  readonly table: string
+  readonly #pool: Pool
+  readonly #ownsPool: boolean
+  readonly #createTable: boolean
+  readonly #sql: ReturnType<typeof statements>
+  #ready: Promise<void> | undefined
+  #closing: Promise<void> | undefined
+
+  constructor(options: MySQLStorageOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('MySQLStorage options must be an object with "uri", "pool" or "connection"')
+    const given = (['uri', 'pool', 'connection'] as const).filter((name) => options[name] !== undefined)
+    if (given.length !== 1) throw new TypeError(`MySQLStorage needs exactly one of the options "uri", "pool" or "connection"${given.length > 1 ? `; got ${given.map((name) => `"${name}"`).join(' and ')}` : ''}`)
+    const table = options.table ?? 'sessions'
+    if (typeof table !== 'string' || !TABLE_NAME.test(table)) throw new TypeError('MySQLStorage option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each')
+    if (options.createTable !== undefined && typeof options.createTable !== 'boolean') throw new TypeError('MySQLStorage option "createTable" must be a boolean')
+    this.table = table
+    this.#createTable = options.createTable ?? true
+    this.#sql = statements(table.split('.').map((part) => `\`${part}\``).join('.'))
+    if (options.pool !== undefined) {
+      if (!isPromisePool(options.pool)) throw new TypeError('MySQLStorage option "pool" must be a pool from "mysql2/promise" (createPool), not a callback pool')
+      this.#pool = options.pool
+      this.#ownsPool = false
+    } else if (options.uri !== undefined) {
+      if (typeof options.uri !== 'string' || !/^mysqls?:\/\//.test(options.uri)) throw new TypeError('MySQLStorage option "uri" must be a string like "mysql://user:password@host:3306/database"')
+      this.#pool = createPool({ uri: options.uri })
+      this.#ownsPool = true
+    } else {
+      if (typeof options.connection !== 'object' || options.connection === null) throw new TypeError('MySQLStorage option "connection" must be an object of mysql2 pool options')
+      this.#pool = createPool(options.connection)
+      this.#ownsPool = true
+    }
+  }
+
+  /**
+   * The live record of `id`, or `undefined` when there is none (missing or expired). A row whose
+   * data is not a JSON object or whose timestamps are missing rejects with `SESSION_INVALID_RECORD`.
+   *
+   * @example
+   * ```ts
+   * const record = await storage.get(id) // { data, createdAt, expiresAt, version } or undefined
+   * ```
+   */
+  async get(id: string): Promise<SessionRecord | undefined> {
+    const now = Date.now()
+    const [rows] = await this.#run('get', () => this.#pool.execute<SessionRow[]>(this.#sql.get, [rowId(id), now, now]))
+    const row = rows[0]
+    return row === undefined ? undefined : this.#toRecord(row)
+  }
+
+  /**
+   * Create or replace the whole record of `id`; the version goes up by one.
+   *
+   * @example
+   * ```ts
+   * await storage.set(id, { data: { user: 'ada' }, createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 })
+   * ```
+   */
+  async set(id: string, record: SessionRecordInput): Promise<void> {
+    await this.#run('set', () => this.#pool.execute(this.#sql.upsert(1), setRow(id, record)))
+  }
+
+  /**
+   * Set one key of a live record inside the database (`JSON_SET`) and move its idle deadline.
+   * Resolves `false` when there is no live record.
+   *
+   * @example
+   * ```ts
+   * await storage.update(id, 'cart', { items: 3 }, Date.now() + 3_600_000) // true
+   * ```
+   */
+  async update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
+    const now = Date.now()
+    const [result] = await this.#run('update', () =>
+      this.#pool.execute<ResultSetHeader>(this.#sql.update, [jsonPath(key), JSON.stringify(value), expiresAt, rowId(id), now, now]),
+    )
+    return result.affectedRows > 0
+  }
+
+  /**
+   * Remove one key of a live record inside the database (`JSON_REMOVE`) and move its idle
+   * deadline. Resolves `false` when there is no live record.
+   *
+   * @example
+   * ```ts
+   * await storage.remove(id, 'cart', Date.now() + 3_600_000) // true
+   * ```
+   */
+  async remove(id: string, key: string, expiresAt: number): Promise<boolean> {
+    const now = Date.now()
+    const [result] = await this.#run('remove', () => this.#pool.execute<ResultSetHeader>(this.#sql.remove, [jsonPath(key), expiresAt, rowId(id), now, now]))
+    return result.affectedRows > 0
+  }
+
+  /**
+   * Delete the row of `id`; deleting a missing one succeeds.
+   *
+   * @example
+   * ```ts
+   * await storage.delete(id)
+   * ```
+   */
+  async delete(id: string): Promise<void> {
+    await this.#run('delete', () => this.#pool.execute(this.#sql.deleteOne, [rowId(id)]))
+  }
+
+  /**
+   * Move the idle deadline of a live record; the data is neither read nor written.
+   * Resolves `false` when there is no live record.
+   *
+   * @example
+   * ```ts
+   * await storage.touch(id, Date.now() + 3_600_000) // true
+   * ```
+   */
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    const now = Date.now()
+    const [result] = await this.#run('touch', () => this.#pool.execute<ResultSetHeader>(this.#sql.touch, [expiresAt, rowId(id), now, now]))
+    return result.affectedRows > 0
+  }
+
+  /**
+   * Apply the writes of many sessions in one transaction: whole-record sets as multi-row
+   * `INSERT … ON DUPLICATE KEY UPDATE`, deletes as one `DELETE … IN`, touches and key changes
+   * as one locking read plus one `UPDATE … CASE` each. Operations on the same id apply in array
+   * order. If the transaction fails, every operation's outcome is that error.
+   *
+   * @example
+   * ```ts
+   * const outcomes = await storage.batch([
+   *   { type: 'set', id: a, record },
+   *   { type: 'update', id: b, key: 'views', value: 2, expiresAt },
+   *   { type: 'touch', id: c, expiresAt },
+   * ]) // [true, true, false] when c has no live record
+   * ```
+   */
+  async batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    if (operations.length === 0) return []
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#run('batch', () => this.#transaction(operations))
+      } catch (err) {
+        if (attempt < TRANSACTION_ATTEMPTS && isDeadlock(err)) continue
+        const error = err instanceof Error ? err : new Error(String(err))
+        return operations.map(() => error)
+      }
+    }
+  }
+
+  /**
+   * Number of live rows.
+   *
+   * @example
+   * ```ts
+   * console.log(`${await storage.length()} live sessions`)
+   * ```
+   */
+  async length(): Promise<number> {
+    const now = Date.now()
+    const [rows] = await this.#run('length', () => this.#pool.execute<RowDataPacket[]>(this.#sql.count, [now, now]))
+    return Number(rows[0]?.['count'] ?? 0)
+  }
+
+  /**
+   * Every live record with its id, read in pages of 500 rows in id order. Rows that are not
+   * usable records are skipped.
+   *
+   * @example
+   * ```ts
+   * for await (const [id, record] of storage.all()) console.log(id, record.data)
+   * ```
+   */
+  async *all(): AsyncIterable<[string, SessionRecord]> {
+    let after: Buffer = Buffer.alloc(0)
+    for (;;) {
+      const now = Date.now()
+      const [rows] = await this.#run('all', () => this.#pool.query<PagedRow[]>(this.#sql.page, [after, now, now, PAGE_ROWS]))
+      for (const row of rows) {
+        let record: SessionRecord
+        try {
+          record = this.#toRecord(row)
+        } catch {
+          continue
+        }
+        yield [row.id.toString('utf8'), record]
+      }
+      const last = rows.at(-1)
+      if (last === undefined || rows.length < PAGE_ROWS) return
+      after = last.id
+    }
+  }
+
+  /**
+   * Delete every row, 1000 per statement.
+   *
+   * @example
+   * ```ts
+   * await storage.clear()
+   * ```
+   */
+  async clear(): Promise<void> {
+    await this.#deleteInChunks('clear', this.#sql.clearChunk, [])
+  }
+
+  /**
+   * Delete rows expired at `now` (default: the current time), 1000 per statement; resolves to
+   * how many were deleted.
+   *
+   * @example
+   * ```ts
+   * const removed = await storage.cleanup()
+   * ```
+   */
+  cleanup(now: number = Date.now()): Promise<number> {
+    return this.#deleteInChunks('cleanup', this.#sql.cleanupChunk, [now, now])
+  }
+
+  /**
+   * Release the pool if the storage made it (a pool passed in stays open). Idempotent; later
+   * calls reject.
+   *
+   * @example
+   * ```ts
+   * await storage.close()
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#ownsPool ? this.#pool.end().catch(() => undefined) : Promise.resolve()
+    return this.#closing
+  }
+
+  /** Run `work` once the table exists, turning any failure into an error that names this storage. */
+  async #run<T>(action: string, work: () => Promise<T>): Promise<T> {
+    if (this.#closing !== undefined) throw new Error(`mysql storage: ${action} failed: the storage is closed`)
+    try {
+      await this.#ensureTable()
+      return await work()
+    } catch (err) {
+      throw storageError(action, err)
+    }
+  }
+
+  #ensureTable(): Promise<void> {
+    if (!this.#createTable) return Promise.resolve()
+    // One CREATE for all concurrent first calls; forgotten on failure so a later call retries.
+    this.#ready ??= this.#pool.query(this.#sql.create).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#ready = undefined
+        throw err
+      },
+    )
+    return this.#ready
+  }
+
+  async #deleteInChunks(action: string, sql: string, params: Param[]): Promise<number> {
+    let deleted = 0
+    for (;;) {
+      const [result] = await this.#run(action, () => this.#pool.query<ResultSetHeader>(sql, [...params, DELETE_CHUNK]))
+      deleted += result.affectedRows
+      if (result.affectedRows < DELETE_CHUNK) return deleted
+    }
+  }
+
+  async #transaction(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    const connection = await this.#pool.getConnection()
+    let reusable = true
+    try {
+      await connection.query('START TRANSACTION')
+      const outcomes: BatchOutcome[] = operations.map(() => false)
+      const now = Date.now()
+      for (const round of rounds(operations)) await this.#applyRound(connection, round, outcomes, now)
+      await connection.query('COMMIT')
+      return outcomes
+    } catch (err) {
+      await connection.query('ROLLBACK').catch(() => {
+        reusable = false
+      })
+      throw err
+    } finally {
+      if (reusable) connection.release()
+      else connection.destroy()
+    }
+  }
+
+  /** One round holds at most one operation per id, so its statements may run in any order. */
+  async #applyRound(connection: PoolConnection, round: Array<[number, StorageOperation]>, outcomes: BatchOutcome[], now: number): Promise<void> {
+    const sets: Array<[number, Extract<StorageOperation, { type: 'set' }>]> = []
+    const deletes: number[] = []
+    const conditional: Array<[number, Update | Touch]> = []
+    const ids = new Map<number, string>()
+    for (const [index, op] of round) {
+      ids.set(index, op.id)
+      if (op.type === 'set') sets.push([index, op])
+      else if (op.type === 'delete') deletes.push(index)
+      else conditional.push([index, op])
+    }
+    for (const chunk of chunks(sets, ([, op]) => Buffer.byteLength(JSON.stringify(op.record.data)))) {
+      await connection.query(this.#sql.upsert(chunk.length), chunk.flatMap(([, op]) => setRow(op.id, op.record)))
+      for (const [index] of chunk) outcomes[index] = true
+    }
+    for (const chunk of chunks(deletes, () => 64)) {
+      await connection.query(this.#sql.deleteMany, [chunk.map((index) => rowId(ids.get(index)!))])
+      for (const index of chunk) outcomes[index] = true
+    }
+    for (const chunk of chunks(conditional, ([, op]) => (op.type === 'update' ? Buffer.byteLength(JSON.stringify(op.value)) : 64))) {
+      await this.#applyConditional(connection, chunk, outcomes, now)
+    }
+  }
+
+  /** Lock the live rows among `chunk`'s ids, then change them with one statement per kind. */
+  async #applyConditional(connection: PoolConnection, chunk: Array<[number, Update | Touch]>, outcomes: BatchOutcome[], now: number): Promise<void> {
+    const [rows] = await connection.query<LiveRow[]>(this.#sql.lockLive, [chunk.map(([, op]) => rowId(op.id)), now, now])
+    const live = new Map(rows.map((row) => [row.id.toString('utf8'), Number(row.is_object) === 1]))
+    const touches: Touch[] = []
+    const changes: Update[] = []
+    for (const [index, op] of chunk) {
+      const isObject = live.get(op.id)
+      // Key changes need the data to be an object, as `get` does; a touch needs only a live row.
+      const applies = op.type === 'touch' ? isObject !== undefined : isObject === true
+      outcomes[index] = applies
+      if (applies) {
+        if (op.type === 'touch') touches.push(op)
+        else changes.push(op)
+      }
+    }
+    if (touches.length > 0) {
+      const params: Param[] = touches.flatMap((op) => [rowId(op.id), op.expiresAt])
+      params.push(touches.map((op) => rowId(op.id)))
+      await connection.query(this.#sql.touchMany(touches.length), params)
+    }
+    if (changes.length > 0) {
+      const params: Param[] = changes.flatMap((op) =>
+        op.type === 'update' ? [rowId(op.id), jsonPath(op.key), JSON.stringify(op.value)] : [rowId(op.id), jsonPath(op.key)],
+      )
+      for (const op of changes) params.push(rowId(op.id), op.expiresAt)
+      params.push(changes.map((op) => rowId(op.id)))
+      await connection.query(this.#sql.changeMany(changes), params)
+    }
+  }
+
+  #toRecord(row: SessionRow): SessionRecord {
+    const createdAt = toNumber(row.created_at)
+    const expiresAt = toNumber(row.expires_at)
+    const absolute = row.absolute_expires_at === null ? undefined : toNumber(row.absolute_expires_at)
+    const version = toNumber(row.version)
+    const data = parseJson(row.data)
+    let problem: string | undefined
+    if (data === undefined) problem = 'its data is not JSON'
+    else if (!isPlainObject(data)) problem = 'its data is not a JSON object'
+    else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute))) problem = 'its timestamps are missing'
+    else if (!Number.isInteger(version)) problem = 'its version is missing'
+    if (problem !== undefined) {
+      throw new SessionError('SESSION_INVALID_RECORD', `mysql storage: a row of table ${this.table} is not a usable session record (${problem})`)
+    }
+    const record: SessionRecord = { data: data as SessionData, createdAt, expiresAt, version }
+    if (absolute !== undefined) record.absoluteExpiresAt = absolute
+    return record
+  }
+}
+
+/** The SQL of one table; `table` is already quoted. */
+function statements(table: string) {
+  return {
+    create: `CREATE TABLE IF NOT EXISTS ${table} (
+      id VARBINARY(64) NOT NULL,
+      data JSON NOT NULL,
+      created_at BIGINT NOT NULL,
+      expires_at BIGINT NOT NULL,
+      absolute_expires_at BIGINT NULL,
+      version INT UNSIGNED NOT NULL DEFAULT 1,
+      PRIMARY KEY (id),
+      KEY expires_at (expires_at),
+      KEY absolute_expires_at (absolute_expires_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    get: `SELECT ${COLUMNS} FROM ${table} WHERE id = ? AND ${LIVE}`,
+    // VALUES() rather than a row alias: MariaDB has no `AS new` syntax.
+    upsert: (rows: number) =>
+      `INSERT INTO ${table} (id, data, created_at, expires_at, absolute_expires_at, version) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, 1)').join(', ')}
+       ON DUPLICATE KEY UPDATE data = VALUES(data), created_at = VALUES(created_at), expires_at = VALUES(expires_at),
+       absolute_expires_at = VALUES(absolute_expires_at), version = version + 1`,
+    // JSON_EXTRACT(?, '$') makes the parameter a JSON value, so a string stays a string rather than raw text.
+    update: `UPDATE ${table} SET data = JSON_SET(data, ?, JSON_EXTRACT(?, '$')), expires_at = ?, version = version + 1
+      WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}`,
+    remove: `UPDATE ${table} SET data = JSON_REMOVE(data, ?), expires_at = ?, version = version + 1
+      WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}`,
+    touch: `UPDATE ${table} SET expires_at = ?, version = version + 1 WHERE id = ? AND ${LIVE}`,
+    deleteOne: `DELETE FROM ${table} WHERE id = ?`,
+    deleteMany: `DELETE FROM ${table} WHERE id IN (?)`,
+    lockLive: `SELECT id, ${DATA_IS_OBJECT} AS is_object FROM ${table} WHERE id IN (?) AND ${LIVE} FOR UPDATE`,
+    touchMany: (rows: number) =>
+      `UPDATE ${table} SET expires_at = CASE id ${'WHEN ? THEN ? '.repeat(rows)}END, version = version + 1 WHERE id IN (?)`,
+    changeMany: (ops: readonly Update[]) =>
+      `UPDATE ${table} SET data = CASE id ${ops.map((op) => (op.type === 'update' ? "WHEN ? THEN JSON_SET(data, ?, JSON_EXTRACT(?, '$')) " : 'WHEN ? THEN JSON_REMOVE(data, ?) ')).join('')}END,
+       expires_at = CASE id ${'WHEN ? THEN ? '.repeat(ops.length)}END, version = version + 1 WHERE id IN (?)`,
+    count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
+    page: `SELECT id, ${COLUMNS} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
+    clearChunk: `DELETE FROM ${table} LIMIT ?`,
+    cleanupChunk: `DELETE FROM ${table} WHERE expires_at <= ? OR absolute_expires_at <= ? LIMIT ?`,
+  }
+}
+
+/** Ids are compared as bytes: base64url ids that differ only by case are different rows. */
+function rowId(id: string): Buffer {
+  return Buffer.from(id, 'utf8')
+}
+
+/**
+ * A JSON path naming exactly one member, whatever the key holds (dots, quotes, `*`, `$`…):
+ * a JSON string literal after `$.` is how MySQL and MariaDB quote a member name.
+ */
+function jsonPath(key: string): string {
+  return '$.' + JSON.stringify(key)
+}
+
+function setRow(id: string, record: SessionRecordInput): Param[] {
+  return [rowId(id), JSON.stringify(record.data), record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
+}
+
+/** Group operations into rounds: round k holds the k-th operation of every id, so each id appears once per round. */
+function rounds(operations: readonly StorageOperation[]): Array<Array<[number, StorageOperation]>> {
+  const seen = new Map<string, number>()
+  const result: Array<Array<[number, StorageOperation]>> = []
+  operations.forEach((op, index) => {
+    const round = seen.get(op.id) ?? 0
+    seen.set(op.id, round + 1)
+    ;(result[round] ??= []).push([index, op])
+  })
+  return result
+}
+
+/** Split `items` into chunks of at most {@link BATCH_ROWS} items and about {@link BATCH_BYTES} bytes. */
+function chunks<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
+  const result: T[][] = []
+  let current: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = bytesOf(item) + 128
+    if (current.length > 0 && (current.length >= BATCH_ROWS || bytes + size > BATCH_BYTES)) {
+      result.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(item)
+    bytes += size
+  }
+  if (current.length > 0) result.push(current)
+  return result
+}
+
+/** BIGINT columns arrive as numbers, or as strings from pools set to `bigNumberStrings`. */
+function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return Number(value)
+  return Number.NaN
+}
+
+/** The parsed data, or `undefined` when it is not JSON text. */
+function parseJson(text: unknown): unknown {
+  if (typeof text !== 'string') return undefined
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isPromisePool(value: unknown): value is Pool {
+  if (typeof value !== 'object' || value === null) return false
+  const pool = value as Partial<Record<'execute' | 'query' | 'getConnection' | 'end' | 'promise', unknown>>
+  // A callback pool from 'mysql2' has promise(); one from 'mysql2/promise' does not.
+  return typeof pool.execute === 'function' && typeof pool.getConnection === 'function' && typeof pool.end === 'function' && pool.promise === undefined
+}
+
+function isDeadlock(err: unknown): boolean {
+  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
+  const code = (cause as { code?: unknown } | null)?.code
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT'
+}
+
+function storageError(action: string, err: unknown): Error {
+  if (err instanceof SessionError) return err
+  if (err instanceof Error && err.message.startsWith('mysql storage: ')) return err
+  const reason = err instanceof Error ? err.message || (err as { code?: string }).code || err.name : String(err)
+  return new Error(`mysql storage: ${action} failed: ${reason}`, { cause: err })
+}

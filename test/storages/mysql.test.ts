@@ -1,0 +1,267 @@
+import test, { type ExecutionContext } from 'ava'
+import { CookieIdentity } from '../../identities/cookie.js'
+import { SessionError } from '../../src/errors.js'
+import { generateId } from '../../src/ids.js'
+import { SessionManager } from '../../src/session-manager.js'
+import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
+import { MySQLStorage, type MySQLStorageOptions } from '../../storages/mysql.js'
+import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
+import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
+import { storageContract } from '../helpers/storage-contract.js'
+import { RecordingResponse, requestWith, twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
+
+const HOUR = 3_600_000
+const mysqlTest = await serviceTest('MariaDB', () => probeTcp(MYSQL_URL, 3306))
+const reachable = mysqlTest === test
+
+test.after.always(closeAdmin)
+
+function record(data: SessionRecordInput['data'], overrides: Partial<SessionRecordInput> = {}): SessionRecordInput {
+  const now = Date.now()
+  return { data, createdAt: now, expiresAt: now + HOUR, ...overrides }
+}
+
+/** Run `body` with a storage on a fresh table, closed and dropped afterwards. */
+async function withStorage(body: (storage: MySQLStorage) => Promise<void>, options: Partial<MySQLStorageOptions> = {}): Promise<void> {
+  const storage = new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable(), ...options })
+  try {
+    await body(storage)
+  } finally {
+    await storage.close()
+    await dropTable(storage.table)
+  }
+}
+
+if (reachable) {
+  storageContract('mysql', {
+    open: async () => new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable() }),
+    dispose: async (storage) => dropTable((storage as MySQLStorage).table),
+  })
+}
+
+test('mysql: options are checked', (t) => {
+  t.throws(() => new MySQLStorage({}), { instanceOf: TypeError, message: /exactly one of the options "uri", "pool" or "connection"/ })
+  t.throws(() => new MySQLStorage({ uri: MYSQL_URL, connection: { host: '127.0.0.1' } }), { instanceOf: TypeError, message: /"uri" and "connection"/ })
+  t.throws(() => new MySQLStorage({ uri: 'postgres://x' }), { instanceOf: TypeError, message: /"uri"/ })
+  t.throws(() => new MySQLStorage({ uri: MYSQL_URL, table: 'sessions; DROP TABLE users' }), { instanceOf: TypeError, message: /"table"/ })
+  t.throws(() => new MySQLStorage({ uri: MYSQL_URL, table: 'a`b' }), { instanceOf: TypeError, message: /"table"/ })
+  t.throws(() => new MySQLStorage({ uri: MYSQL_URL, createTable: 'yes' as unknown as boolean }), { instanceOf: TypeError, message: /"createTable"/ })
+  t.throws(() => new MySQLStorage({ pool: {} as never }), { instanceOf: TypeError, message: /"pool"/ })
+  t.throws(() => new MySQLStorage(null as never), { instanceOf: TypeError })
+})
+
+mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed deadlines', async (t) => {
+  await withStorage(async (storage) => {
+    t.is(await storage.get(generateId()), undefined)
+    const [columns] = await adminPool().query<Array<{ COLUMN_NAME: string; DATA_TYPE: string; IS_NULLABLE: string } & import('mysql2').RowDataPacket>>(
+      'SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
+      [storage.table],
+    )
+    t.deepEqual(
+      columns.map((c) => [c.COLUMN_NAME, c.DATA_TYPE, c.IS_NULLABLE]),
+      [
+        ['id', 'varbinary', 'NO'],
+        ['data', 'longtext', 'NO'], // MariaDB's JSON is LONGTEXT with a json_valid() check
+        ['created_at', 'bigint', 'NO'],
+        ['expires_at', 'bigint', 'NO'],
+        ['absolute_expires_at', 'bigint', 'YES'],
+        ['version', 'int', 'NO'],
+      ],
+    )
+    const [indexes] = await adminPool().query<Array<{ COLUMN_NAME: string } & import('mysql2').RowDataPacket>>(
+      'SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY COLUMN_NAME',
+      [storage.table],
+    )
+    t.deepEqual(indexes.map((i) => i.COLUMN_NAME), ['absolute_expires_at', 'expires_at', 'id'])
+  })
+})
+
+mysqlTest('mysql: values keep their JSON type, and writing the same value again still counts as found', async (t) => {
+  await withStorage(async (storage) => {
+    const id = generateId()
+    await storage.set(id, record({}))
+    const values = { text: '42', number: 42, float: 0.1 + 0.2, big: 1.5e300, yes: true, none: null, list: [], object: {}, deep: { a: [{ b: 'ü 🍪' }] }, quote: '"\\' }
+    for (const [key, value] of Object.entries(values)) t.true(await storage.update(id, key, value, Date.now() + HOUR))
+    t.true(await storage.update(id, 'text', '42', Date.now() + HOUR), 'same value, still found')
+    t.deepEqual((await storage.get(id))!.data, values)
+    const [rows] = await adminPool().query<Array<{ t: string } & import('mysql2').RowDataPacket>>(`SELECT JSON_TYPE(JSON_EXTRACT(data, '$.text')) AS t FROM \`${storage.table}\``)
+    t.is(rows[0]!.t, 'STRING', 'a string is stored as a JSON string, not spliced in as raw JSON')
+  })
+})
+
+mysqlTest('mysql: a batch with several operations per id applies them in order, in rounds', async (t) => {
+  await withStorage(async (storage) => {
+    const ids = Array.from({ length: 120 }, () => generateId())
+    const expiresAt = Date.now() + HOUR
+    const ops: StorageOperation[] = []
+    for (const [i, id] of ids.entries()) {
+      ops.push({ type: 'set', id, record: record({ i, gone: true }) })
+      ops.push({ type: 'update', id, key: 'i', value: i * 2, expiresAt })
+      ops.push({ type: 'remove', id, key: 'gone', expiresAt })
+      ops.push({ type: 'touch', id, expiresAt: expiresAt + i })
+      if (i % 3 === 0) ops.push({ type: 'delete', id }, { type: 'touch', id, expiresAt })
+    }
+    const outcomes = await storage.batch(ops)
+    t.is(outcomes.length, ops.length)
+    t.deepEqual(
+      outcomes.map((outcome, index) => [ops[index]!.type, outcome]).filter(([, outcome]) => outcome !== true),
+      ids.filter((_, i) => i % 3 === 0).map(() => ['touch', false]),
+      'only the touches after a delete find nothing',
+    )
+    for (const [i, id] of ids.entries()) {
+      const got = await storage.get(id)
+      if (i % 3 === 0) t.is(got, undefined)
+      else {
+        t.deepEqual(got!.data, { i: i * 2 })
+        t.is(got!.expiresAt, expiresAt + i)
+        t.is(got!.version, 4)
+      }
+    }
+  })
+})
+
+mysqlTest('mysql: a failing batch rolls back and gives every operation the error', async (t) => {
+  await withStorage(async (storage) => {
+    const kept = generateId()
+    await storage.set(kept, record({ before: true }))
+    const tooLong = 'x'.repeat(65) // longer than VARBINARY(64): strict mode refuses the row
+    const outcomes = await storage.batch([
+      { type: 'update', id: kept, key: 'after', value: true, expiresAt: Date.now() + HOUR },
+      { type: 'set', id: generateId(), record: record({ a: 1 }) },
+      { type: 'set', id: tooLong, record: record({ a: 1 }) },
+    ])
+    t.is(outcomes.length, 3)
+    for (const outcome of outcomes) {
+      t.true(outcome instanceof Error)
+      t.regex((outcome as Error).message, /^mysql storage: batch failed: /)
+      t.truthy((outcome as Error).cause)
+    }
+    t.deepEqual((await storage.get(kept))!.data, { before: true }, 'the update in the same transaction was rolled back')
+    t.is(await storage.length(), 1)
+  })
+})
+
+mysqlTest('mysql: cleanup deletes thousands of expired rows in chunks, and all() pages through live ones', async (t) => {
+  await withStorage(async (storage) => {
+    const now = Date.now()
+    const expired = Array.from({ length: 2300 }, (_, i) => ({ type: 'set' as const, id: generateId(), record: record({ i }, { expiresAt: now - 1000 - i }) }))
+    const live = Array.from({ length: 1100 }, (_, i) => ({ type: 'set' as const, id: generateId(), record: record({ i }) }))
+    for (let i = 0; i < expired.length; i += 500) t.true((await storage.batch(expired.slice(i, i + 500))).every((outcome) => outcome === true))
+    for (let i = 0; i < live.length; i += 500) t.true((await storage.batch(live.slice(i, i + 500))).every((outcome) => outcome === true))
+    t.is(await storage.length(), 1100)
+    const seen = new Set<string>()
+    for await (const [id] of storage.all()) seen.add(id)
+    t.is(seen.size, 1100)
+    t.true(live.every((op) => seen.has(op.id)))
+    t.is(await storage.cleanup(now), 2300)
+    t.is(await storage.cleanup(now), 0)
+    const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(`SELECT COUNT(*) AS n FROM \`${storage.table}\``)
+    t.is(Number(rows[0]!.n), 1100)
+  })
+})
+
+mysqlTest('mysql: two managers on one table each keep their writes to different keys of one session', async (t) => {
+  const table = uniqueTable()
+  try {
+    await twoManagersKeepTheirWrites(t, async () => new MySQLStorage({ uri: MYSQL_URL, table }))
+  } finally {
+    await dropTable(table)
+  }
+})
+
+mysqlTest('mysql: rows that are not usable records are absent and reported, never a crash', async (t) => {
+  await withStorage(async (storage) => {
+    const good = generateId()
+    await storage.set(good, record({ ok: true }))
+    const notAnObject = generateId()
+    const aString = generateId()
+    const expiresAt = Date.now() + HOUR
+    await adminPool().query(`INSERT INTO \`${storage.table}\` (id, data, created_at, expires_at, version) VALUES (?, '[1,2]', 1, ?, 1), (?, '"text"', 1, ?, 1)`, [
+      notAnObject,
+      expiresAt,
+      aString,
+      expiresAt,
+    ])
+    for (const id of [notAnObject, aString]) {
+      await t.throwsAsync(storage.get(id), { instanceOf: SessionError, message: /mysql storage: .*not a JSON object/ })
+      t.false(await storage.update(id, 'k', 1, expiresAt), 'a key cannot be set in data that is not an object')
+    }
+    await managerTreatsAsAbsent(t, storage, notAnObject)
+    t.deepEqual((await storage.get(good))!.data, { ok: true })
+  })
+})
+
+mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamps are invalid records', async (t) => {
+  const table = uniqueTable()
+  await adminPool().query(`CREATE TABLE \`${table}\` (id VARBINARY(64) PRIMARY KEY, data LONGTEXT, created_at BIGINT NULL, expires_at BIGINT NULL, absolute_expires_at BIGINT NULL, version INT NULL)`)
+  try {
+    await withStorage(
+      async (storage) => {
+        const [broken, noCreated, noVersion] = [generateId(), generateId(), generateId()]
+        const expiresAt = Date.now() + HOUR
+        await adminPool().query(
+          `INSERT INTO \`${table}\` (id, data, created_at, expires_at, version) VALUES (?, '{"a":', 1, ?, 1), (?, '{"a":1}', NULL, ?, 1), (?, '{"a":1}', 1, ?, NULL)`,
+          [broken, expiresAt, noCreated, expiresAt, noVersion, expiresAt],
+        )
+        await t.throwsAsync(storage.get(broken), { instanceOf: SessionError, message: /not JSON/ })
+        await t.throwsAsync(storage.get(noCreated), { instanceOf: SessionError, message: /timestamps are missing/ })
+        await t.throwsAsync(storage.get(noVersion), { instanceOf: SessionError, message: /version is missing/ })
+        t.false(await storage.update(broken, 'a', 2, expiresAt))
+        await managerTreatsAsAbsent(t, storage, broken)
+        const id = generateId()
+        await storage.set(id, record({ works: 'here too' }))
+        t.true(await storage.update(id, 'more', 1, expiresAt))
+        t.deepEqual((await storage.get(id))!.data, { works: 'here too', more: 1 })
+      },
+      { table, createTable: false },
+    )
+  } finally {
+    await dropTable(table)
+  }
+})
+
+mysqlTest('mysql: a server that is down rejects with an error naming the storage, and the manager answers 503', async (t) => {
+  const storage = new MySQLStorage({ connection: { host: '127.0.0.1', port: 1, user: 'root', database: 'test', connectTimeout: 2000 } })
+  const error = await t.throwsAsync(storage.get(generateId()))
+  t.regex(error!.message, /^mysql storage: get failed: /)
+  t.truthy(error!.cause)
+  await t.throwsAsync(storage.set(generateId(), record({})), { message: /^mysql storage: set failed/ })
+  const outcomes = await storage.batch([{ type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR }])
+  t.true(outcomes[0] instanceof Error)
+  t.regex((outcomes[0] as Error).message, /^mysql storage: batch failed/)
+
+  const manager = new SessionManager({ storage, identities: [new CookieIdentity()] })
+  const loading = manager.load(requestWith(`sid=${generateId()}`), new RecordingResponse())
+  const unavailable = await t.throwsAsync(loading, { instanceOf: SessionError })
+  t.is((unavailable as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
+  t.is((unavailable as SessionError).status, 503)
+  await manager.close()
+})
+
+mysqlTest('mysql: a pool passed in is used and left open', async (t) => {
+  const table = uniqueTable()
+  const storage = new MySQLStorage({ pool: adminPool(), table })
+  try {
+    const id = generateId()
+    await storage.set(id, record({ shared: true }))
+    await storage.close()
+    await storage.close()
+    await t.throwsAsync(storage.get(id), { message: /^mysql storage: get failed: the storage is closed/ })
+    const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(`SELECT COUNT(*) AS n FROM \`${table}\``)
+    t.is(Number(rows[0]!.n), 1, 'the pool still answers')
+  } finally {
+    await dropTable(table)
+  }
+})
+
+async function managerTreatsAsAbsent(t: ExecutionContext, storage: MySQLStorage, id: string): Promise<void> {
+  // A manager that does not own the storage: closing it would close the storage under the test.
+  const manager = new SessionManager({ storage: new MySQLStorage({ pool: adminPool(), table: storage.table, createTable: false }), identities: [new CookieIdentity()] })
+  const reported: Error[] = []
+  manager.on('error', (err) => reported.push(err))
+  const session = await manager.load(requestWith(`sid=${id}`), new RecordingResponse())
+  t.true(session.isNew, 'a new session, not the unusable one')
+  t.is(reported.length, 1)
+  t.is((reported[0] as SessionError).code, 'SESSION_INVALID_RECORD')
+  await manager.close()
+}
