@@ -4,6 +4,8 @@ import { CookieIdentity } from '../identities/cookie.js'
 import { MemoryStorage } from '../storages/memory.js'
 import { SessionError } from './errors.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
+import { createFastifyPlugin, type FastifySessionPlugin } from './middleware/fastify.js'
+import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa.js'
 import { Session, SessionState, settle, type SessionCallback, type SessionHost } from './session.js'
 import type { Identity, SessionData, SessionEvents, SessionRecord, SessionRequest, SessionResponse, Storage, StorageOperation } from './types.js'
 import { freezeJson, isPlainObject } from './values.js'
@@ -39,6 +41,8 @@ export interface SessionManagerOptions {
   maxBatchSize?: number
   /** Storage calls (or batches) in flight at once. Default 64 (2 with batching). */
   writeConcurrency?: number
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number
 }
 
 /** Counters returned by {@link SessionManager.stats}. */
@@ -105,6 +109,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   readonly #maxSessionBytes: number
   readonly #queueOptions: WriteQueueOptions
   readonly #host: SessionHost
+  readonly #now: () => number
   #closing: Promise<void> | undefined
   readonly #counters = { hits: 0, misses: 0, loads: 0, loadErrors: 0, created: 0, renewed: 0, destroyed: 0, expired: 0, evicted: 0 }
 
@@ -120,6 +125,8 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     this.#maxAgeMs = maxAge * 1000
     this.#absoluteMaxAgeMs = absoluteMaxAge * 1000
     this.#touchAfterMs = touchAfter * 1000
+    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
+    this.#now = options.now ?? Date.now
     this.#maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
     this.#queueOptions = {
       retries: integer(options.writeRetries, 'writeRetries', 3, 0),
@@ -191,6 +198,34 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   }
 
   /**
+   * Koa middleware: `ctx.session` is the session, loaded before the next middleware;
+   * `ctx.session = null` destroys it; a storage outage throws a `SessionError` with `status` 503.
+   *
+   * @example
+   * ```ts
+   * app.use(manager.koa())
+   * app.use(async (ctx) => { await ctx.session.set('views', Number(ctx.session.get('views') ?? 0) + 1) })
+   * ```
+   */
+  koa(): KoaMiddleware {
+    return createKoaMiddleware(this)
+  }
+
+  /**
+   * Fastify plugin: decorates `request.session`, loaded in an `onRequest` hook; headers go out
+   * through `reply.header`, so other plugins' cookies survive. Also `caching-session-manager/fastify`.
+   *
+   * @example
+   * ```ts
+   * await app.register(manager.fastify())
+   * app.get('/', (request) => ({ views: request.session.get('views') }))
+   * ```
+   */
+  fastify(): FastifySessionPlugin {
+    return createFastifyPlugin(this)
+  }
+
+  /**
    * The session of a request, framework-agnostic. On a cache miss it reads the storage first;
    * rejects with `SESSION_STORAGE_UNAVAILABLE` (status 503) when the storage cannot be read.
    */
@@ -209,7 +244,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   resolve(req: SessionRequest, res: SessionResponse): Session<D> | Promise<Session<D>> {
     if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
     const identities = this.#activeIdentities()
-    const now = Date.now()
+    const now = this.#now()
     let first: Identity | undefined
     for (const identity of identities) {
       if (!identity.matches(req)) continue
@@ -254,7 +289,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
           state = await this.#load(id)
           if (state === undefined) continue
         }
-        const now = Date.now()
+        const now = this.#now()
         if (this.#alive(state, now)) return this.#attach(state, identity, req, res, now)
       }
     }
@@ -348,7 +383,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       this.emit('error', new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`))
       return undefined
     }
-    const now = Date.now()
+    const now = this.#now()
     if (now >= expiresAt || (absolute !== 0 && now >= absolute)) return undefined
     return new SessionState(id, data, createdAt, expiresAt, absolute)
   }
@@ -390,6 +425,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   #makeHost(): SessionHost {
     return {
       maxSessionBytes: this.#maxSessionBytes,
+      now: this.#now,
       deadline: (absolute, now) => this.#deadline(absolute, now),
       absoluteDeadline: (now) => (this.#absoluteMaxAgeMs === 0 ? 0 : now + this.#absoluteMaxAgeMs),
       assertWritable: () => {

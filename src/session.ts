@@ -38,6 +38,8 @@ export class SessionState {
  */
 export interface SessionHost {
   readonly maxSessionBytes: number
+  /** The clock, epoch ms. */
+  now(): number
   /** Deadline of a session accessed now. */
   deadline(absoluteExpiresAt: number, now: number): number
   /** The absolute deadline of a session created now; 0 for none. */
@@ -209,7 +211,7 @@ export class Session<D extends object = SessionData> {
     const identity = this.#identity
     if (identity === undefined) throw new SessionError('SESSION_NO_IDENTITY', 'no identity matches this request, so a new session id cannot be issued')
     if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the new session id cannot be issued; write to the session before responding')
-    const now = Date.now()
+    const now = host.now()
     const absolute = host.absoluteDeadline(now)
     const state = new SessionState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), now, host.deadline(absolute, now), absolute)
     state.bytes = bytes
