@@ -183,7 +183,8 @@ export class WriteQueue {
     const head = queued[0]!
     if (head.op.type === 'set' && op.type !== 'touch') {
       const data = { ...head.op.record.data }
-      if (op.type === 'update') data[op.key] = op.value
+      // defineProperty, not assignment: `data['__proto__'] = v` would set the prototype and drop the key.
+      if (op.type === 'update') Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
       else delete data[op.key]
       head.op.record = { ...head.op.record, data, expiresAt: op.expiresAt }
       head.waiters.push(waiter)
