@@ -51,8 +51,10 @@ export function normalizeValue(key: string, value: unknown, maxBytes: number): N
       return { value, bytes: Buffer.byteLength(JSON.stringify(value)) }
     }
     case 'number':
-      // JSON has no NaN or Infinity: storage would hand back null, so the cache holds null too.
-      return Number.isFinite(value) ? { value, bytes: String(value).length } : { value: null, bytes: 4 }
+      // JSON has no NaN or Infinity: storage would hand back null, so the cache holds null too;
+      // and -0 comes back as 0.
+      if (!Number.isFinite(value)) return { value: null, bytes: 4 }
+      return { value: value === 0 ? 0 : value, bytes: String(value).length }
     case 'boolean':
       return { value, bytes: value ? 4 : 5 }
     case 'object':
