@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { generateId } from '../../src/ids.js'
+import type { SessionData, SessionRequest, SessionResponse, Storage } from '../../src/types.js'
+
+/** What a fake request is made of; every field is optional. */
+export interface FakeRequestInit {
+  /** The raw Cookie header, exactly as given (no escaping). */
+  cookie?: string
+  /** Other headers, lowercase names. */
+  headers?: IncomingHttpHeaders
+  /** Request target. Default `/`. */
+  url?: string
+  /** Host header. Default `example.com`. */
+  host?: string | undefined
+}
+
+/** A request object for `manager.resolve(req, res)`, without a socket or a server. */
+export function fakeRequest(init: FakeRequestInit = {}): SessionRequest {
+  const headers: IncomingHttpHeaders = { ...init.headers }
+  if (!('host' in init)) headers.host = 'example.com'
+  else if (init.host !== undefined) headers.host = init.host
+  if (init.cookie !== undefined) headers.cookie = init.cookie
+  return { headers, url: init.url ?? '/', socket: null }
+}
+
+/** One cookie as a response set it. */
+export interface SetCookie {
+  readonly value: string
+  /** Attribute names lowercase (`path`, `expires`, `httponly`…) to their values (`''` for flags). */
+  readonly attributes: ReadonlyMap<string, string>
+}
+
+/** A response object that records the headers the identities set. */
+export class FakeResponse implements SessionResponse {
+  headersSent = false
+  readonly headers = new Map<string, number | string | readonly string[]>()
+
+  getHeader(name: string): number | string | readonly string[] | undefined {
+    return this.headers.get(name.toLowerCase())
+  }
+
+  setHeader(name: string, value: number | string | readonly string[]): this {
+    this.headers.set(name.toLowerCase(), value)
+    return this
+  }
+
+  removeHeader(name: string): void {
+    this.headers.delete(name.toLowerCase())
+  }
+
+  /** The Set-Cookie lines, parsed; the last one of a name wins, as in a browser. */
+  cookies(): Map<string, SetCookie> {
+    const raw = this.getHeader('set-cookie')
+    const lines = raw === undefined ? [] : Array.isArray(raw) ? (raw as string[]) : [String(raw)]
+    const cookies = new Map<string, SetCookie>()
+    for (const line of lines) {
+      const [pair = '', ...rest] = line.split(';')
+      const eq = pair.indexOf('=')
+      const attributes = new Map<string, string>()
+      for (const attribute of rest) {
+        const at = attribute.indexOf('=')
+        if (at === -1) attributes.set(attribute.trim().toLowerCase(), '')
+        else attributes.set(attribute.slice(0, at).trim().toLowerCase(), attribute.slice(at + 1).trim())
+      }
+      cookies.set(pair.slice(0, eq).trim(), { value: pair.slice(eq + 1).trim(), attributes })
+    }
+    return cookies
+  }
+
+  /** A Cookie request header carrying every non-empty cookie this response set. */
+  cookieHeader(): string {
+    return [...this.cookies()].filter(([, cookie]) => cookie.value !== '').map(([name, cookie]) => `${name}=${cookie.value}`).join('; ')
+  }
+}
+
+/** Store a live session straight into `storage` (no manager involved) and return its id. */
+export async function seedSession(storage: Storage, data: SessionData, id: string = generateId()): Promise<string> {
+  const now = Date.now()
+  await storage.set(id, { data, createdAt: now, expiresAt: now + 3_600_000 })
+  return id
+}

@@ -1,0 +1,260 @@
+import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../../src/types.js'
+
+/** The error every injected failure rejects with, so tests can tell it from a real one. */
+export class InjectedFault extends Error {
+  readonly code = 'EINJECTED'
+  constructor(what: string) {
+    super(`injected storage fault: ${what}`)
+    this.name = 'InjectedFault'
+  }
+}
+
+/** Whether one operation of a write (single or batched) must fail; `attempt` counts from 1 per operation. */
+export type OperationFilter = (op: StorageOperation, attempt: number) => boolean
+
+/**
+ * How the storage behaves now. Switch at any time with {@link FaultStorage.setMode} or the
+ * shortcuts; calls already waiting keep the mode they started with.
+ */
+export type FaultMode =
+  | { readonly kind: 'up' }
+  /** Every call rejects. */
+  | { readonly kind: 'down' }
+  /** Every call waits `delayMs` before reaching the inner storage. */
+  | { readonly kind: 'slow'; readonly delayMs: number }
+  /** Writes whose operation matches `fail` fail (per operation, also inside a batch); the rest are applied. Reads pass. */
+  | { readonly kind: 'partial'; readonly fail: OperationFilter }
+  /** Calls alternate: `up` calls succeed, then `down` calls reject, and so on. */
+  | { readonly kind: 'flapping'; readonly up: number; readonly down: number }
+
+/** Options of {@link FaultStorage}. */
+export interface FaultStorageOptions {
+  /** Offer `batch` when the inner storage has it. Default true. */
+  batch?: boolean
+}
+
+type Method = 'get' | 'set' | 'update' | 'remove' | 'delete' | 'touch' | 'batch' | 'length' | 'all' | 'clear' | 'cleanup'
+
+/**
+ * A {@link Storage} in front of another that fails on command: down, slow, failing part of a
+ * batch, or flapping, switchable while traffic runs. It can also hold every call until
+ * released (to keep writes pending for as long as a test needs), answer `get` with a forged
+ * raw value, and it counts every call so a test can prove a request cost no storage read.
+ *
+ * @example
+ * ```ts
+ * const storage = new FaultStorage(new MemoryStorage())
+ * const manager = new SessionManager({ storage, writeRetries: 2, retryDelay: 1 })
+ * storage.down()
+ * await t.throwsAsync(session.set('a', 1), { code: 'SESSION_STORAGE_FAILED' })
+ * storage.up()
+ * ```
+ */
+export class FaultStorage implements Storage {
+  readonly name: string
+  /** The wrapped storage: read it directly to check what really landed. */
+  readonly inner: Storage
+  /** Present when the inner storage batches and the option allows it. */
+  readonly batch?: (operations: readonly StorageOperation[]) => Promise<BatchOutcome[]>
+  /** Calls received per method (including the ones that failed). */
+  readonly calls: Record<Method, number> = { get: 0, set: 0, update: 0, remove: 0, delete: 0, touch: 0, batch: 0, length: 0, all: 0, clear: 0, cleanup: 0 }
+  /** Calls (or batched operations) made to fail. */
+  failures = 0
+  /** Write operations that reached the inner storage and were applied, in order. */
+  readonly applied: StorageOperation[] = []
+  #mode: FaultMode = { kind: 'up' }
+  #flapCount = 0
+  #held: Array<() => void> | undefined
+  readonly #attempts = new Map<string, number>()
+  readonly #forged = new Map<string, unknown>()
+
+  constructor(inner: Storage, options: FaultStorageOptions = {}) {
+    this.inner = inner
+    this.name = `fault(${inner.name})`
+    if (options.batch !== false && typeof inner.batch === 'function') {
+      this.batch = (operations) => this.#batch(operations)
+    }
+  }
+
+  /** The current mode. */
+  get mode(): FaultMode {
+    return this.#mode
+  }
+
+  /** Switch behaviour now. */
+  setMode(mode: FaultMode): this {
+    this.#mode = mode
+    this.#flapCount = 0
+    return this
+  }
+
+  up(): this {
+    return this.setMode({ kind: 'up' })
+  }
+
+  down(): this {
+    return this.setMode({ kind: 'down' })
+  }
+
+  slow(delayMs: number): this {
+    return this.setMode({ kind: 'slow', delayMs })
+  }
+
+  failOperations(fail: OperationFilter): this {
+    return this.setMode({ kind: 'partial', fail })
+  }
+
+  flap(up: number, down: number): this {
+    return this.setMode({ kind: 'flapping', up, down })
+  }
+
+  /** Make every call wait (in arrival order) until {@link FaultStorage.release}. */
+  hold(): this {
+    this.#held ??= []
+    return this
+  }
+
+  /** Let held calls proceed, and stop holding. */
+  release(): this {
+    const held = this.#held ?? []
+    this.#held = undefined
+    for (const proceed of held) proceed()
+    return this
+  }
+
+  /** Calls waiting in {@link FaultStorage.hold}. */
+  get heldCalls(): number {
+    return this.#held?.length ?? 0
+  }
+
+  /** Answer `get(id)` with `raw` (any value at all) instead of asking the inner storage. */
+  forge(id: string, raw: unknown): this {
+    this.#forged.set(id, raw)
+    return this
+  }
+
+  /** Storage reads made so far. */
+  get reads(): number {
+    return this.calls.get
+  }
+
+  /** Write calls made so far (a batch counts once). */
+  get writes(): number {
+    const c = this.calls
+    return c.set + c.update + c.remove + c.delete + c.touch + c.batch
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    await this.#enter('get')
+    if (this.#forged.has(id)) return this.#forged.get(id) as SessionRecord | undefined
+    return this.inner.get(id)
+  }
+
+  set(id: string, record: SessionRecordInput): Promise<void> {
+    return this.#write('set', { type: 'set', id, record }, () => this.inner.set(id, record))
+  }
+
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
+    return this.#write('update', { type: 'update', id, key, value, expiresAt }, () => this.inner.update(id, key, value, expiresAt))
+  }
+
+  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
+    return this.#write('remove', { type: 'remove', id, key, expiresAt }, () => this.inner.remove(id, key, expiresAt))
+  }
+
+  delete(id: string): Promise<void> {
+    return this.#write('delete', { type: 'delete', id }, () => this.inner.delete(id))
+  }
+
+  touch(id: string, expiresAt: number): Promise<boolean> {
+    return this.#write('touch', { type: 'touch', id, expiresAt }, () => this.inner.touch(id, expiresAt))
+  }
+
+  async length(): Promise<number> {
+    await this.#enter('length')
+    return this.inner.length()
+  }
+
+  async *all(): AsyncIterable<[string, SessionRecord]> {
+    await this.#enter('all')
+    yield* this.inner.all()
+  }
+
+  async clear(): Promise<void> {
+    await this.#enter('clear')
+    return this.inner.clear()
+  }
+
+  async cleanup(now?: number): Promise<number> {
+    await this.#enter('cleanup')
+    return this.inner.cleanup(now)
+  }
+
+  /** Closes the inner storage; never fails, whatever the mode. */
+  close(): Promise<void> {
+    this.release()
+    return this.inner.close()
+  }
+
+  async #write<T>(method: Method, op: StorageOperation, apply: () => Promise<T>): Promise<T> {
+    await this.#enter(method)
+    if (this.#operationFails(op)) throw new InjectedFault(`${op.type} of one session failed`)
+    const result = await apply()
+    this.applied.push(op)
+    return result
+  }
+
+  async #batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    await this.#enter('batch')
+    const outcomes: BatchOutcome[] = new Array<BatchOutcome>(operations.length)
+    const passing: StorageOperation[] = []
+    const positions: number[] = []
+    operations.forEach((op, index) => {
+      if (this.#operationFails(op)) {
+        outcomes[index] = new InjectedFault(`${op.type} inside a batch failed`)
+      } else {
+        passing.push(op)
+        positions.push(index)
+      }
+    })
+    if (passing.length > 0) {
+      const applied = await this.inner.batch!(passing)
+      applied.forEach((outcome, i) => {
+        outcomes[positions[i]!] = outcome
+        if (!(outcome instanceof Error)) this.applied.push(passing[i]!)
+      })
+    }
+    return outcomes
+  }
+
+  #operationFails(op: StorageOperation): boolean {
+    const mode = this.#mode
+    if (mode.kind !== 'partial') return false
+    // Retries resend equal operations (possibly coalesced into new objects): count by what they touch.
+    const name = `${op.type}\u0000${op.id}\u0000${'key' in op ? op.key : ''}`
+    const attempt = (this.#attempts.get(name) ?? 0) + 1
+    this.#attempts.set(name, attempt)
+    const fails = mode.fail(op, attempt)
+    if (fails) this.failures++
+    return fails
+  }
+
+  // Counts the call, waits while held or slow, and fails it when the mode says so.
+  async #enter(method: Method): Promise<void> {
+    this.calls[method]++
+    const mode = this.#mode
+    if (this.#held !== undefined) await new Promise<void>((resolve) => this.#held!.push(resolve))
+    if (mode.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, mode.delayMs))
+    if (mode.kind === 'down') {
+      this.failures++
+      throw new InjectedFault(`storage is down (${method})`)
+    }
+    if (mode.kind === 'flapping') {
+      const position = this.#flapCount++ % (mode.up + mode.down)
+      if (position >= mode.up) {
+        this.failures++
+        throw new InjectedFault(`storage is flapping (${method})`)
+      }
+    }
+  }
+}
