@@ -112,6 +112,7 @@ export class LevelStorage implements Storage {
   readonly #locks = new KeyedLock()
   readonly #opening: Promise<void>
   #cleanupTimer: NodeJS.Timeout | undefined
+  #cleaning = false
   #closing: Promise<void> | undefined
 
   constructor(options: LevelStorageOptions) {
@@ -277,9 +278,13 @@ export class LevelStorage implements Storage {
   }
 
   #scheduledCleanup(): void {
-    this.cleanup().catch((err: unknown) => {
-      if (this.#closing === undefined) this.#onCleanupError(err instanceof Error ? err : new Error(String(err)))
-    })
+    if (this.#cleaning) return // a large backlog may outlast the interval: never two walks at once
+    this.#cleaning = true
+    this.cleanup()
+      .catch((err: unknown) => {
+        if (this.#closing === undefined) this.#onCleanupError(err instanceof Error ? err : new Error(String(err)))
+      })
+      .finally(() => (this.#cleaning = false))
   }
 
   async #run<T>(what: string, work: () => Promise<T>): Promise<T> {

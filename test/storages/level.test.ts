@@ -30,6 +30,8 @@ storageContract('level', {
     const folder = await tempFolder()
     const storage = new LevelStorage({ location: join(folder, 'db'), cleanupInterval: 0 })
     folders.set(storage, folder)
+    // Opened before the suite's clock starts: its expiry tests give a record a few hundred ms.
+    await storage.open()
     return storage
   },
   async dispose(storage) {
@@ -69,7 +71,11 @@ async function rawKeys(db: ClassicLevel): Promise<string[]> {
   return db.keys().all()
 }
 
-test('level: options name location and db', (t) => {
+// The tests below run serially (ava runs them before the contract suite's concurrent tests):
+// every test opens a LevelDB, and dozens opening at once on a small machine starve the
+// contract's expiry test, which gives a record only a few hundred milliseconds.
+
+test.serial('level: options name location and db', (t) => {
   t.throws(() => new LevelStorage({}), { instanceOf: TypeError, message: /"location".*"db"/ })
   t.throws(() => new LevelStorage(undefined as never), { instanceOf: TypeError, message: /location.*db/ })
   t.throws(() => new LevelStorage({ location: '' }), { instanceOf: TypeError, message: /"location"/ })
@@ -77,14 +83,14 @@ test('level: options name location and db', (t) => {
   t.throws(() => new LevelStorage({ location: 'x', db: {} as never }), { instanceOf: TypeError, message: /not both/ })
 })
 
-test('level: other options are checked', async (t) => {
+test.serial('level: other options are checked', async (t) => {
   const db = await freshDb(t)
   t.throws(() => new LevelStorage({ db, cleanupBatchSize: 0 }), { instanceOf: TypeError, message: /"cleanupBatchSize"/ })
   t.throws(() => new LevelStorage({ db, cleanupInterval: -1 }), { instanceOf: TypeError, message: /"cleanupInterval"/ })
   t.throws(() => new LevelStorage({ db, now: 5 as never }), { instanceOf: TypeError, message: /"now"/ })
 })
 
-test('level: sessions survive a restart: a second manager on the same location serves the same cookie', async (t) => {
+test.serial('level: sessions survive a restart: a second manager on the same location serves the same cookie', async (t) => {
   const folder = await tempFolder()
   t.teardown(() => rm(folder, { recursive: true, force: true }))
   const location = join(folder, 'sessions')
@@ -135,7 +141,7 @@ async function serve(manager: SessionManager): Promise<{ url: string; stop: () =
   }
 }
 
-test('level: a session of many keys lives and dies as one: reading keeps every key alive', async (t) => {
+test.serial('level: a session of many keys lives and dies as one: reading keeps every key alive', async (t) => {
   const db = await freshDb(t)
   let now = 1_000_000
   const storage = new LevelStorage({ db, cleanupInterval: 0, now: () => now })
@@ -167,7 +173,7 @@ test('level: a session of many keys lives and dies as one: reading keeps every k
   t.false((await rawKeys(db)).some((key) => key.includes(id)), 'cleanup removed the metadata, every data key and the index entry')
 })
 
-test('level: the absolute deadline ends a session even when it was touched', async (t) => {
+test.serial('level: the absolute deadline ends a session even when it was touched', async (t) => {
   const db = await freshDb(t)
   let now = 5_000_000
   const storage = new LevelStorage({ db, cleanupInterval: 0, now: () => now })
@@ -182,7 +188,7 @@ test('level: the absolute deadline ends a session even when it was touched', asy
   t.deepEqual(await rawKeys(db), [])
 })
 
-test('level: cleanup walks the expiry index in bounded batches, one db.batch each', async (t) => {
+test.serial('level: cleanup walks the expiry index in bounded batches, one db.batch each', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0, cleanupBatchSize: 10 })
   t.teardown(() => storage.close())
@@ -203,7 +209,7 @@ test('level: cleanup walks the expiry index in bounded batches, one db.batch eac
   t.is(await storage.cleanup(now), 0)
 })
 
-test('level: cleanup never deletes a session whose deadline moved after the index was read', async (t) => {
+test.serial('level: cleanup never deletes a session whose deadline moved after the index was read', async (t) => {
   const db = await freshDb(t)
   const now = 2_000_000
   const storage = new LevelStorage({ db, cleanupInterval: 0, now: () => now })
@@ -221,7 +227,7 @@ test('level: cleanup never deletes a session whose deadline moved after the inde
   t.deepEqual((await db.sublevel('expiry').keys().all()).length, 1, 'one index entry: the current one')
 })
 
-test('level: automatic cleanup runs on its interval', async (t) => {
+test.serial('level: automatic cleanup runs on its interval', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0.02 })
   t.teardown(() => storage.close())
@@ -232,7 +238,7 @@ test('level: automatic cleanup runs on its interval', async (t) => {
   t.is((await rawKeys(db)).length, 3)
 })
 
-test('level: a second process opening the same location gets a clear error, not a hang', async (t) => {
+test.serial('level: a second process opening the same location gets a clear error, not a hang', async (t) => {
   const folder = await tempFolder()
   const location = join(folder, 'db')
   const holder = spawn(process.execPath, ['-e', HOLD_DATABASE, location], { stdio: ['pipe', 'pipe', 'inherit'] })
@@ -281,7 +287,7 @@ db.open().then(() => {
 })
 `
 
-test('level: a second storage on the same location in this process gets the same clear error', async (t) => {
+test.serial('level: a second storage on the same location in this process gets the same clear error', async (t) => {
   const folder = await tempFolder()
   t.teardown(() => rm(folder, { recursive: true, force: true }))
   const location = join(folder, 'db')
@@ -293,7 +299,7 @@ test('level: a second storage on the same location in this process gets the same
   await first.close()
 })
 
-test('level: { db } reuses an open database through a sublevel and never closes it', async (t) => {
+test.serial('level: { db } reuses an open database through a sublevel and never closes it', async (t) => {
   const root = new ClassicLevel<string, unknown>(join(await tempFolder(), 'db'), { valueEncoding: 'json' })
   t.teardown(async () => {
     await root.close()
@@ -316,7 +322,7 @@ test('level: { db } reuses an open database through a sublevel and never closes 
   await t.throwsAsync(storage.get(id), { message: /level storage is closed/ })
 })
 
-test('level: writes from many sessions arriving together go out as one db.batch', async (t) => {
+test.serial('level: writes from many sessions arriving together go out as one db.batch', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   const manager = new SessionManager({ storage, identities: [new CookieIdentity({ keys: KEYS })] })
@@ -331,7 +337,7 @@ test('level: writes from many sessions arriving together go out as one db.batch'
   for (const [i, session] of sessions.entries()) t.deepEqual((await storage.get(session.id))!.data, { n: i })
 })
 
-test('level: an unusable record is SESSION_INVALID_RECORD, which the manager reports and treats as absent', async (t) => {
+test.serial('level: an unusable record is SESSION_INVALID_RECORD, which the manager reports and treats as absent', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   const manager = new SessionManager({ storage, identities: [new CookieIdentity()] })
@@ -357,7 +363,7 @@ test('level: an unusable record is SESSION_INVALID_RECORD, which the manager rep
   t.is((reported[0] as SessionError).code, 'SESSION_INVALID_RECORD')
 })
 
-test('level: a database failure rejects with an error naming the level storage and carrying the cause', async (t) => {
+test.serial('level: a database failure rejects with an error naming the level storage and carrying the cause', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   await storage.open()
@@ -369,7 +375,7 @@ test('level: a database failure rejects with an error naming the level storage a
   await storage.close()
 })
 
-test('level: ids it cannot hold are refused on write and absent on read', async (t) => {
+test.serial('level: ids it cannot hold are refused on write and absent on read', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   t.teardown(() => storage.close())
@@ -386,7 +392,7 @@ test('level: ids it cannot hold are refused on write and absent on read', async 
   t.true(outcomes[1])
 })
 
-test('level: a value that is not JSON fails its own operation only', async (t) => {
+test.serial('level: a value that is not JSON fails its own operation only', async (t) => {
   const db = await freshDb(t)
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   t.teardown(() => storage.close())
