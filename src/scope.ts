@@ -45,8 +45,8 @@ export function checkHosts(host: unknown, option: string): string[] | undefined 
 
 /** Build a {@link Scope}; options must already be valid. */
 export function createScope(options: ScopeOptions, optionPrefix: string): Scope {
-  const hosts = checkHosts(options.host, `${optionPrefix}.host`)
-  const path = checkPath(options.path ?? '/', `${optionPrefix}.path`)
+  const hosts = checkHosts(options.host, `${optionPrefix} "host"`)
+  const path = checkPath(options.path ?? '/', `${optionPrefix} "path"`)
   const trustProxy = options.trustProxy === true
   const anyPath = path === '/'
   if (hosts === undefined && anyPath) return { matches: () => true }

@@ -131,9 +131,12 @@ export function storageContract(name: string, options: ContractOptions): void {
 
   withStorage('a record expires while stored', async (t, storage) => {
     const id = generateId()
-    await storage.set(id, record({ a: 1 }, { expiresAt: Date.now() + 300 }))
-    t.truthy(await storage.get(id))
-    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const expiresAt = Date.now() + 2000
+    await storage.set(id, record({ a: 1 }, { expiresAt }))
+    const before = await storage.get(id)
+    // Only assert liveness if the machine was fast enough to read before the deadline.
+    if (Date.now() < expiresAt) t.truthy(before)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 100))
     t.is(await storage.get(id), undefined)
   })
 
