@@ -2,7 +2,7 @@ import Cookies from 'cookies'
 import Keygrip from 'keygrip'
 import { LRUCache } from 'lru-cache'
 import { isValidId } from '../src/ids.js'
-import { checkHosts, createScope, type Scope } from '../src/scope.js'
+import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 
 /** Options of {@link CookieIdentity}. */
@@ -91,7 +91,8 @@ export class CookieIdentity implements Identity {
     const priority = options.priority
     if (priority !== undefined && priority !== 'low' && priority !== 'medium' && priority !== 'high') throw new TypeError('CookieIdentity option "priority" must be "low", "medium" or "high"')
     const scope = createScope({ host: options.host, path: options.path, trustProxy: options.trustProxy }, 'CookieIdentity option')
-    const path = options.path ?? '/'
+    // The scope's form (no trailing slash): Path=/admin/ would never come back to /admin, which the scope serves.
+    const path = checkPath(options.path ?? '/', 'CookieIdentity option "path"')
     const domain = checkDomain(options.domain, checkHosts(options.host, 'CookieIdentity option "host"'))
     if (name.startsWith('__Host-')) {
       if (secure !== true) throw new TypeError('CookieIdentity option "secure" must be true for a __Host- cookie name')
@@ -137,7 +138,9 @@ export class CookieIdentity implements Identity {
     if (this.#keys === undefined) return values.filter(isValidId)
     const sigs = cookieValues(header, this.#sigEq)
     if (sigs === undefined) return NONE
-    return values.filter((value) => isValidId(value) && this.#verify(value, sigs))
+    const ids: string[] = []
+    for (const value of values) if (this.#verify(value, sigs)) ids.push(value)
+    return ids
   }
 
   /** Issue the cookie (signed when keys are set) with the session's deadline. */
@@ -163,6 +166,9 @@ export class CookieIdentity implements Identity {
     const verified = this.#verified!
     const known = verified.get(value)
     if (known !== undefined && sigs.includes(known)) return true
+    // Only now the shape check: a remembered value passed it before its first HMAC, and the
+    // regex costs more than the lookup on every cache hit.
+    if (!isValidId(value)) return false
     const data = this.#nameEq + value
     for (const sig of sigs) {
       const index = keys.index(data, sig)
