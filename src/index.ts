@@ -10,6 +10,9 @@ export {
   type RequestWithSession,
   type ResponseWithSession,
 } from './middleware/node.js'
+export { createKoaMiddleware, type KoaMiddleware, type KoaContextLike } from './middleware/koa.js'
+export { createFastifyPlugin, type FastifySessionPlugin, type FastifySessionOptions } from './middleware/fastify.js'
+export type { AppSession, AppSessionData, AppSessionDataType } from './middleware/app-session.js'
 export type {
   BatchOutcome,
   Identity,

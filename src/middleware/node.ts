@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Session } from '../session.js'
 import type { SessionData, SessionRequest, SessionResponse } from '../types.js'
+// Types `req.session` of Express handlers (a declaration merge; nothing is loaded at run time).
+import type {} from './express.js'
 
 /** What the middleware needs of the manager. */
 export interface SessionResolver<D extends object = SessionData> {

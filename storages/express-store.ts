@@ -1,0 +1,364 @@
+import { SessionError } from '../src/errors.js'
+import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage } from '../src/types.js'
+
+/** A node-style callback as express-session stores call them; what they pass is checked, not trusted. */
+export type ExpressStoreCallback = (err?: unknown, value?: unknown) => unknown
+
+/** The cookie part of an express-session session object: what stores read to expire it. */
+export interface ExpressSessionCookie {
+  originalMaxAge: number | null
+  expires?: Date | string | null | undefined
+}
+
+/** A session object as express-session hands it to a store: a `cookie`, then any fields. */
+export interface ExpressSessionObject {
+  cookie: ExpressSessionCookie
+}
+
+/**
+ * The express-session `Store` contract, as {@link ExpressStoreStorage} uses it: any
+ * express-session store (connect-redis, connect-mongo, `session.MemoryStore`, ...) fits.
+ * `all`, `length` and `clear` are optional, as they are for express-session.
+ */
+export interface ExpressSessionStore {
+  get(sid: string, callback: ExpressStoreCallback): unknown
+  set(sid: string, session: ExpressSessionObject, callback?: ExpressStoreCallback): unknown
+  destroy(sid: string, callback?: ExpressStoreCallback): unknown
+  all?(callback: ExpressStoreCallback): unknown
+  length?(callback: ExpressStoreCallback): unknown
+  clear?(callback?: ExpressStoreCallback): unknown
+}
+
+/** Options of {@link ExpressStoreStorage}. */
+export interface ExpressStoreStorageOptions {
+  /** Milliseconds to wait for the store to call back before the call fails. Default 10_000; 0 waits forever. */
+  timeout?: number
+  /** Name in error messages. Default `'express-store'`. */
+  name?: string
+  /**
+   * Let the store expire sessions itself: `cookie.expires` carries each session's deadline, so
+   * a Redis TTL (or a store's purge on read) removes it on time. Default `true`.
+   *
+   * `false` writes the cookie without an expiry: only this library's deadline (checked on every
+   * read) and `cleanup()` end sessions, as with a store whose own expiry is off or absent; run
+   * `cleanup()` periodically. Do not use it with a store that gives such sessions a default
+   * lifetime (connect-redis without `disableTTL` keeps them one day, whatever `maxAge` says).
+   */
+  storeExpires?: boolean
+}
+
+/** The field of the stored session object that holds this library's record. */
+export const RECORD_FIELD = '__csm'
+
+/** This library's record, as kept under {@link RECORD_FIELD}. */
+interface StoredRecord {
+  id: string
+  data: SessionData
+  createdAt: number
+  expiresAt: number
+  absoluteExpiresAt?: number
+  version: number
+}
+
+/** At most this many deletions of `cleanup` are in flight at once. */
+const CLEANUP_CONCURRENCY = 16
+
+/**
+ * Keeps sessions in any express-session store, so the 60+ existing stores (connect-redis,
+ * connect-mongo, ...) can back the manager.
+ *
+ * Each session is stored as a valid express-session session object, so express-session tools
+ * still list and expire it: `{ cookie: { originalMaxAge, expires }, __csm: { id, data,
+ * createdAt, expiresAt, absoluteExpiresAt, version } }`. The session's data sits under
+ * `__csm.data`, so no key of yours can collide with `cookie` or with what a store adds (connect-redis
+ * adds `id` when listing); `cookie.expires` is the session's deadline, so the store's own expiry
+ * (a Redis TTL, say) removes it on time. Expiry is also checked on every read, to the millisecond.
+ *
+ * express-session stores have no per-key update: `update`, `remove` and `touch` read the session,
+ * change it and write it back. They are serialized per id inside this process, so concurrent
+ * writes of one process never lose each other; two processes writing the same session at once
+ * can (last write wins), unlike MySQL or DynamoDB's per-key writes. Sticky sessions make that
+ * rare; do not use this storage where it is not.
+ *
+ * `length`, `all`, `clear` and `cleanup` need the store's `length`/`all`/`clear` and reject
+ * with `SESSION_INVALID_STATE` naming the missing method. Stores that expire sessions
+ * themselves (most do) leave `cleanup` nothing to find. `close` does not close the store's
+ * client: close it after `manager.close()`.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'redis'
+ * import { RedisStore } from 'connect-redis'
+ * import { ExpressStoreStorage } from 'caching-session-manager/storages/express-store'
+ *
+ * const redis = await createClient({ url: 'redis://127.0.0.1:6379' }).connect()
+ * const manager = new SessionManager({
+ *   storage: new ExpressStoreStorage(new RedisStore({ client: redis, prefix: 'sess:' })),
+ * })
+ * ```
+ */
+export class ExpressStoreStorage implements Storage {
+  readonly name: string
+  readonly #store: ExpressSessionStore
+  readonly #timeout: number
+  readonly #storeExpires: boolean
+  /** Per id, the last operation queued: the next one starts after it settles. */
+  readonly #locks = new Map<string, Promise<unknown>>()
+  #closed = false
+
+  constructor(store: ExpressSessionStore, options: ExpressStoreStorageOptions = {}) {
+    const candidate = store as Partial<ExpressSessionStore> | null
+    if (typeof candidate !== 'object' || candidate === null || typeof candidate.get !== 'function' || typeof candidate.set !== 'function' || typeof candidate.destroy !== 'function') {
+      throw new TypeError('ExpressStoreStorage needs an express-session store (an object with get, set and destroy methods)')
+    }
+    if (typeof options !== 'object' || options === null) throw new TypeError('ExpressStoreStorage options must be an object')
+    const timeout = options.timeout ?? 10_000
+    if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 0) {
+      throw new TypeError('ExpressStoreStorage option "timeout" must be a non-negative integer of milliseconds')
+    }
+    const name = options.name ?? 'express-store'
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError('ExpressStoreStorage option "name" must be a non-empty string')
+    if (options.storeExpires !== undefined && typeof options.storeExpires !== 'boolean') throw new TypeError('ExpressStoreStorage option "storeExpires" must be a boolean')
+    this.#storeExpires = options.storeExpires ?? true
+    this.#store = store
+    this.#timeout = timeout
+    this.name = name
+  }
+
+  async get(id: string): Promise<SessionRecord | undefined> {
+    this.#assertOpen()
+    const stored = await this.#read(id)
+    return stored !== undefined && isLive(stored, Date.now()) ? toRecord(stored) : undefined
+  }
+
+  set(id: string, record: SessionRecordInput): Promise<void> {
+    return this.#exclusive(id, async () => {
+      // The version continues from the record being replaced; one that is not ours starts over.
+      const previous = await this.#read(id).catch((err: unknown) => {
+        if (err instanceof SessionError && err.code === 'SESSION_INVALID_RECORD') return undefined
+        throw err
+      })
+      const stored: StoredRecord = { id, data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt, version: (previous?.version ?? 0) + 1 }
+      if (record.absoluteExpiresAt !== undefined && record.absoluteExpiresAt !== null) stored.absoluteExpiresAt = record.absoluteExpiresAt
+      await this.#write(stored)
+    })
+  }
+
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
+    return this.#change(id, expiresAt, (data) => ({ ...data, [key]: value }))
+  }
+
+  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
+    return this.#change(id, expiresAt, (data) => {
+      const { [key]: _removed, ...rest } = data
+      return rest
+    })
+  }
+
+  delete(id: string): Promise<void> {
+    return this.#exclusive(id, () => this.#destroy(id))
+  }
+
+  /** Moves the deadline by rewriting the session: a store's own `touch` may only reset its TTL, not the stored deadline. */
+  touch(id: string, expiresAt: number): Promise<boolean> {
+    return this.#change(id, expiresAt, (data) => data)
+  }
+
+  /**
+   * Live sessions of this library in the store. Counted from `all()` when the store has it, so
+   * sessions expired by our deadline but still held (and sessions other code wrote) are left
+   * out; otherwise the store's own `length()`.
+   */
+  async length(): Promise<number> {
+    this.#assertOpen()
+    const store = this.#store
+    if (typeof store.all === 'function') {
+      let count = 0
+      for await (const _entry of this.all()) count++
+      return count
+    }
+    if (typeof store.length !== 'function') throw missing(this.name, 'all() or length()', 'length')
+    const count = await this.#call('length', (callback) => store.length!(callback))
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new Error(`the ${this.name} store's length() answered ${String(count)}, not a count`)
+    return count
+  }
+
+  async *all(): AsyncIterable<[string, SessionRecord]> {
+    const now = Date.now()
+    for (const [id, stored] of await this.#ours('all')) {
+      if (isLive(stored, now)) yield [id, toRecord(stored)]
+    }
+  }
+
+  async clear(): Promise<void> {
+    this.#assertOpen()
+    const store = this.#store
+    if (typeof store.clear !== 'function') throw missing(this.name, 'clear()', 'clear')
+    await this.#call('clear', (callback) => store.clear!(callback))
+  }
+
+  async cleanup(now: number = Date.now()): Promise<number> {
+    const expired = (await this.#ours('cleanup')).filter(([, stored]) => !isLive(stored, now)).map(([id]) => id)
+    let removed = 0
+    for (let i = 0; i < expired.length; i += CLEANUP_CONCURRENCY) {
+      const chunk = expired.slice(i, i + CLEANUP_CONCURRENCY)
+      const outcomes = await Promise.all(chunk.map((id) => this.#exclusive(id, () => this.#destroyIfExpired(id, now))))
+      removed += outcomes.filter(Boolean).length
+    }
+    return removed
+  }
+
+  /** Waits for the operations in flight, then refuses new ones. The store's client stays open. */
+  async close(): Promise<void> {
+    this.#closed = true
+    while (this.#locks.size > 0) await Promise.all([...this.#locks.values()])
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SessionError('SESSION_CLOSED', `the ${this.name} storage is closed`)
+  }
+
+  /** Run `work` after every earlier operation on `id` has settled. */
+  #exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    try {
+      this.#assertOpen()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const previous = this.#locks.get(id)
+    const run = previous === undefined ? work() : previous.then(work, work)
+    const tail = run.then(noop, noop)
+    this.#locks.set(id, tail)
+    void tail.then(() => {
+      if (this.#locks.get(id) === tail) this.#locks.delete(id)
+    })
+    return run
+  }
+
+  #change(id: string, expiresAt: number, change: (data: SessionData) => SessionData): Promise<boolean> {
+    return this.#exclusive(id, async () => {
+      const stored = await this.#read(id)
+      if (stored === undefined || !isLive(stored, Date.now())) return false
+      await this.#write({ ...stored, data: change(stored.data), expiresAt, version: stored.version + 1 })
+      return true
+    })
+  }
+
+  async #read(id: string): Promise<StoredRecord | undefined> {
+    const store = this.#store
+    const session = await this.#call('get', (callback) => store.get(id, callback))
+    if (session === undefined || session === null) return undefined
+    const stored = parseStored(session, id)
+    if (typeof stored === 'string') {
+      throw new SessionError('SESSION_INVALID_RECORD', `the ${this.name} store holds a session that caching-session-manager cannot use: ${stored}`)
+    }
+    return stored
+  }
+
+  #write(stored: StoredRecord): Promise<unknown> {
+    const deadline = stored.absoluteExpiresAt === undefined ? stored.expiresAt : Math.min(stored.expiresAt, stored.absoluteExpiresAt)
+    const session: ExpressSessionObject & { [RECORD_FIELD]: StoredRecord } = {
+      // What express-session writes, so the store's own expiry (a TTL, a purge on read) follows ours.
+      cookie: this.#storeExpires ? { originalMaxAge: Math.max(0, deadline - Date.now()), expires: new Date(deadline) } : { originalMaxAge: null, expires: null },
+      [RECORD_FIELD]: stored,
+    }
+    const store = this.#store
+    return this.#call('set', (callback) => store.set(stored.id, session, callback))
+  }
+
+  #destroy(id: string): Promise<void> {
+    const store = this.#store
+    return this.#call('destroy', (callback) => store.destroy(id, callback)).then(noop)
+  }
+
+  async #destroyIfExpired(id: string, now: number): Promise<boolean> {
+    // Looked at again under the lock: a request may have extended it since the listing.
+    const stored = await this.#read(id).catch(() => undefined)
+    if (stored === undefined || isLive(stored, now)) return false
+    await this.#destroy(id)
+    return true
+  }
+
+  /** Every session of the store that this library wrote, with its id. */
+  async #ours(caller: string): Promise<Array<[string, StoredRecord]>> {
+    this.#assertOpen()
+    const store = this.#store
+    if (typeof store.all !== 'function') throw missing(this.name, 'all()', caller)
+    const listed = await this.#call('all', (callback) => store.all!(callback))
+    const ours: Array<[string, StoredRecord]> = []
+    if (typeof listed !== 'object' || listed === null) return ours
+    // Stores answer either { sid: session } (MemoryStore) or [session, ...] (connect-redis adds `id`).
+    const entries: Array<[string | undefined, unknown]> = Array.isArray(listed)
+      ? listed.map((session) => [undefined, session])
+      : Object.entries(listed)
+    for (const [sid, session] of entries) {
+      const stored = parseStored(session, sid)
+      // Sessions this library did not write (express-session's own, in a shared store) are not ours to list.
+      if (typeof stored !== 'string') ours.push([stored.id, stored])
+    }
+    return ours
+  }
+
+  /** Call a callback-style store method, as a promise; also catches a throw or a rejected promise. */
+  #call(method: string, invoke: (callback: ExpressStoreCallback) => unknown): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const callback: ExpressStoreCallback = (err, value) => {
+        if (timer !== undefined) clearTimeout(timer)
+        if (err !== undefined && err !== null) reject(toError(err))
+        else resolve(value)
+      }
+      if (this.#timeout > 0) {
+        timer = setTimeout(() => reject(new Error(`the ${this.name} store did not call back from ${method}() within ${this.#timeout} ms`)), this.#timeout)
+        timer.unref()
+      }
+      try {
+        const returned = invoke(callback)
+        if (isThenable(returned)) returned.then(undefined, (err: unknown) => callback(err ?? new Error(`the ${this.name} store's ${method}() rejected`)))
+      } catch (err) {
+        callback(err ?? new Error(`the ${this.name} store's ${method}() threw`))
+      }
+    })
+  }
+}
+
+/** The record under {@link RECORD_FIELD}, or why there is none usable. `sid` is the id it is stored under, when known. */
+function parseStored(session: unknown, sid: string | undefined): StoredRecord | string {
+  if (typeof session !== 'object' || session === null) return 'it is not an object'
+  const stored = (session as Record<string, unknown>)[RECORD_FIELD] as Partial<StoredRecord> | undefined
+  if (typeof stored !== 'object' || stored === null) return `it has no "${RECORD_FIELD}" field (it was not written by caching-session-manager)`
+  const { data, createdAt, expiresAt, absoluteExpiresAt, version } = stored
+  const id = stored.id ?? sid
+  if (typeof id !== 'string' || (sid !== undefined && id !== sid)) return 'it belongs to another id'
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'its data is not an object'
+  if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return 'its timestamps are missing'
+  if (absoluteExpiresAt !== undefined && absoluteExpiresAt !== null && !Number.isFinite(absoluteExpiresAt)) return 'its absolute deadline is not a number'
+  if (!Number.isSafeInteger(version)) return 'its version is missing'
+  const parsed: StoredRecord = { id, data, createdAt: createdAt!, expiresAt: expiresAt!, version: version! }
+  if (absoluteExpiresAt !== undefined && absoluteExpiresAt !== null) parsed.absoluteExpiresAt = absoluteExpiresAt
+  return parsed
+}
+
+function isLive(stored: StoredRecord, now: number): boolean {
+  return now < stored.expiresAt && (stored.absoluteExpiresAt === undefined || now < stored.absoluteExpiresAt)
+}
+
+function toRecord(stored: StoredRecord): SessionRecord {
+  const record: SessionRecord = { data: stored.data, createdAt: stored.createdAt, expiresAt: stored.expiresAt, version: stored.version }
+  if (stored.absoluteExpiresAt !== undefined) record.absoluteExpiresAt = stored.absoluteExpiresAt
+  return record
+}
+
+function missing(name: string, methods: string, caller: string): SessionError {
+  return new SessionError('SESSION_INVALID_STATE', `the ${name} store has no ${methods} method, which ExpressStoreStorage.${caller}() needs`)
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function noop(): void {}
