@@ -21,12 +21,14 @@ export interface ScopeOptions {
 
 const HOSTNAME = /^(\*\.)?([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$|^\[[0-9a-f:.]+\]$/
 // eslint-disable-next-line no-control-regex -- control characters are exactly what the check refuses
-const PATH = /^\/[^\s;,\x00-\x1f\x7f]*$/
+const PATH = /^\/[^\s;,?#\x00-\x1f\x7f]*$/
+// Request paths are matched after `.` and `..` are resolved, so a scope holding one could never match.
+const DOT_SEGMENT = /\/\.\.?(\/|$)/
 
 /** Validate `path` for a scope or cookie; throws a `TypeError` naming `option`. */
 export function checkPath(path: unknown, option: string): string {
-  if (typeof path !== 'string' || !PATH.test(path)) {
-    throw new TypeError(`${option} must be a path starting with "/" without spaces, ";", "," or control characters`)
+  if (typeof path !== 'string' || !PATH.test(path) || DOT_SEGMENT.test(path)) {
+    throw new TypeError(`${option} must be a path starting with "/" without spaces, ";", ",", "?", "#", control characters or "." and ".." segments`)
   }
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
 }
