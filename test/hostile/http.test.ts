@@ -4,6 +4,7 @@ import { connect, type AddressInfo } from 'node:net'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
 import { generateId } from '../../src/ids.js'
+import type { RequestWithSession } from '../../src/middleware/node.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { seedSession } from '../helpers/fake-exchange.js'
@@ -36,7 +37,7 @@ async function start(maxHeaderSize?: number): Promise<Running> {
         res.end(String((err as { code?: string }).code))
         return
       }
-      const session = req.session!
+      const session = (req as RequestWithSession).session!
       res.setHeader('content-type', 'application/json')
       res.end(JSON.stringify({ isNew: session.isNew, id: session.id, user: session.get('user') ?? null }))
     })
