@@ -1,0 +1,160 @@
+import test from 'ava'
+import express, { type Request } from 'express'
+import session from 'express-session'
+import { createServer } from 'node:http'
+import { MemoryStorage } from '../../storages/memory.js'
+import { toExpressStore, type StorageExpressStore } from '../../storages/to-express-store.js'
+import type { Storage } from '../../src/types.js'
+import { CookieJar, listen, send } from '../helpers/http-client.js'
+
+const SECRET = 'express-session-secret-for-the-tests'
+const MINUTE = 60_000
+
+/**
+ * express-session's session of a request. Read through a cast: this repository's Express
+ * adapter declares `req.session` as its own type, and both declarations meet in one program.
+ */
+function expressSession(req: Request): session.Session & { views?: number; user?: string } {
+  return (req as unknown as { session: session.Session & { views?: number; user?: string } }).session
+}
+
+/** Promisified store calls, as express-session makes them. */
+function call<T>(invoke: (callback: (err: unknown, value?: T) => void) => void): Promise<T | undefined> {
+  return new Promise((resolve, reject) => invoke((err, value) => (err ? reject(err as Error) : resolve(value))))
+}
+
+/** The only session of a storage, with its id. */
+async function onlySession(storage: Storage): Promise<[string, Awaited<ReturnType<Storage['get']>>]> {
+  const all = []
+  for await (const entry of storage.all()) all.push(entry)
+  if (all.length !== 1) throw new Error(`expected one session, found ${all.length}`)
+  return all[0]!
+}
+
+async function app(t: import('ava').ExecutionContext, storage: Storage): Promise<string> {
+  const store = toExpressStore(storage)
+  const application = express()
+  application.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store, cookie: { maxAge: MINUTE } }))
+  application.get('/views', (req, res) => {
+    const sess = expressSession(req)
+    sess.views = (sess.views ?? 0) + 1
+    res.json({ views: sess.views, user: sess.user ?? null })
+  })
+  application.get('/peek', (req, res) => {
+    res.json({ views: expressSession(req).views ?? null })
+  })
+  application.post('/login', (req, res, next) => {
+    const views = expressSession(req).views
+    expressSession(req).regenerate((err) => {
+      if (err) return next(err)
+      const sess = expressSession(req)
+      sess.user = 'ada'
+      if (views !== undefined) sess.views = views
+      res.json({ ok: true })
+    })
+  })
+  application.post('/logout', (req, res, next) => {
+    expressSession(req).destroy((err) => (err ? next(err) : res.json({ ok: true })))
+  })
+  const server = await listen(createServer(application))
+  t.teardown(server.close)
+  return server.url
+}
+
+test('toExpressStore: express-session runs on it end to end (views survive, regenerate, touch, destroy)', async (t) => {
+  const storage = new MemoryStorage()
+  const url = await app(t, storage)
+  const jar = new CookieJar()
+
+  t.deepEqual((await send(`${url}/views`, { jar })).json(), { views: 1, user: null })
+  t.truthy(jar.get('connect.sid'))
+  t.deepEqual((await send(`${url}/views`, { jar })).json(), { views: 2, user: null })
+  const [firstId, first] = await onlySession(storage)
+  t.is(first!.data['views'], 2)
+  t.true(Math.abs(first!.expiresAt - (Date.now() + MINUTE)) < 5000)
+
+  // touch: an unmodified session is only touched, and its deadline moves without a rewrite.
+  await storage.touch(firstId, Date.now() + 1000)
+  t.deepEqual((await send(`${url}/peek`, { jar })).json(), { views: 2 })
+  const [, touched] = await onlySession(storage)
+  t.true(touched!.expiresAt > Date.now() + MINUTE / 2)
+  t.is(touched!.data['views'], 2)
+
+  // regenerate: a new id, the old one deleted from the storage.
+  const beforeLogin = jar.clone()
+  await send(`${url}/login`, { method: 'POST', jar })
+  const [secondId] = await onlySession(storage)
+  t.not(secondId, firstId)
+  t.is(await storage.get(firstId), undefined)
+  t.deepEqual((await send(`${url}/views`, { jar })).json(), { views: 3, user: 'ada' })
+  t.deepEqual((await send(`${url}/peek`, { jar: beforeLogin })).json(), { views: null })
+
+  // destroy: the storage forgets it; the old cookie brings nothing back.
+  await send(`${url}/logout`, { method: 'POST', jar })
+  t.is(await storage.length(), 0)
+  t.deepEqual((await send(`${url}/peek`, { jar })).json(), { views: null })
+})
+
+test('toExpressStore: the store contract with callbacks (get, set, destroy, touch, all, length, clear)', async (t) => {
+  const storage = new MemoryStorage()
+  const store: StorageExpressStore = toExpressStore(storage)
+  const sid = 'r3ZCuM8iSHGbYV1uqJ1dFqQZp6yuzhn8' // an express-session id: not this library's format
+  const expires = new Date(Date.now() + MINUTE)
+  const sess = { cookie: { originalMaxAge: MINUTE, expires, httpOnly: true, path: '/' }, views: 4 } as unknown as session.SessionData
+
+  t.is(await call<session.SessionData | null>((cb) => store.get(sid, cb)), null)
+  await call((cb) => store.set(sid, sess, cb))
+  const got = await call<session.SessionData | null>((cb) => store.get(sid, cb))
+  t.is((got as unknown as { views: number }).views, 4)
+  t.is(new Date(got!.cookie.expires as unknown as string).getTime(), expires.getTime())
+  t.is((await storage.get(sid))!.expiresAt, expires.getTime())
+
+  const later = new Date(Date.now() + 10 * MINUTE)
+  await call((cb) => store.touch(sid, { ...sess, cookie: { ...sess.cookie, expires: later } } as session.SessionData, cb as () => void))
+  t.is((await storage.get(sid))!.expiresAt, later.getTime())
+  const touched = await call<session.SessionData | null>((cb) => store.get(sid, cb))
+  t.is(new Date(touched!.cookie.expires as unknown as string).getTime(), later.getTime(), 'get reports the touched deadline')
+
+  await call((cb) => store.set('second', { cookie: { originalMaxAge: null, expires: null } } as unknown as session.SessionData, cb))
+  const second = await storage.get('second')
+  t.true(Math.abs(second!.expiresAt - (Date.now() + 86_400_000)) < 5000, 'a browser-session cookie lives ttl seconds')
+
+  t.is(await call<number>((cb) => store.length(cb)), 2)
+  const all = await call<Record<string, session.SessionData>>((cb) => store.all(cb))
+  t.deepEqual(Object.keys(all!).sort(), ['r3ZCuM8iSHGbYV1uqJ1dFqQZp6yuzhn8', 'second'])
+  await call((cb) => store.destroy(sid, cb))
+  await call((cb) => store.destroy('never-there', cb))
+  t.is(await call<session.SessionData | null>((cb) => store.get(sid, cb)), null)
+  await call((cb) => store.touch('never-there', sess, cb as () => void))
+  t.is(await storage.get('never-there'), undefined, 'touch creates nothing')
+  await call((cb) => store.clear(cb))
+  t.is(await call<number>((cb) => store.length(cb)), 0)
+})
+
+test('toExpressStore: an expired session is not returned', async (t) => {
+  const store = toExpressStore(new MemoryStorage())
+  const sess = { cookie: { originalMaxAge: 1, expires: new Date(Date.now() - 1000) } } as unknown as session.SessionData
+  await call((cb) => store.set('gone', sess, cb))
+  t.is(await call((cb) => store.get('gone', cb)), null)
+})
+
+test('toExpressStore: storage failures reach the callback as errors, never as "no session"', async (t) => {
+  const storage = new MemoryStorage()
+  const store = toExpressStore(storage)
+  await storage.close()
+  await t.throwsAsync(call((cb) => store.get('any', cb)), { message: /closed/ })
+  await t.throwsAsync(call((cb) => store.set('any', { cookie: { originalMaxAge: null } } as unknown as session.SessionData, cb)), { message: /closed/ })
+  await t.throwsAsync(call((cb) => store.length(cb)), { message: /closed/ })
+  await t.throwsAsync(call((cb) => store.all(cb)), { message: /closed/ })
+})
+
+test('toExpressStore: a session JSON cannot hold is refused through the callback', async (t) => {
+  const store = toExpressStore(new MemoryStorage())
+  const sess = { cookie: { originalMaxAge: null }, big: BigInt(1) } as unknown as session.SessionData
+  await t.throwsAsync(call((cb) => store.set('x', sess, cb)), { instanceOf: TypeError })
+})
+
+test('toExpressStore: options are checked', (t) => {
+  t.throws(() => toExpressStore({} as Storage), { instanceOf: TypeError, message: /storage with/ })
+  t.throws(() => toExpressStore(new MemoryStorage(), { ttl: 0 }), { instanceOf: TypeError, message: /"ttl"/ })
+})
