@@ -8,7 +8,8 @@ import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
 import { DynamoDBStorage, sendUntilProcessed, type DynamoDBStorageOptions } from '../../storages/dynamodb.js'
 import { createSessionTable, deleteTable, startDynalite, uniqueTableName } from '../helpers/dynalite.js'
 import { storageContract } from '../helpers/storage-contract.js'
-import { RecordingResponse, requestWith, twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
+import { twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
 
 const HOUR = 3_600_000
 const dynamo = await startDynalite()
@@ -35,10 +36,10 @@ async function rawItem(table: string, id: string): Promise<Record<string, Attrib
 }
 
 // This file's own tests run one at a time before the contract suite's (ava runs serial tests
-// first): dynalite serves about 400 requests a second, and the suite's 300 ms expiry test must
-// not wait behind a batch of hundreds.
+// first): dynalite serves only about 350 requests a second, and the suite's expiry test should
+// not wait behind batches of hundreds.
 storageContract('dynamodb', {
-  // The table is made beforehand, so that the suite's 300 ms expiry test times one request, not a table creation.
+  // The table is made beforehand, so the suite's expiry test times one request, not a table creation.
   open: async () => {
     const table = uniqueTableName()
     await createSessionTable(dynamo.admin, table)
@@ -204,7 +205,7 @@ test.serial('dynamodb: a missing table or an unreachable endpoint rejects with a
   const outcomes = await down.batch([{ type: 'delete', id: generateId() }, { type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR }])
   t.true(outcomes.every((outcome) => outcome instanceof Error && outcome.message.startsWith('dynamodb storage: ')))
   const manager = new SessionManager({ storage: down, identities: [new CookieIdentity()] })
-  const unavailable = await t.throwsAsync(manager.load(requestWith(`sid=${generateId()}`), new RecordingResponse()), { instanceOf: SessionError })
+  const unavailable = await t.throwsAsync(manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse()), { instanceOf: SessionError })
   t.is((unavailable as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
   t.is((unavailable as SessionError).status, 503)
   await manager.close()
@@ -268,7 +269,7 @@ async function managerTreatsAsAbsent(t: ExecutionContext, storage: DynamoDBStora
   const manager = new SessionManager({ storage: new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: storage.table }), identities: [new CookieIdentity()] })
   const reported: Error[] = []
   manager.on('error', (err) => reported.push(err))
-  const session = await manager.load(requestWith(`sid=${id}`), new RecordingResponse())
+  const session = await manager.load(fakeRequest({ cookie: `sid=${id}` }), new FakeResponse())
   t.true(session.isNew, 'a new session, not the unusable one')
   t.is(reported.length, 1)
   t.is((reported[0] as SessionError).code, 'SESSION_INVALID_RECORD')

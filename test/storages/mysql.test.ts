@@ -8,7 +8,8 @@ import { MySQLStorage, type MySQLStorageOptions } from '../../storages/mysql.js'
 import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { storageContract } from '../helpers/storage-contract.js'
-import { RecordingResponse, requestWith, twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
+import { twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
 
 const HOUR = 3_600_000
 const mysqlTest = await serviceTest('MariaDB', () => probeTcp(MYSQL_URL, 3306))
@@ -231,7 +232,7 @@ mysqlTest('mysql: a server that is down rejects with an error naming the storage
   t.regex((outcomes[0] as Error).message, /^mysql storage: batch failed/)
 
   const manager = new SessionManager({ storage, identities: [new CookieIdentity()] })
-  const loading = manager.load(requestWith(`sid=${generateId()}`), new RecordingResponse())
+  const loading = manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse())
   const unavailable = await t.throwsAsync(loading, { instanceOf: SessionError })
   t.is((unavailable as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
   t.is((unavailable as SessionError).status, 503)
@@ -259,7 +260,7 @@ async function managerTreatsAsAbsent(t: ExecutionContext, storage: MySQLStorage,
   const manager = new SessionManager({ storage: new MySQLStorage({ pool: adminPool(), table: storage.table, createTable: false }), identities: [new CookieIdentity()] })
   const reported: Error[] = []
   manager.on('error', (err) => reported.push(err))
-  const session = await manager.load(requestWith(`sid=${id}`), new RecordingResponse())
+  const session = await manager.load(fakeRequest({ cookie: `sid=${id}` }), new FakeResponse())
   t.true(session.isNew, 'a new session, not the unusable one')
   t.is(reported.length, 1)
   t.is((reported[0] as SessionError).code, 'SESSION_INVALID_RECORD')
