@@ -13,6 +13,7 @@ import {
   type ScanCommandInput,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb'
+import { batchRounds } from '../src/batch-rounds.js'
 import { SessionError } from '../src/errors.js'
 import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
 
@@ -236,7 +237,7 @@ export class DynamoDBStorage implements Storage {
   async batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
     const outcomes: BatchOutcome[] = operations.map(() => false)
     const failed = new Map<string, Error>()
-    for (const round of rounds(operations)) {
+    for (const round of batchRounds(operations)) {
       const deletes: Array<[number, string]> = []
       const changes: Array<[number, Change]> = []
       for (const [index, op] of round) {
@@ -642,18 +643,6 @@ function liveFilter(now: number): Partial<ScanCommandInput> {
     ExpressionAttributeNames: { '#e': BASE_NAMES['#e'], '#a': BASE_NAMES['#a'] },
     ExpressionAttributeValues: { ':now': number(now) },
   }
-}
-
-/** Group operations into rounds: round k holds the k-th operation of every id, so each id appears once per round. */
-function rounds(operations: readonly StorageOperation[]): Array<Array<[number, StorageOperation]>> {
-  const seen = new Map<string, number>()
-  const result: Array<Array<[number, StorageOperation]>> = []
-  operations.forEach((op, index) => {
-    const round = seen.get(op.id) ?? 0
-    seen.set(op.id, round + 1)
-    ;(result[round] ??= []).push([index, op])
-  })
-  return result
 }
 
 /** Run `work` on every item, at most `limit` at once; `work` must not reject. */

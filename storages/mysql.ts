@@ -1,4 +1,5 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
+import { batchRounds } from '../src/batch-rounds.js'
 import { SessionError } from '../src/errors.js'
 import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
 
@@ -367,7 +368,7 @@ export class MySQLStorage implements Storage {
       await connection.query('START TRANSACTION')
       const outcomes: BatchOutcome[] = operations.map(() => false)
       const now = Date.now()
-      for (const round of rounds(operations)) await this.#applyRound(connection, round, outcomes, now)
+      for (const round of batchRounds(operations)) await this.#applyRound(connection, round, outcomes, now)
       await connection.query('COMMIT')
       return outcomes
     } catch (err) {
@@ -513,18 +514,6 @@ function jsonPath(key: string): string {
 
 function setRow(id: string, record: SessionRecordInput): Param[] {
   return [rowId(id), JSON.stringify(record.data), record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
-}
-
-/** Group operations into rounds: round k holds the k-th operation of every id, so each id appears once per round. */
-function rounds(operations: readonly StorageOperation[]): Array<Array<[number, StorageOperation]>> {
-  const seen = new Map<string, number>()
-  const result: Array<Array<[number, StorageOperation]>> = []
-  operations.forEach((op, index) => {
-    const round = seen.get(op.id) ?? 0
-    seen.set(op.id, round + 1)
-    ;(result[round] ??= []).push([index, op])
-  })
-  return result
 }
 
 /** Split `items` into chunks of at most {@link BATCH_ROWS} items and about {@link BATCH_BYTES} bytes. */
