@@ -1,0 +1,71 @@
+/**
+ * Express with caching-session-manager: a views counter, login (a new session id) and logout.
+ *
+ *   npx tsx examples/express.ts          # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   curl -c jar -b jar http://127.0.0.1:3000/
+ *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
+ *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
+ */
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+
+const port = Number(process.env['PORT'] ?? 3000)
+const manager = new SessionManager({
+  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  identities: [new CookieIdentity({ keys: [signingKey()] })],
+})
+
+const app = express()
+app.use(manager.middleware()) // req.session is loaded before the routes run
+
+app.get('/', async (req, res) => {
+  const views = Number(req.session.get('views') ?? 0) + 1
+  await req.session.set('views', views) // settles once the storage has it
+  res.json({ views, user: req.session.get('user') ?? null })
+})
+
+app.post('/login', async (req, res) => {
+  const user = String(req.query['user'] ?? 'guest').slice(0, 64)
+  await req.session.renew() // a new id on every privilege change
+  await req.session.set('user', user)
+  res.json({ user })
+})
+
+app.post('/logout', async (req, res) => {
+  await req.session.destroy() // deleted in storage; the cookie is cleared
+  res.json({ loggedOut: true })
+})
+
+// A storage outage arrives here with status 503.
+app.use((err: { status?: number; code?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  res.status(err.status ?? 500).json({ error: err.code ?? 'internal error' })
+})
+
+const server = app.listen(port, '127.0.0.1', () => {
+  console.log(`express example listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+})
+
+// Graceful shutdown: stop taking requests, flush pending session writes, then exit.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close(() => {
+      manager.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error(err)
+          process.exit(1)
+        },
+      )
+    })
+    server.closeIdleConnections()
+  })
+}
+
+function signingKey(): string {
+  const key = process.env['SESSION_KEY']
+  if (key !== undefined) return key
+  console.warn('SESSION_KEY is not set: using a random key, so cookies stop working when the server restarts')
+  return randomBytes(32).toString('base64url')
+}

@@ -1,0 +1,65 @@
+/**
+ * Fastify with caching-session-manager: a views counter, login (a new session id) and logout.
+ *
+ *   npx tsx examples/fastify.ts          # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   curl -c jar -b jar http://127.0.0.1:3000/
+ *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
+ *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
+ */
+import Fastify from 'fastify'
+import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+
+const port = Number(process.env['PORT'] ?? 3000)
+const manager = new SessionManager({
+  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  identities: [new CookieIdentity({ keys: [signingKey()] })],
+})
+
+const app = Fastify()
+await app.register(manager.fastify()) // request.session, loaded in onRequest; a storage outage answers 503
+
+app.get('/', async (request) => {
+  const views = Number(request.session.get('views') ?? 0) + 1
+  await request.session.set('views', views) // settles once the storage has it
+  return { views, user: request.session.get('user') ?? null }
+})
+
+app.post<{ Querystring: { user?: string } }>('/login', async (request) => {
+  const user = String(request.query.user ?? 'guest').slice(0, 64)
+  await request.session.renew() // a new id on every privilege change
+  await request.session.set('user', user)
+  return { user }
+})
+
+app.post('/logout', async (request) => {
+  await request.session.destroy() // deleted in storage; the cookie is cleared
+  return { loggedOut: true }
+})
+
+await app.listen({ host: '127.0.0.1', port })
+console.log(`fastify example listening on http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+
+// Graceful shutdown: stop taking requests, flush pending session writes, then exit.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    app
+      .close()
+      .then(() => manager.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error(err)
+          process.exit(1)
+        },
+      )
+  })
+}
+
+function signingKey(): string {
+  const key = process.env['SESSION_KEY']
+  if (key !== undefined) return key
+  console.warn('SESSION_KEY is not set: using a random key, so cookies stop working when the server restarts')
+  return randomBytes(32).toString('base64url')
+}

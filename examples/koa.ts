@@ -1,0 +1,68 @@
+/**
+ * Koa with caching-session-manager: a views counter, login (a new session id) and logout
+ * (`ctx.session = null`).
+ *
+ *   npx tsx examples/koa.ts              # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   curl -c jar -b jar http://127.0.0.1:3000/
+ *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
+ *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
+ */
+import Koa from 'koa'
+import { randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+
+const port = Number(process.env['PORT'] ?? 3000)
+const manager = new SessionManager({
+  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  identities: [new CookieIdentity({ keys: [signingKey()] })],
+})
+
+const app = new Koa()
+app.use(manager.koa()) // ctx.session is loaded before the next middleware; a storage outage answers 503
+
+app.use(async (ctx) => {
+  const route = `${ctx.method} ${ctx.path}`
+  if (route === 'GET /') {
+    const views = Number(ctx.session.get('views') ?? 0) + 1
+    await ctx.session.set('views', views) // settles once the storage has it
+    ctx.body = { views, user: ctx.session.get('user') ?? null }
+  } else if (route === 'POST /login') {
+    const user = String(ctx.query['user'] ?? 'guest').slice(0, 64)
+    await ctx.session.renew() // a new id on every privilege change
+    await ctx.session.set('user', user)
+    ctx.body = { user }
+  } else if (route === 'POST /logout') {
+    ctx.session = null // destroys it (koa-session-store's convention); the cookie is cleared
+    ctx.body = { loggedOut: true }
+  } else {
+    ctx.status = 404
+  }
+})
+
+const server = app.listen(port, '127.0.0.1', () => {
+  console.log(`koa example listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+})
+
+// Graceful shutdown: stop taking requests, flush pending session writes, then exit.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close(() => {
+      manager.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          console.error(err)
+          process.exit(1)
+        },
+      )
+    })
+    server.closeIdleConnections()
+  })
+}
+
+function signingKey(): string {
+  const key = process.env['SESSION_KEY']
+  if (key !== undefined) return key
+  console.warn('SESSION_KEY is not set: using a random key, so cookies stop working when the server restarts')
+  return randomBytes(32).toString('base64url')
+}
