@@ -134,7 +134,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       maxPending: integer(options.maxPendingWrites, 'maxPendingWrites', 100_000, 1),
       maxBatchSize: integer(options.maxBatchSize, 'maxBatchSize', 500, 1),
       batching: boolean(options.batching, 'batching', true),
-      onFailure: (id, error) => this.#writeFailed(id, error),
+      onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten),
     }
     if (options.writeConcurrency !== undefined) this.#queueOptions.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
     if (options.identities !== undefined && !Array.isArray(options.identities)) throw new TypeError('SessionManager option "identities" must be an array of identities')
@@ -416,9 +416,11 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     return new SessionError('SESSION_DESTROYED', 'the session no longer exists in storage (destroyed or expired); the write was not kept')
   }
 
-  #writeFailed(id: string, error: SessionError): void {
+  #writeFailed(id: string, error: SessionError, dataWritten: boolean): void {
     // What the cache shows must not outlive what the storage holds: the next request reloads.
-    this.#forget(id)
+    // A failed touch changed no data, so the cached session still matches storage and is kept
+    // (dropping it would turn every request of an outage into a 503).
+    if (dataWritten) this.#forget(id)
     this.emit('error', error)
   }
 

@@ -17,8 +17,11 @@ export interface WriteQueueOptions {
   concurrency?: number
   /** Use `storage.batch` when the storage has it. Default true. */
   batching?: boolean
-  /** Called once when a session's write failed for good; the manager drops its cached copy. */
-  onFailure?: (id: string, error: SessionError) => void
+  /**
+   * Called once when a session's writes failed for good; the manager drops its cached copy
+   * unless `dataWritten` is false (only touches failed: the data the cache shows is still stored).
+   */
+  onFailure?: (id: string, error: SessionError, dataWritten: boolean) => void
 }
 
 type MutableOperation =
@@ -82,7 +85,7 @@ export class WriteQueue {
   readonly #maxBatchSize: number
   readonly #concurrency: number
   readonly #batch: ((ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>) | undefined
-  readonly #onFailure: ((id: string, error: SessionError) => void) | undefined
+  readonly #onFailure: ((id: string, error: SessionError, dataWritten: boolean) => void) | undefined
   readonly #lanes = new Map<string, Lane>()
   #ready: Lane[] = []
   #pumpScheduled = false
@@ -350,7 +353,7 @@ export class WriteQueue {
       { cause },
     )
     this.#afterRound(lane)
-    this.#onFailure?.(lane.id, error)
+    this.#onFailure?.(lane.id, error, rejected.some((entry) => entry.op.type !== 'touch'))
     for (const entry of rejected) for (const waiter of entry.waiters) waiter.reject(error)
   }
 }
