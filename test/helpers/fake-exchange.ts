@@ -79,3 +79,52 @@ export async function seedSession(storage: Storage, data: SessionData, id: strin
   await storage.set(id, { data, createdAt: now, expiresAt: now + 3_600_000 })
   return id
 }
+
+/** What a request gave its handler. */
+export interface Visit<T> {
+  readonly result: T
+  readonly res: FakeResponse
+}
+
+/** Something that resolves sessions like a `SessionManager`. */
+export interface SessionSource<S> {
+  load(req: SessionRequest, res: FakeResponse): Promise<S>
+}
+
+/**
+ * A client with a cookie jar: each request sends the cookies it holds and keeps what the
+ * response sets (an empty value or a past expiry deletes), like a browser on one host.
+ */
+export class Browser {
+  readonly #jar = new Map<string, string>()
+
+  /** The Cookie header this browser sends. */
+  get cookie(): string {
+    return [...this.#jar].map(([name, value]) => `${name}=${value}`).join('; ')
+  }
+
+  /** The value of one cookie, if held. */
+  value(name: string): string | undefined {
+    return this.#jar.get(name)
+  }
+
+  /** Load the session of a request to `url`, run `handler`, then store the cookies the response set. */
+  async request<S, T>(source: SessionSource<S>, handler: (session: S) => T | Promise<T>, url = '/'): Promise<Visit<T>> {
+    const res = new FakeResponse()
+    const cookie = this.cookie
+    const session = await source.load(fakeRequest({ url, ...(cookie === '' ? {} : { cookie }) }), res)
+    try {
+      return { result: await handler(session), res }
+    } finally {
+      this.#absorb(res)
+    }
+  }
+
+  #absorb(res: FakeResponse): void {
+    for (const [name, cookie] of res.cookies()) {
+      const expires = cookie.attributes.get('expires')
+      if (cookie.value === '' || (expires !== undefined && Date.parse(expires) <= Date.now())) this.#jar.delete(name)
+      else this.#jar.set(name, cookie.value)
+    }
+  }
+}
