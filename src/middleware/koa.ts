@@ -1,3 +1,5 @@
+// Resolves the augmented module when the library is built alone (types only; elided at runtime).
+import type {} from 'koa'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Session } from '../session.js'
 import type { AppSession } from './app-session.js'
