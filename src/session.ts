@@ -236,10 +236,15 @@ export class Session<D extends object = SessionData> {
   #clear(): Promise<void> {
     const state = this.#live()
     if (state === undefined) return Promise.resolve()
+    const keys = Object.keys(state.data)
+    if (keys.length === 0) return Promise.resolve()
     this.#host.assertWritable()
     state.data = EMPTY
     state.bytes = 2
-    return this.#host.write(state, { type: 'set', id: state.id, record: state.record() })
+    // One remove per key, never a whole-record set: a set would recreate a record that another
+    // process destroyed meanwhile and bring a logged-out id back; a remove needs a live record.
+    const { id, expiresAt } = state
+    return Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop)
   }
 
   #renew(): Promise<void> {
