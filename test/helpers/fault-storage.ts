@@ -242,8 +242,9 @@ export class FaultStorage implements Storage {
   // Counts the call, waits while held or slow, and fails it when the mode says so.
   async #enter(method: Method): Promise<void> {
     this.calls[method]++
-    const mode = this.#mode
     if (this.#held !== undefined) await new Promise<void>((resolve) => this.#held!.push(resolve))
+    // The mode in force when the call proceeds: `hold(); …; down(); release()` fails the held calls.
+    const mode = this.#mode
     if (mode.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, mode.delayMs))
     if (mode.kind === 'down') {
       this.failures++
