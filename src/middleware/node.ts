@@ -19,8 +19,14 @@ export type RequestWithSession<D extends object = SessionData> = IncomingMessage
 /** A node:http response once the middleware ran. */
 export type ResponseWithSession<D extends object = SessionData> = ServerResponse & { session?: Session<D> }
 
-/** The `(req, res, next)` middleware returned by `manager.middleware()`. */
-export type NodeMiddleware<D extends object = SessionData> = (req: RequestWithSession<D>, res: ResponseWithSession<D>, next: NextFunction) => void
+/**
+ * The `(req, res, next)` middleware returned by `manager.middleware()`. It takes any node
+ * request, so Express accepts it whatever `D` is; after it ran, `req.session` is a
+ * `Session<D>` (read it as `RequestWithSession<D>` on node:http, or as Express's `req.session`,
+ * typed by `AppSessionData`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- kept so `NodeMiddleware<D>` still says which sessions it attaches
+export type NodeMiddleware<D extends object = SessionData> = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void
 
 /**
  * Build the node:http / Connect / Express middleware of a manager. A cache hit calls `next`
