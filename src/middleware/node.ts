@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Session } from '../session.js'
 import type { SessionData, SessionRequest, SessionResponse } from '../types.js'
-// Types `req.session` of Express handlers (a declaration merge; nothing is loaded at run time).
-import type {} from './express.js'
+// Re-exported from the file that types `req.session` for Express, so every program (and every
+// .d.ts) that loads this middleware loads that declaration merge too; nothing loads at run time.
+export type { AppSession } from './express.js'
 
 /** What the middleware needs of the manager. */
 export interface SessionResolver<D extends object = SessionData> {
