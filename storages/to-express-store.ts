@@ -129,8 +129,9 @@ export class StorageExpressStore extends session.Store {
  * clear (and `load`, `regenerate`, `createSession` from express-session's `Store`).
  *
  * Each session is stored whole, `cookie` included, as the record's data, and expires at
- * `cookie.expires` (or `ttl` seconds after each write for browser-session cookies). Any string
- * id works: express-session's ids are not this library's 43-character ids.
+ * `cookie.expires` (or `ttl` seconds after each write for browser-session cookies).
+ * express-session's ids (32 characters of base64url by default) are not this library's
+ * 43-character ids; the storages take them as they are.
  *
  * Import it from its subpath, not the package root: the root also declares `req.session` as
  * this library's session for Express, and one program cannot use both declarations.

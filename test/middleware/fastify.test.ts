@@ -1,5 +1,6 @@
 import test from 'ava'
 import fastifyCookie from '@fastify/cookie'
+import fastifySessionPlugin from '@fastify/session'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
@@ -112,13 +113,18 @@ test('fastify: caching-session-manager/fastify registers with { manager }', asyn
   t.deepEqual((await send(url, { jar })).json(), { views: 2, loadedBefore: 'loaded' })
 })
 
-test('fastify: bad plugin options and a second session plugin are refused at registration', async (t) => {
+test('fastify: bad plugin options and a second session plugin (ours or @fastify/session) are refused at registration', async (t) => {
   const bad = Fastify()
   await t.throwsAsync(bad.register(fastifySession, { manager: {} as SessionManager }).ready(), { instanceOf: TypeError, message: /option "manager"/ })
   const twice = Fastify()
   twice.register(manager(new MemoryStorage()).fastify())
   twice.register(manager(new MemoryStorage()).fastify())
   await t.throwsAsync(twice.ready(), { message: /already decorated/ })
+  const theirsFirst = Fastify()
+  theirsFirst.register(fastifyCookie)
+  theirsFirst.register(fastifySessionPlugin, { secret: KEY })
+  theirsFirst.register(manager(new MemoryStorage()).fastify())
+  await t.throwsAsync(theirsFirst.ready(), { message: /already decorated by another plugin \(@fastify\/session\?\)/ })
 })
 
 test('fastify: a storage outage answers 503, never a fresh empty session', async (t) => {

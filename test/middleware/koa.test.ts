@@ -49,6 +49,9 @@ async function koaApp(t: import('ava').ExecutionContext, sessions: SessionManage
       }
       case '/throw-before-write':
         throw new Error('downstream failed before writing')
+      case '/write-then-throw':
+        await ctx.session.set('views', 50)
+        throw new Error('downstream failed after writing')
       case '/with-cookie':
         ctx.cookies.set('theme', 'dark', { signed: false })
         await ctx.session.set('views', 1)
@@ -113,6 +116,11 @@ test('koa: nothing is persisted for a request whose downstream threw before writ
   t.is((await send(`${url}/throw-before-write`, { jar })).status, 500)
   t.deepEqual((await send(`${url}/peek`, { jar })).json(), { views: 1 })
   t.is(await storage.length(), 1)
+
+  // Write-through: what was acknowledged before a throw stays written.
+  t.is((await send(`${url}/write-then-throw`, { jar })).status, 500)
+  const cold = await koaApp(t, manager(storage))
+  t.deepEqual((await send(`${cold}/peek`, { jar })).json(), { views: 50 })
 })
 
 test('koa: cookies set with ctx.cookies arrive alongside the session cookie', async (t) => {

@@ -2,6 +2,10 @@ import test from 'ava'
 import express, { type Request } from 'express'
 import session from 'express-session'
 import { createServer } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { LevelStorage } from '../../storages/level.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { toExpressStore, type StorageExpressStore } from '../../storages/to-express-store.js'
 import type { Storage } from '../../src/types.js'
@@ -61,8 +65,8 @@ async function app(t: import('ava').ExecutionContext, storage: Storage): Promise
   return server.url
 }
 
-test('toExpressStore: express-session runs on it end to end (views survive, regenerate, touch, destroy)', async (t) => {
-  const storage = new MemoryStorage()
+/** The express-session scenario: views survive, regenerate, touch, destroy. */
+async function endToEnd(t: import('ava').ExecutionContext, storage: Storage): Promise<void> {
   const url = await app(t, storage)
   const jar = new CookieJar()
 
@@ -93,6 +97,20 @@ test('toExpressStore: express-session runs on it end to end (views survive, rege
   await send(`${url}/logout`, { method: 'POST', jar })
   t.is(await storage.length(), 0)
   t.deepEqual((await send(`${url}/peek`, { jar })).json(), { views: null })
+}
+
+test('toExpressStore: express-session runs on it end to end on MemoryStorage', async (t) => {
+  await endToEnd(t, new MemoryStorage())
+})
+
+test('toExpressStore: express-session runs on it end to end on LevelStorage (its ids are not ours)', async (t) => {
+  const folder = await mkdtemp(join(tmpdir(), 'csm-to-express-'))
+  const storage = new LevelStorage({ location: join(folder, 'db'), cleanupInterval: 0 })
+  t.teardown(async () => {
+    await storage.close()
+    await rm(folder, { recursive: true, force: true })
+  })
+  await endToEnd(t, storage)
 })
 
 test('toExpressStore: the store contract with callbacks (get, set, destroy, touch, all, length, clear)', async (t) => {
