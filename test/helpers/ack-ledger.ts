@@ -21,6 +21,12 @@ export interface LedgerReport {
   readonly missing: readonly MissingWrite[]
   /** Destroyed sessions that storage still holds. */
   readonly resurrected: readonly string[]
+  /**
+   * Sessions whose destroy or renew was sent but never answered (the server died meanwhile):
+   * accepted either way, as long as their data is intact somewhere (renew) or intact or gone
+   * (destroy). How each one ended up.
+   */
+  readonly inDoubt: Readonly<Record<'destroyed' | 'intact' | 'moved', number>>
 }
 
 /**
@@ -41,6 +47,7 @@ export interface LedgerReport {
 export class AckLedger {
   readonly #sessions = new Map<string, Map<string, number>>()
   readonly #destroyed = new Set<string>()
+  readonly #inDoubt = new Map<string, 'destroy' | 'renew'>()
 
   /** `key` of session `id` was acknowledged with `value`. */
   acknowledged(id: string, key: string, value: number): void {
@@ -50,8 +57,17 @@ export class AckLedger {
     if (previous === undefined || value > previous) keys.set(key, value)
   }
 
+  /**
+   * A destroy or renew of `id` is being sent. Until {@link AckLedger.destroyed} or
+   * {@link AckLedger.renewed} records its answer, the session may or may not have been changed.
+   */
+  sending(id: string, operation: 'destroy' | 'renew'): void {
+    this.#inDoubt.set(id, operation)
+  }
+
   /** Session `oldId` was renewed to `newId` (acknowledged): its keys live on under the new id. */
   renewed(oldId: string, newId: string): void {
+    this.#inDoubt.delete(oldId)
     const keys = this.#sessions.get(oldId)
     this.#sessions.delete(oldId)
     this.#destroyed.add(oldId)
@@ -60,6 +76,7 @@ export class AckLedger {
 
   /** Session `id` was destroyed (acknowledged): storage must not hold it. */
   destroyed(id: string): void {
+    this.#inDoubt.delete(id)
     this.#sessions.delete(id)
     this.#destroyed.add(id)
   }
@@ -85,12 +102,26 @@ export class AckLedger {
   }
 
   /** Read every recorded session back from `storage` and compare. */
-  async verify(storage: Pick<Storage, 'get'>): Promise<LedgerReport> {
+  async verify(storage: Pick<Storage, 'get' | 'all'>): Promise<LedgerReport> {
     const missing: MissingWrite[] = []
     const resurrected: string[] = []
+    const inDoubt = { destroyed: 0, intact: 0, moved: 0 }
     let keysChecked = 0
     for (const [id, keys] of this.#sessions) {
       const record: SessionRecord | undefined = await storage.get(id)
+      const doubt = this.#inDoubt.get(id)
+      if (doubt !== undefined && (record === undefined || !holds(record, keys))) {
+        if (doubt === 'destroy' && record === undefined) {
+          inDoubt.destroyed++
+          continue
+        }
+        if (doubt === 'renew' && (await this.#heldElsewhere(storage, id, keys))) {
+          inDoubt.moved++
+          continue
+        }
+      } else if (doubt !== undefined) {
+        inDoubt.intact++
+      }
       for (const [key, expected] of keys) {
         keysChecked++
         const found = record?.data[key]
@@ -101,8 +132,24 @@ export class AckLedger {
       if (this.#sessions.has(id)) continue
       if ((await storage.get(id)) !== undefined) resurrected.push(id)
     }
-    return { sessions: this.#sessions.size, keys: keysChecked, destroyed: this.#destroyed.size, missing, resurrected }
+    return { sessions: this.#sessions.size, keys: keysChecked, destroyed: this.#destroyed.size, missing, resurrected, inDoubt }
   }
+
+  // A renew that was not answered may have moved the data to an id the client never learned.
+  async #heldElsewhere(storage: Pick<Storage, 'all'>, id: string, keys: ReadonlyMap<string, number>): Promise<boolean> {
+    for await (const [otherId, record] of storage.all()) {
+      if (otherId !== id && holds(record, keys)) return true
+    }
+    return false
+  }
+}
+
+function holds(record: SessionRecord, keys: ReadonlyMap<string, number>): boolean {
+  for (const [key, expected] of keys) {
+    const found = record.data[key]
+    if (typeof found !== 'number' || found < expected) return false
+  }
+  return true
 }
 
 /** One ledger line (tab-separated, no newline) for a file or a pipe; see {@link AckLedger.replay}. */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { generateId } from '../../src/ids.js'
 import type { SessionData, SessionRequest, SessionResponse, Storage } from '../../src/types.js'
+import { CookieJar } from './session-client.js'
 
 /** What a fake request is made of; every field is optional. */
 export interface FakeRequestInit {
@@ -96,11 +97,11 @@ export interface SessionSource<S> {
  * response sets (an empty value or a past expiry deletes), like a browser on one host.
  */
 export class Browser {
-  readonly #jar = new Map<string, string>()
+  readonly #jar = new CookieJar()
 
   /** The Cookie header this browser sends. */
   get cookie(): string {
-    return [...this.#jar].map(([name, value]) => `${name}=${value}`).join('; ')
+    return this.#jar.header()
   }
 
   /** The value of one cookie, if held. */
@@ -116,15 +117,7 @@ export class Browser {
     try {
       return { result: await handler(session), res }
     } finally {
-      this.#absorb(res)
-    }
-  }
-
-  #absorb(res: FakeResponse): void {
-    for (const [name, cookie] of res.cookies()) {
-      const expires = cookie.attributes.get('expires')
-      if (cookie.value === '' || (expires !== undefined && Date.parse(expires) <= Date.now())) this.#jar.delete(name)
-      else this.#jar.set(name, cookie.value)
+      this.#jar.absorb(res.getHeader('set-cookie') as readonly string[] | string | undefined)
     }
   }
 }
