@@ -77,16 +77,16 @@ let warnedMemoryStorage = false
  * @example
  * ```ts
  * import { createServer } from 'node:http'
- * import { SessionManager, CookieIdentity } from 'caching-session-manager'
+ * import { SessionManager, CookieIdentity, isSessionError, type RequestWithSession } from 'caching-session-manager'
  * import { LevelStorage } from 'caching-session-manager/storages/level'
  *
- * const manager = new SessionManager({
+ * const manager = new SessionManager<{ views: number }>({
  *   storage: new LevelStorage({ location: './data/sessions' }),
  *   identities: [new CookieIdentity({ keys: [process.env.SESSION_KEY!] })],
  * })
  * const sessions = manager.middleware()
- * createServer((req, res) => sessions(req, res, async (err) => {
- *   if (err) { res.statusCode = err.status ?? 500; return res.end() }
+ * createServer((req: RequestWithSession<{ views: number }>, res) => sessions(req, res, async (err) => {
+ *   if (err) { res.statusCode = isSessionError(err) ? (err.status ?? 500) : 500; return res.end() }
  *   const session = req.session!
  *   await session.set('views', (session.get('views') ?? 0) + 1)
  *   res.end(`views: ${session.get('views')}`)
