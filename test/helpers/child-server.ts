@@ -31,11 +31,11 @@ export interface ChildServer {
 }
 
 /**
- * Fork the fixture server with `env` added to this process's environment; resolves once it
- * listens. The caller must end it (`kill()`, or SIGTERM and `await exited`).
+ * Fork the fixture server with `env` added to this process's environment (and `nodeOptions`
+ * such as `--expose-gc` given to node); resolves once it listens. The caller must end it (`kill()`, or SIGTERM and `await exited`).
  */
-export async function startFixtureServer(env: Record<string, string>): Promise<ChildServer> {
-  const child = fork(FIXTURE, [], { cwd: ROOT, env: { ...process.env, ...env }, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+export async function startFixtureServer(env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<ChildServer> {
+  const child = fork(FIXTURE, [], { cwd: ROOT, env: { ...process.env, ...env }, execArgv: ['--import', 'tsx', ...nodeOptions], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const messages: ServerMessage[] = []
