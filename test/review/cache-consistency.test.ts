@@ -50,3 +50,28 @@ test.failing('destroy() after close() fails with SESSION_CLOSED, like every othe
   t.is(code, 'SESSION_CLOSED')
   t.deepEqual(errors, [])
 })
+
+test.failing('a session that another process kept alive is not dropped as expired when it comes back to a process with an old cached copy', async (t) => {
+  // Two processes on one storage, one clock; maxAge shorter than cacheMaxAge (allowed, e.g. a
+  // 30-minute idle timeout with the default one-hour cache).
+  const clock = { now: Date.now() }
+  const storage = new MemoryStorage({ now: () => clock.now })
+  const options = { storage, identities: [new CookieIdentity()], maxAge: 100, touchAfter: 10, cacheMaxAge: 3600, now: () => clock.now }
+  const first = new SessionManager(options)
+  const second = new SessionManager(options)
+  const created = await visit(first)
+  await created.session.set('user', 'ada') // idle deadline in first's cache: +100 s
+
+  clock.now += 50_000
+  const failover = await visit(second, created.cookie) // the balancer moved the user: loaded, touched to +150 s
+  t.is(failover.session.get('user'), 'ada')
+  for (let turn = 0; turn < 100 && second.stats().pendingWrites > 0; turn++) await new Promise((resolve) => setImmediate(resolve))
+  t.is(second.stats().pendingWrites, 0, 'its touch landed')
+
+  clock.now += 70_000 // +120 s: live in storage (deadline +150 s), expired by first's cached copy (+100 s)
+  t.truthy(await storage.get(created.session.id), 'the storage holds a live session')
+  const back = await visit(first, created.cookie)
+  // Today #alive (session-manager.ts) treats the stale cached deadline as final: it emits
+  // 'expire', forgets the session and starts a new, empty one instead of asking the storage.
+  t.is(back.session.get('user'), 'ada')
+})
