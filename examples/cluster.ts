@@ -61,7 +61,7 @@ async function runBalancer(): Promise<void> {
     return ports
   }
 
-  const balancer = createServer(async (req, res) => {
+  const balance = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body: Buffer[] = []
     for await (const chunk of req) body.push(chunk as Buffer)
     // A worker that just died refuses the connection: try the next one (takeover).
@@ -74,6 +74,11 @@ async function runBalancer(): Promise<void> {
       }
     }
     res.writeHead(503).end('no worker is ready')
+  }
+  const balancer = createServer((req, res) => {
+    // A client that hangs up mid-upload rejects the body's iteration: that one request is lost,
+    // never the balancer (an unhandled rejection would end the primary and the whole cluster).
+    balance(req, res).catch(() => res.destroy())
   })
   balancer.listen(Number(process.env['PORT'] ?? 3000), HOST)
   await once(balancer, 'listening')
@@ -92,16 +97,25 @@ async function runBalancer(): Promise<void> {
   process.once('SIGINT', stop)
 }
 
-/** Send one request to a worker; rejects only when the worker could not be reached. */
+/** Send one request to a worker; rejects only when the worker could not be reached (nothing was answered yet). */
 function forward(req: IncomingMessage, body: Buffer, port: number, res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
+    let answered = false
+    // Once the worker's answer has begun, a failure cuts the client's response: it must not be
+    // retried on another worker, whose answer would be a second one on the same response.
+    const failed = (error: Error): void => {
+      if (!answered) return reject(error)
+      res.destroy()
+      resolve()
+    }
     const upstream = request({ host: HOST, port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      answered = true
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(res)
       answer.on('end', resolve)
-      answer.on('error', resolve)
+      answer.on('error', failed)
     })
-    upstream.on('error', reject)
+    upstream.on('error', failed)
     upstream.end(body)
   })
 }
