@@ -1,13 +1,8 @@
 import test, { type ExecutionContext } from 'ava'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Storage } from '../../src/types.js'
-import { LevelStorage } from '../../storages/level.js'
-import { MySQLStorage } from '../../storages/mysql.js'
 import { startFixtureServer } from '../helpers/child-server.js'
-import { closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
+import { levelTarget, mysqlTarget, type DurableTarget } from '../helpers/durable-storages.js'
+import { closeAdmin } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { Workload } from '../helpers/workload.js'
 
@@ -22,8 +17,8 @@ test.after.always(closeAdmin)
 const VISITORS = 24
 const KILL_AFTER_ACKS = 600
 
-async function crashAndVerify(t: ExecutionContext, env: Record<string, string>, reopen: () => Promise<Storage>): Promise<void> {
-  const server = await startFixtureServer(env)
+async function crashAndVerify(t: ExecutionContext, target: DurableTarget): Promise<void> {
+  const server = await startFixtureServer(target.env)
   t.teardown(() => server.kill())
   const agent = new Agent({ keepAlive: true, maxSockets: VISITORS })
   t.teardown(() => agent.destroy())
@@ -44,7 +39,7 @@ async function crashAndVerify(t: ExecutionContext, env: Record<string, string>, 
   t.false('stale read' in workload.counters.errors, 'no read ever showed less than what was acknowledged')
   t.true(workload.counters.hostile > 0)
 
-  const storage = await reopen()
+  const storage = await target.reopen()
   try {
     const report = await workload.ledger.verify(storage)
     t.log({ sessionsChecked: report.sessions, keysChecked: report.keys, destroyedChecked: report.destroyed, missing: report.missing.length, resurrected: report.resurrected.length, inDoubt: report.inDoubt })
@@ -57,17 +52,9 @@ async function crashAndVerify(t: ExecutionContext, env: Record<string, string>, 
 }
 
 test('LevelDB: SIGKILL mid-traffic loses no acknowledged write', async (t) => {
-  const location = await mkdtemp(join(tmpdir(), 'csm-crash-level-'))
-  t.teardown(() => rm(location, { recursive: true, force: true }))
-  await crashAndVerify(t, { STORAGE: 'level', LEVEL_LOCATION: location }, async () => {
-    const storage = new LevelStorage({ location, cleanupInterval: 0 })
-    await storage.open()
-    return storage
-  })
+  await crashAndVerify(t, await levelTarget(t))
 })
 
 mysqlTest('MariaDB: SIGKILL mid-traffic loses no acknowledged write', async (t) => {
-  const table = uniqueTable('sessions_crash')
-  t.teardown(() => dropTable(table))
-  await crashAndVerify(t, { STORAGE: 'mysql', MYSQL_URI: MYSQL_URL, MYSQL_TABLE: table }, async () => new MySQLStorage({ uri: MYSQL_URL, table }))
+  await crashAndVerify(t, mysqlTarget(t, 'sessions_crash'))
 })

@@ -7,12 +7,11 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Storage } from '../../src/types.js'
 import { LevelStorage } from '../../storages/level.js'
-import { MySQLStorage } from '../../storages/mysql.js'
 import { AckLedger } from '../helpers/ack-ledger.js'
 import { startFixtureServer } from '../helpers/child-server.js'
-import { closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
+import { levelTarget, mysqlTarget, type DurableTarget } from '../helpers/durable-storages.js'
+import { closeAdmin } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { httpGet, SessionClient } from '../helpers/session-client.js'
 
@@ -37,9 +36,9 @@ function refused(port: number): Promise<boolean> {
   })
 }
 
-async function shutdownKeepsPendingWrites(t: ExecutionContext, env: Record<string, string>, reopen: () => Promise<Storage>): Promise<void> {
+async function shutdownKeepsPendingWrites(t: ExecutionContext, target: DurableTarget): Promise<void> {
   // Every storage call waits 100 ms, so writes are surely pending when SIGTERM arrives.
-  const server = await startFixtureServer({ ...env, SLOW_MS: '100' })
+  const server = await startFixtureServer({ ...target.env, SLOW_MS: '100' })
   t.teardown(() => server.kill())
   const agent = new Agent({ keepAlive: true, maxSockets: 64 })
   t.teardown(() => agent.destroy())
@@ -73,7 +72,7 @@ async function shutdownKeepsPendingWrites(t: ExecutionContext, env: Record<strin
   t.is(closed.stats?.['pendingWrites'], 0)
   t.is(closed.stats?.['failures'], 0)
   t.deepEqual(closed.unexpected, [])
-  const storage = await reopen()
+  const storage = await target.reopen()
   try {
     const report = await ledger.verify(storage)
     t.is(report.keys, 60)
@@ -84,19 +83,11 @@ async function shutdownKeepsPendingWrites(t: ExecutionContext, env: Record<strin
 }
 
 test('SIGTERM on the fixture server (LevelDB): stops accepting, finishes requests, flushes pending writes, exits 0', async (t) => {
-  const location = await mkdtemp(join(tmpdir(), 'csm-shutdown-level-'))
-  t.teardown(() => rm(location, { recursive: true, force: true }))
-  await shutdownKeepsPendingWrites(t, { STORAGE: 'level', LEVEL_LOCATION: location }, async () => {
-    const storage = new LevelStorage({ location, cleanupInterval: 0 })
-    await storage.open()
-    return storage
-  })
+  await shutdownKeepsPendingWrites(t, await levelTarget(t))
 })
 
 mysqlTest('SIGTERM on the fixture server (MariaDB): stops accepting, finishes requests, flushes pending writes, exits 0', async (t) => {
-  const table = uniqueTable('sessions_shutdown')
-  t.teardown(() => dropTable(table))
-  await shutdownKeepsPendingWrites(t, { STORAGE: 'mysql', MYSQL_URI: MYSQL_URL, MYSQL_TABLE: table }, async () => new MySQLStorage({ uri: MYSQL_URL, table }))
+  await shutdownKeepsPendingWrites(t, mysqlTarget(t, 'sessions_shutdown'))
 })
 
 test('SIGTERM on examples/server.ts under load: every answered write is in its LevelDB, and it exits 0', async (t) => {

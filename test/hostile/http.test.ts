@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { createServer, type Server } from 'node:http'
 import { connect, type AddressInfo } from 'node:net'
 import { CookieIdentity } from '../../identities/cookie.js'
@@ -19,10 +19,9 @@ interface Running {
   port: number
   storage: FaultStorage
   ids: { ada: string }
-  close(): Promise<void>
 }
 
-async function start(maxHeaderSize?: number): Promise<Running> {
+async function start(t: ExecutionContext, maxHeaderSize?: number): Promise<Running> {
   const storage = new FaultStorage(new MemoryStorage())
   const ada = await seedSession(storage.inner, { user: 'ada' })
   const manager = new SessionManager({
@@ -44,17 +43,12 @@ async function start(maxHeaderSize?: number): Promise<Running> {
   const server = maxHeaderSize === undefined ? createServer(handler) : createServer({ maxHeaderSize }, handler)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  return {
-    server,
-    port,
-    storage,
-    ids: { ada },
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-      await manager.close()
-    },
-  }
+  t.teardown(async () => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await manager.close()
+  })
+  return { server, port, storage, ids: { ada } }
 }
 
 interface RawResponse {
@@ -102,89 +96,61 @@ const hostileCookies: ReadonlyArray<[string, (id: string) => string]> = [
 
 for (const [title, header] of hostileCookies) {
   test(`HTTP, cookie with ${title}: 200 and a fresh session`, async (t) => {
-    const running = await start()
-    try {
-      const response = await get(running.port, [header(running.ids.ada)])
-      t.is(response.status, 200)
-      t.true(json(response).isNew)
-      t.is(running.storage.reads, 0)
-    } finally {
-      await running.close()
-    }
+    const running = await start(t)
+    const response = await get(running.port, [header(running.ids.ada)])
+    t.is(response.status, 200)
+    t.true(json(response).isNew)
+    t.is(running.storage.reads, 0)
   })
 }
 
 test('HTTP, two Cookie header lines (bad then good) are joined by node: the good one wins', async (t) => {
-  const running = await start()
-  try {
-    const response = await get(running.port, ['Cookie: sid=garbage', `Cookie: sid=${running.ids.ada}`])
-    t.is(response.status, 200)
-    t.is(json(response).user, 'ada')
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  const response = await get(running.port, ['Cookie: sid=garbage', `Cookie: sid=${running.ids.ada}`])
+  t.is(response.status, 200)
+  t.is(json(response).user, 'ada')
 })
 
 test('HTTP, a repeated token header is joined by node with a comma: no candidate', async (t) => {
-  const running = await start()
-  try {
-    const id = running.ids.ada
-    const response = await get(running.port, [`X-Session-Token: ${id}`, `X-Session-Token: ${id}`], '/api/me')
-    t.is(response.status, 200)
-    t.true(json(response).isNew)
-    t.is(running.storage.reads, 0)
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  const id = running.ids.ada
+  const response = await get(running.port, [`X-Session-Token: ${id}`, `X-Session-Token: ${id}`], '/api/me')
+  t.is(response.status, 200)
+  t.true(json(response).isNew)
+  t.is(running.storage.reads, 0)
 })
 
 test('HTTP, the token header outside its /api scope is ignored; the cookie still works', async (t) => {
-  const running = await start()
-  try {
-    const response = await get(running.port, [`X-Session-Token: ${generateId()}`, `Cookie: sid=${running.ids.ada}`], '/apix')
-    t.is(json(response).user, 'ada')
-    t.is(running.storage.reads, 1)
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  const response = await get(running.port, [`X-Session-Token: ${generateId()}`, `Cookie: sid=${running.ids.ada}`], '/apix')
+  t.is(json(response).user, 'ada')
+  t.is(running.storage.reads, 1)
 })
 
 test('HTTP, an absolute-form target and an upper-case Host with a port reach the right scope', async (t) => {
-  const running = await start()
-  try {
-    const response = await raw(running.port, [`GET http://127.0.0.1/api/me HTTP/1.1`, 'Host: 127.0.0.1:1234', `X-Session-Token: ${running.ids.ada}`].join('\r\n'))
-    t.is(response.status, 200)
-    t.is(json(response).user, 'ada')
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  const response = await raw(running.port, [`GET http://127.0.0.1/api/me HTTP/1.1`, 'Host: 127.0.0.1:1234', `X-Session-Token: ${running.ids.ada}`].join('\r\n'))
+  t.is(response.status, 200)
+  t.is(json(response).user, 'ada')
 })
 
 test('HTTP, a Cookie header over node\'s 16 KB limit gets node\'s 431 and the server keeps serving', async (t) => {
-  const running = await start()
-  try {
-    const big = await get(running.port, [`Cookie: pad=${'x'.repeat(17 * 1024)}; sid=${running.ids.ada}`])
-    t.is(big.status, 431)
-    const next = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
-    t.is(json(next).user, 'ada')
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  const big = await get(running.port, [`Cookie: pad=${'x'.repeat(17 * 1024)}; sid=${running.ids.ada}`])
+  t.is(big.status, 431)
+  const next = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
+  t.is(json(next).user, 'ada')
 })
 
 test('HTTP, with a 64 KB header limit, a 16 KB Cookie header and 3000 cookies still find the session', async (t) => {
-  const running = await start(64 * 1024)
-  try {
-    const padded = await get(running.port, [`Cookie: pad=${'x'.repeat(16 * 1024)}; sid=${running.ids.ada}`])
-    t.is(json(padded).user, 'ada')
-    const many = await get(running.port, [`Cookie: ${Array.from({ length: 3000 }, (_, i) => `c${i}=${i}`).join('; ')}; sid=${running.ids.ada}`])
-    t.is(json(many).user, 'ada')
-    const flood = await get(running.port, [`Cookie: ${'sid=x; '.repeat(5000)}sid=${running.ids.ada}`])
-    t.is(flood.status, 200)
-    t.true(json(flood).isNew, 'a flood of one name is cut short: the real value after it is not looked at')
-  } finally {
-    await running.close()
-  }
+  const running = await start(t, 64 * 1024)
+  const padded = await get(running.port, [`Cookie: pad=${'x'.repeat(16 * 1024)}; sid=${running.ids.ada}`])
+  t.is(json(padded).user, 'ada')
+  const many = await get(running.port, [`Cookie: ${Array.from({ length: 3000 }, (_, i) => `c${i}=${i}`).join('; ')}; sid=${running.ids.ada}`])
+  t.is(json(many).user, 'ada')
+  const flood = await get(running.port, [`Cookie: ${'sid=x; '.repeat(5000)}sid=${running.ids.ada}`])
+  t.is(flood.status, 200)
+  t.true(json(flood).isNew, 'a flood of one name is cut short: the real value after it is not looked at')
 })
 
 const refusedByParser: ReadonlyArray<[string, string]> = [
@@ -195,44 +161,32 @@ const refusedByParser: ReadonlyArray<[string, string]> = [
 
 for (const [title, header] of refusedByParser) {
   test(`HTTP, ${title}: node answers 400 and the server keeps serving`, async (t) => {
-    const running = await start()
-    try {
-      const response = await get(running.port, [header])
-      t.is(response.status, 400)
-      t.is(running.storage.reads, 0)
-      const next = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
-      t.is(json(next).user, 'ada')
-    } finally {
-      await running.close()
-    }
+    const running = await start(t)
+    const response = await get(running.port, [header])
+    t.is(response.status, 400)
+    t.is(running.storage.reads, 0)
+    const next = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
+    t.is(json(next).user, 'ada')
   })
 }
 
 test('HTTP, a cache miss during a storage outage is a 503 without a new cookie; after recovery the session is intact', async (t) => {
-  const running = await start()
-  try {
-    running.storage.down()
-    const during = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
-    t.is(during.status, 503)
-    t.is(during.body, 'SESSION_STORAGE_UNAVAILABLE')
-    t.false(/set-cookie/i.test(during.headers), 'no new session is issued over the real one')
-    running.storage.up()
-    const after = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
-    t.is(after.status, 200)
-    t.is(json(after).user, 'ada')
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  running.storage.down()
+  const during = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
+  t.is(during.status, 503)
+  t.is(during.body, 'SESSION_STORAGE_UNAVAILABLE')
+  t.false(/set-cookie/i.test(during.headers), 'no new session is issued over the real one')
+  running.storage.up()
+  const after = await get(running.port, [`Cookie: sid=${running.ids.ada}`])
+  t.is(after.status, 200)
+  t.is(json(after).user, 'ada')
 })
 
 test('HTTP, requests without a session during an outage still get 200 (nothing is read or written)', async (t) => {
-  const running = await start()
-  try {
-    running.storage.down()
-    const response = await get(running.port, ['Cookie: sid=garbage'])
-    t.is(response.status, 200)
-    t.true(json(response).isNew)
-  } finally {
-    await running.close()
-  }
+  const running = await start(t)
+  running.storage.down()
+  const response = await get(running.port, ['Cookie: sid=garbage'])
+  t.is(response.status, 200)
+  t.true(json(response).isNew)
 })
