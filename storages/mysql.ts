@@ -222,7 +222,10 @@ export class MySQLStorage implements Storage {
    * Apply the writes of many sessions in one transaction: whole-record sets as multi-row
    * `INSERT … ON DUPLICATE KEY UPDATE`, deletes as one `DELETE … IN`, touches and key changes
    * as one locking read plus one `UPDATE … CASE` each. Operations on the same id apply in array
-   * order. If the transaction fails, every operation's outcome is that error.
+   * order. When the server refuses one operation (a value its JSON cannot hold, say), the
+   * transaction is rolled back and the operations are applied again one by one, so that one
+   * fails alone (with the later operations of its id) and the others get their own outcomes.
+   * When the database cannot be reached, every operation's outcome is that error.
    *
    * @example
    * ```ts
@@ -240,6 +243,8 @@ export class MySQLStorage implements Storage {
         return await this.#run('batch', () => this.#transaction(operations))
       } catch (err) {
         if (attempt < TRANSACTION_ATTEMPTS && isDeadlock(err)) continue
+        // The batch holds the writes of many sessions: one the server refuses must not fail the others.
+        if (!isDeadlock(err) && isRefusedStatement(err)) return this.#oneByOne(operations)
         const error = err instanceof Error ? err : new Error(String(err))
         return operations.map(() => error)
       }
@@ -326,6 +331,45 @@ export class MySQLStorage implements Storage {
   close(): Promise<void> {
     this.#closing ??= this.#ownsPool ? this.#pool.end().catch(() => undefined) : Promise.resolve()
     return this.#closing
+  }
+
+  /**
+   * Apply `operations` one at a time, in order; once one fails, the later operations of its id
+   * get its error without being sent (they were meant to apply after it).
+   */
+  async #oneByOne(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    const failed = new Map<string, Error>()
+    const outcomes: BatchOutcome[] = []
+    for (const op of operations) {
+      const earlier = failed.get(op.id)
+      if (earlier !== undefined) {
+        outcomes.push(earlier)
+        continue
+      }
+      try {
+        outcomes.push(await this.#applyOne(op))
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err))
+        failed.set(op.id, error)
+        outcomes.push(error)
+      }
+    }
+    return outcomes
+  }
+
+  #applyOne(op: StorageOperation): Promise<boolean> {
+    switch (op.type) {
+      case 'set':
+        return this.set(op.id, op.record).then(() => true)
+      case 'update':
+        return this.update(op.id, op.key, op.value, op.expiresAt)
+      case 'remove':
+        return this.remove(op.id, op.key, op.expiresAt)
+      case 'delete':
+        return this.delete(op.id).then(() => true)
+      case 'touch':
+        return this.touch(op.id, op.expiresAt)
+    }
   }
 
   /** Run `work` once the table exists, turning any failure into an error that names this storage. */
@@ -567,6 +611,16 @@ function isDeadlock(err: unknown): boolean {
   const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
   const code = (cause as { code?: unknown } | null)?.code
   return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT'
+}
+
+/**
+ * Whether the server answered a statement with an error (bad data, a failed constraint): the
+ * connection is fine, so the operations can be applied one by one. A lost or refused
+ * connection is not such an error: trying each operation would only wait for it again.
+ */
+function isRefusedStatement(err: unknown): boolean {
+  const cause = (err instanceof Error && err.cause !== undefined ? err.cause : err) as { sqlState?: unknown; fatal?: unknown } | null
+  return typeof cause?.sqlState === 'string' && cause.fatal !== true
 }
 
 function storageError(action: string, err: unknown): Error {
