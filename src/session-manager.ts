@@ -69,6 +69,11 @@ export interface SessionManagerStats extends WriteQueueStats {
 
 let warnedMemoryStorage = false
 
+const LIVE = 0
+const IDLE_EXPIRED = 1
+const ABSOLUTE_EXPIRED = 2
+type SessionStatus = typeof LIVE | typeof IDLE_EXPIRED | typeof ABSOLUTE_EXPIRED
+
 /**
  * Keeps the sessions this process serves in an LRU cache, reads them synchronously, and writes
  * every change through to a persistent storage. Run it behind a load balancer with session
@@ -256,10 +261,13 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
           if (this.#revoked.has(id)) continue
           return this.#resolveFromStorage(req, res, identities)
         }
-        if (this.#alive(state, now)) {
+        const status = this.#check(state, now)
+        if (status === LIVE) {
           this.#counters.hits++
           return this.#attach(state, identity, req, res, now)
         }
+        // Past its idle deadline here, but another process may have kept it alive: ask the storage.
+        if (status === IDLE_EXPIRED) return this.#resolveFromStorage(req, res, identities)
       }
     }
     return new Session<D>(this.#host, req, res, first, undefined)
@@ -284,13 +292,22 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       first ??= identity
       for (const id of identity.get(req)) {
         let state = this.#lookup(id)
+        let staleCopy = false
+        if (state !== undefined) {
+          const status = this.#check(state, this.#now())
+          if (status === LIVE) return this.#attach(state, identity, req, res, this.#now())
+          if (status === ABSOLUTE_EXPIRED) continue
+          this.#forget(id)
+          staleCopy = true
+        }
+        if (this.#revoked.has(id)) continue
+        state = await this.#load(id)
         if (state === undefined) {
-          if (this.#revoked.has(id)) continue
-          state = await this.#load(id)
-          if (state === undefined) continue
+          if (staleCopy) this.#expired(id)
+          continue
         }
         const now = this.#now()
-        if (this.#alive(state, now)) return this.#attach(state, identity, req, res, now)
+        if (this.#check(state, now) === LIVE) return this.#attach(state, identity, req, res, now)
       }
     }
     return new Session<D>(this.#host, req, res, first, undefined)
@@ -312,12 +329,32 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     return pinned
   }
 
-  #alive(state: SessionState, now: number): boolean {
-    if (now < state.expiresAt && (state.absoluteExpiresAt === 0 || now < state.absoluteExpiresAt)) return true
-    this.#forget(state.id)
+  /**
+   * Whether a cached session is live. One past its absolute deadline is dead for good (dropped
+   * here); for one past its idle deadline the caller asks the storage, which may know a later
+   * deadline (another process served and touched it meanwhile).
+   */
+  #check(state: SessionState, now: number): SessionStatus {
+    if (state.absoluteExpiresAt !== 0 && now >= state.absoluteExpiresAt) {
+      this.#forget(state.id)
+      this.#expired(state.id)
+      return ABSOLUTE_EXPIRED
+    }
+    return now < state.expiresAt ? LIVE : IDLE_EXPIRED
+  }
+
+  #expired(id: string): void {
     this.#counters.expired++
-    this.emit('expire', state.id)
-    return false
+    this.#notify('expire', id)
+  }
+
+  /** Emit an event; a throwing listener is reported as a warning and never breaks the caller. */
+  #notify<E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]): void {
+    try {
+      ;(this.emit as (event: E, ...args: SessionEvents[E]) => boolean)(event, ...args)
+    } catch (err) {
+      process.emitWarning(`a SessionManager "${event}" listener threw: ${messageOf(err)}`, { code: 'SESSION_LISTENER_ERROR' })
+    }
   }
 
   #attach(state: SessionState, identity: Identity, req: SessionRequest, res: SessionResponse, now: number): Session<D> {
@@ -355,7 +392,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       record = await this.#storage.get(id)
     } catch (err) {
       if (err instanceof SessionError && err.code === 'SESSION_INVALID_RECORD') {
-        this.emit('error', err)
+        this.#notify('error', err)
         return undefined
       }
       this.#counters.loadErrors++
@@ -380,7 +417,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) problem = 'its timestamps are missing'
     else if (!freezeJson(data, 0)) problem = 'its data is nested too deeply'
     if (problem !== undefined) {
-      this.emit('error', new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`))
+      this.#notify('error', new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`))
       return undefined
     }
     const now = this.#now()
@@ -401,7 +438,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         if (this.#pinned.get(id) === state) this.#pinned.delete(id)
       }, noop)
     }
-    this.emit('evict', id)
+    this.#notify('evict', id)
   }
 
   #forget(id: string): void {
@@ -421,7 +458,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     // A failed touch changed no data, so the cached session still matches storage and is kept
     // (dropping it would turn every request of an outage into a 503).
     if (dataWritten) this.#forget(id)
-    this.emit('error', error)
+    this.#notify('error', error)
   }
 
   #makeHost(): SessionHost {
@@ -430,18 +467,27 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       now: this.#now,
       deadline: (absolute, now) => this.#deadline(absolute, now),
       absoluteDeadline: (now) => (this.#absoluteMaxAgeMs === 0 ? 0 : now + this.#absoluteMaxAgeMs),
+      assertOpen: () => {
+        if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+      },
       assertWritable: () => {
         if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
         this.#queue.assertCapacity()
       },
       current: (state) => {
         const cached = this.#cache.peek(state.id) ?? this.#pinned.get(state.id)
-        return cached ?? state
+        if (cached !== undefined) return cached
+        // A request still holds a session the cache let go of: it becomes the cached copy again,
+        // so a load racing this write returns it rather than caching what the storage had before.
+        if (!state.destroyed) this.#cache.set(state.id, state)
+        return state
       },
       write: (state, op: StorageOperation) =>
         this.#queue.enqueue(op).then((applied) => {
           if (!applied && op.id === state.id && op.type !== 'delete') throw this.#lost(state)
         }),
+      exists: (id, expiresAt) => this.#queue.enqueue({ type: 'touch', id, expiresAt }),
+      lost: (state) => this.#lost(state),
       adopt: (state) => {
         this.#counters.created++
         this.#cache.set(state.id, state)
@@ -457,9 +503,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         this.#forget(state.id)
         this.#revoked.set(state.id, true)
       },
-      emitCreate: (id) => this.emit('create', id),
-      emitRenew: (newId, oldId) => this.emit('renew', newId, oldId),
-      emitDestroy: (id) => this.emit('destroy', id),
+      emitCreate: (id) => this.#notify('create', id),
+      emitRenew: (newId, oldId) => this.#notify('renew', newId, oldId),
+      emitDestroy: (id) => this.#notify('destroy', id),
     }
   }
 }

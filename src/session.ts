@@ -44,6 +44,8 @@ export interface SessionHost {
   deadline(absoluteExpiresAt: number, now: number): number
   /** The absolute deadline of a session created now; 0 for none. */
   absoluteDeadline(now: number): number
+  /** Throws `SESSION_CLOSED` once the manager is closed. */
+  assertOpen(): void
   /** Throws when no write can be accepted now (closed, queue full). */
   assertWritable(): void
   /** The cached state for `state.id` if the cache holds a newer object for it. */
@@ -53,6 +55,10 @@ export interface SessionHost {
    * the record the write needed (destroyed or expired there).
    */
   write(state: SessionState, op: StorageOperation): Promise<void>
+  /** Whether the storage still has a live record for `id` (touching it to `expiresAt`). */
+  exists(id: string, expiresAt: number): Promise<boolean>
+  /** Mark `state` gone because the storage no longer has it; the error to reject with. */
+  lost(state: SessionState): SessionError
   /** Put a new state in the cache. */
   adopt(state: SessionState): void
   /** Move `state` in the cache from `oldId` to its new id; `oldId` can never be loaded again. */
@@ -262,21 +268,38 @@ export class Session<D extends object = SessionData> {
     host.renamed(state, oldId)
     this.#identity?.set(this.#req, this.#res, state.id, state.expiresAt)
     host.emitRenew(state.id, oldId)
-    const created = host.write(state, { type: 'set', id: state.id, record: state.record() })
+    const newId = state.id
+    // Touching the old record tells whether the storage still has the session: another process
+    // may have destroyed it while this one kept it cached, and a renew must not revive it.
+    const stillLive = host.exists(oldId, state.expiresAt)
+    const created = host.write(state, { type: 'set', id: newId, record: state.record() })
     // The old record goes only after the new one is stored, so writes still queued for the old
     // id settle after their data is safe under the new one. It goes even if that failed: a
     // renewed id must not come back.
     const revokeOld = (): Promise<void> => host.write(state, { type: 'delete', id: oldId })
-    return created.then(revokeOld, (err: unknown) => {
-      revokeOld().catch(noop)
-      throw err
-    })
+    return Promise.all([stillLive, created]).then(
+      ([live]) => {
+        if (!live) {
+          // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
+          host.write(state, { type: 'delete', id: newId }).catch(noop)
+          revokeOld().catch(noop)
+          throw host.lost(state)
+        }
+        return revokeOld()
+      },
+      (err: unknown) => {
+        revokeOld().catch(noop)
+        throw err
+      },
+    )
   }
 
   #destroy(): Promise<void> {
     const state = this.#state
     if (state === undefined || state.destroyed) return Promise.resolve()
     const host = this.#host
+    // A full queue does not stop a destroy (revoking matters more than the bound), a closed manager does.
+    host.assertOpen()
     state.destroyed = true
     host.destroyed(state)
     if (!this.#res.headersSent) this.#identity?.remove(this.#req, this.#res)

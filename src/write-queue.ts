@@ -136,12 +136,14 @@ export class WriteQueue {
         lane = { id: op.id, queued: [], inflight: undefined, retryTimer: undefined, idleWaiters: undefined }
         this.#lanes.set(op.id, lane)
       }
-      if (this.#coalesce(lane, op, waiter)) {
+      const before = lane.queued.length
+      lane.queued = this.#fold(lane.queued, op, [waiter])
+      const added = lane.queued.length - before
+      this.#pending += added
+      if (added !== 1) {
         this.#stats.coalesced++
         return
       }
-      lane.queued.push({ op, waiters: [waiter], attempts: 0 })
-      this.#pending++
       if (lane.inflight === undefined && lane.retryTimer === undefined && lane.queued.length === 1) {
         this.#ready.push(lane)
         this.#schedulePump()
@@ -169,19 +171,18 @@ export class WriteQueue {
     return { pendingWrites: this.#pending, ...this.#stats }
   }
 
-  // Fold `op` into a queued (not yet sent) write of the same session when the result is the same.
-  #coalesce(lane: Lane, op: MutableOperation, waiter: Waiter): boolean {
-    const queued = lane.queued
-    if (queued.length === 0) return false
+  /**
+   * Fold `op` into the not-yet-sent writes `queued` of one session and return the list to keep.
+   * The list stays canonical: at most a whole-record set or a delete first, then at most one
+   * write per key, so folding a newer write of a key always replaces the older one.
+   */
+  #fold(queued: Entry[], op: MutableOperation, waiters: Waiter[]): Entry[] {
+    if (queued.length === 0) return [{ op, waiters, attempts: 0 }]
     if (op.type === 'set' || op.type === 'delete') {
       // A whole-record write or a delete decides the final state alone. Writes a delete
       // absorbs settle as "no live record": their data was never kept.
       const absorbed = queued.flatMap((entry) => entry.waiters)
-      const waiters = op.type === 'delete' ? absorbed.map(asMissing) : absorbed
-      waiters.push(waiter)
-      this.#pending -= queued.length - 1
-      lane.queued = [{ op, waiters, attempts: 0 }]
-      return true
+      return [{ op, waiters: (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), attempts: queued[0]!.attempts }]
     }
     const head = queued[0]!
     if (head.op.type === 'set' && op.type !== 'touch') {
@@ -190,8 +191,8 @@ export class WriteQueue {
       if (op.type === 'update') Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
       else delete data[op.key]
       head.op.record = { ...head.op.record, data, expiresAt: op.expiresAt }
-      head.waiters.push(waiter)
-      return true
+      head.waiters.push(...waiters)
+      return queued
     }
     for (const entry of queued) {
       const queuedOp = entry.op
@@ -199,17 +200,18 @@ export class WriteQueue {
         if (queuedOp.type === 'delete') continue
         if (queuedOp.type === 'set') queuedOp.record = { ...queuedOp.record, expiresAt: Math.max(queuedOp.record.expiresAt, op.expiresAt) }
         else queuedOp.expiresAt = Math.max(queuedOp.expiresAt, op.expiresAt)
-        entry.waiters.push(waiter)
-        return true
+        entry.waiters.push(...waiters)
+        return queued
       }
       if ((queuedOp.type === 'update' || queuedOp.type === 'remove') && queuedOp.key === op.key) {
         // Same key: the later write decides. Keep the entry's place; the other keys are independent.
         entry.op = op
-        entry.waiters.push(waiter)
-        return true
+        entry.waiters.push(...waiters)
+        return queued
       }
     }
-    return false
+    queued.push({ op, waiters, attempts: 0 })
+    return queued
   }
 
   #schedulePump(): void {
@@ -331,7 +333,13 @@ export class WriteQueue {
     if (attempts <= this.#retries) {
       this.#stats.retries++
       for (const entry of failed) entry.attempts = attempts
-      lane.queued = failed.concat(lane.queued)
+      // Fold the writes made meanwhile into the retried ones, so a newer write of a key still
+      // lands after the older one it replaces.
+      const entries = failed.length + lane.queued.length
+      let queued = failed
+      for (const entry of lane.queued) queued = this.#fold(queued, entry.op, entry.waiters)
+      this.#pending += queued.length - entries
+      lane.queued = queued
       const base = Math.min(this.#maxRetryDelay, this.#retryDelay * 2 ** (attempts - 1))
       const delay = base * (0.75 + Math.random() * 0.5)
       lane.retryTimer = setTimeout(() => {
@@ -353,8 +361,14 @@ export class WriteQueue {
       { cause },
     )
     this.#afterRound(lane)
-    this.#onFailure?.(lane.id, error, rejected.some((entry) => entry.op.type !== 'touch'))
+    // The manager drops its cached copy before any rejection handler runs (they run later, as
+    // microtasks); a throwing hook must not leave the other writes of this round unsettled.
     for (const entry of rejected) for (const waiter of entry.waiters) waiter.reject(error)
+    try {
+      this.#onFailure?.(lane.id, error, rejected.some((entry) => entry.op.type !== 'touch'))
+    } catch (hookError) {
+      process.emitWarning(`a session write-failure hook threw: ${hookError instanceof Error ? hookError.message : String(hookError)}`, { code: 'SESSION_LISTENER_ERROR' })
+    }
   }
 }
 
