@@ -1,0 +1,5 @@
+/** node:http + this library on MemoryStorage with a signed CookieIdentity. */
+import { MemoryStorage } from '../../../storages/memory.js'
+import { serveLibrary } from './library.js'
+
+serveLibrary(new MemoryStorage())

@@ -1,0 +1,85 @@
+/**
+ * Counters child: how many HMAC computations and `JSON.parse` calls request resolution costs.
+ * `crypto.createHmac` (what Keygrip and cookie-signature call) and `JSON.parse` are wrapped
+ * with counters before any library loads, then this library and express-session each resolve
+ * `distinct` different session cookies `repeats` times over.
+ *
+ * Arguments: distinct cookies, resolutions per cookie.
+ */
+import crypto from 'node:crypto'
+import { reportSection } from '../lib/section.js'
+import { SECRET } from '../http/servers/common.js'
+
+/** Calls counted while one library resolved the cookies. */
+export interface CounterResult {
+  /** Distinct cookie values resolved. */
+  distinct: number
+  /** Resolutions in all (each cookie `repeats` times). */
+  resolutions: number
+  /** `createHmac` calls keyed with the signing secret: one per signature computed. */
+  signatures: number
+  /** All `createHmac` calls (Keygrip's constant-time compare adds two per verification, with random keys). */
+  hmacs: number
+  /** `JSON.parse` calls. */
+  jsonParses: number
+  /** Of the resolutions, how many were cache hits (this library) or found the session (express-session). */
+  hits: number
+}
+
+const counts = { signatures: 0, hmacs: 0, jsonParses: 0 }
+const createHmac = crypto.createHmac
+crypto.createHmac = function countedCreateHmac(this: unknown, ...args: Parameters<typeof createHmac>) {
+  counts.hmacs++
+  if (args[1] === SECRET) counts.signatures++
+  return createHmac.apply(this, args)
+} as typeof createHmac
+const parse = JSON.parse
+JSON.parse = function countedParse(this: unknown, ...args: Parameters<typeof parse>) {
+  counts.jsonParses++
+  return parse.apply(this, args)
+} as typeof parse
+
+function reset(): void {
+  counts.signatures = 0
+  counts.hmacs = 0
+  counts.jsonParses = 0
+}
+
+reportSection(async (): Promise<{ library: CounterResult; expressSession: CounterResult }> => {
+  const distinct = Number(process.argv[2] ?? 100)
+  const repeats = Number(process.argv[3] ?? 1000)
+  // Loaded only now, so every module sees the counting functions.
+  const { MemoryStorage } = await import('../../storages/memory.js')
+  const { fakeRequest, FakeResponse } = await import('../lib/fake-http.js')
+  const { expressSessionFixture, libraryManager, startLibrarySession } = await import('./fixtures.js')
+
+  const manager = libraryManager(new MemoryStorage())
+  const libraryCookies: string[] = []
+  for (let i = 0; i < distinct; i++) libraryCookies.push(await startLibrarySession(manager))
+  // Starting a session signs its cookie and nothing verified it yet: count from here.
+  reset()
+  let hits = 0
+  for (let round = 0; round < repeats; round++) {
+    for (const cookie of libraryCookies) {
+      const session = manager.resolve(fakeRequest(cookie), new FakeResponse())
+      if (!(session instanceof Promise) && !session.isNew) hits++
+    }
+  }
+  const library: CounterResult = { distinct, resolutions: distinct * repeats, ...counts, hits }
+  await manager.close()
+
+  const express = await expressSessionFixture()
+  const expressCookies: string[] = [express.cookie]
+  while (expressCookies.length < distinct) expressCookies.push(await express.startSession())
+  reset()
+  hits = 0
+  for (let round = 0; round < repeats; round++) {
+    for (const cookie of expressCookies) {
+      const req = fakeRequest(cookie)
+      await express.run(req, new FakeResponse())
+      if ((req as unknown as { session: { n?: number } }).session.n === 1) hits++
+    }
+  }
+  const expressSession: CounterResult = { distinct, resolutions: distinct * repeats, ...counts, hits }
+  return { library, expressSession }
+})
