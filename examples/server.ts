@@ -53,7 +53,10 @@ const manager = new SessionManager({
 manager.on('error', (error) => console.error('session error:', error.message))
 const sessions = manager.middleware()
 
+let shuttingDown = false
 const server = createServer((req, res) => {
+  // While shutting down, tell keep-alive clients to go, so their connections do not hold it up.
+  if (shuttingDown) res.setHeader('connection', 'close')
   sessions(req, res, (err?: unknown) => {
     if (err !== undefined) {
       sendError(res, err)
@@ -118,7 +121,6 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
 }
 
-let shuttingDown = false
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return
   shuttingDown = true
