@@ -8,9 +8,9 @@
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
  */
 import Koa from 'koa'
-import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+import { shutdownOnSignal, signingKey } from './support.js'
 
 const port = Number(process.env['PORT'] ?? 3000)
 const manager = new SessionManager({
@@ -45,24 +45,11 @@ const server = app.listen(port, '127.0.0.1', () => {
 })
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    server.close(() => {
-      manager.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          console.error(err)
-          process.exit(1)
-        },
-      )
-    })
-    server.closeIdleConnections()
-  })
-}
-
-function signingKey(): string {
-  const key = process.env['SESSION_KEY']
-  if (key !== undefined) return key
-  console.warn('SESSION_KEY is not set: using a random key, so cookies stop working when the server restarts')
-  return randomBytes(32).toString('base64url')
-}
+shutdownOnSignal(
+  () =>
+    new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()))
+      server.closeIdleConnections()
+    }),
+  () => manager.close(),
+)
