@@ -457,7 +457,12 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     // What the cache shows must not outlive what the storage holds: the next request reloads.
     // A failed touch changed no data, so the cached session still matches storage and is kept
     // (dropping it would turn every request of an outage into a 503).
-    if (dataWritten) this.#forget(id)
+    if (dataWritten) {
+      const state = this.#cache.peek(id) ?? this.#pinned.get(id)
+      // Requests still holding it must not put it back in the cache (see `current`).
+      if (state !== undefined) state.detached = true
+      this.#forget(id)
+    }
     this.#notify('error', error)
   }
 
@@ -479,7 +484,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         if (cached !== undefined) return cached
         // A request still holds a session the cache let go of: it becomes the cached copy again,
         // so a load racing this write returns it rather than caching what the storage had before.
-        if (!state.destroyed) this.#cache.set(state.id, state)
+        if (!state.destroyed && !state.detached) this.#cache.set(state.id, state)
         return state
       },
       write: (state, op: StorageOperation) =>

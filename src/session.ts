@@ -1,7 +1,7 @@
 import { SessionError } from './errors.js'
 import { generateId } from './ids.js'
 import type { Identity, SessionData, SessionRecordInput, SessionRequest, SessionResponse, StorageOperation } from './types.js'
-import { assertKey, dataBytes, entryBytes, normalizeValue } from './values.js'
+import { assertKey, dataBytes, entryBytes, jsonBytes, normalizeValue } from './values.js'
 
 /** A node-style callback accepted by every asynchronous session method. */
 export type SessionCallback = (error: Error | null) => void
@@ -15,6 +15,8 @@ export class SessionState {
   /** Bytes of `data` as JSON; -1 until first needed. */
   bytes = -1
   destroyed = false
+  /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
+  detached = false
   constructor(
     public id: string,
     public data: SessionData,
@@ -199,7 +201,7 @@ export class Session<D extends object = SessionData> {
     host.assertWritable()
     if (state === undefined) return this.#create(key, normalized.value, entryBytes(key, normalized.bytes) + 1)
     if (state.bytes < 0) state.bytes = dataBytes(state.data)
-    const old = hasOwn(state.data, key) ? entryBytes(key, Buffer.byteLength(JSON.stringify(state.data[key]))) : 0
+    const old = hasOwn(state.data, key) ? entryBytes(key, jsonBytes(state.data[key]!)) : 0
     const bytes = state.bytes - old + entryBytes(key, normalized.bytes)
     if (bytes > maxBytes) {
       throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${maxBytes})`)
@@ -234,7 +236,7 @@ export class Session<D extends object = SessionData> {
     if (state === undefined || !hasOwn(state.data, key)) return Promise.resolve()
     this.#host.assertWritable()
     const { [key]: removed, ...rest } = state.data
-    if (state.bytes >= 0) state.bytes -= entryBytes(key, Buffer.byteLength(JSON.stringify(removed)))
+    if (state.bytes >= 0) state.bytes -= entryBytes(key, jsonBytes(removed!))
     state.data = Object.freeze(rest)
     return this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt })
   }

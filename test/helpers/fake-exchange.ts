@@ -13,6 +13,8 @@ export interface FakeRequestInit {
   url?: string
   /** Host header. Default `example.com`. */
   host?: string | undefined
+  /** Whether the request came over TLS (`socket.encrypted`). */
+  encrypted?: boolean
 }
 
 /** A request object for `manager.resolve(req, res)`, without a socket or a server. */
@@ -21,7 +23,7 @@ export function fakeRequest(init: FakeRequestInit = {}): SessionRequest {
   if (!('host' in init)) headers.host = 'example.com'
   else if (init.host !== undefined) headers.host = init.host
   if (init.cookie !== undefined) headers.cookie = init.cookie
-  return { headers, url: init.url ?? '/', socket: null }
+  return { headers, url: init.url ?? '/', socket: init.encrypted === true ? { encrypted: true } : null }
 }
 
 /** One cookie as a response set it. */
@@ -49,12 +51,16 @@ export class FakeResponse implements SessionResponse {
     this.headers.delete(name.toLowerCase())
   }
 
+  /** The Set-Cookie lines as sent. */
+  get setCookies(): string[] {
+    const raw = this.getHeader('set-cookie')
+    return raw === undefined ? [] : Array.isArray(raw) ? [...(raw as string[])] : [String(raw)]
+  }
+
   /** The Set-Cookie lines, parsed; the last one of a name wins, as in a browser. */
   cookies(): Map<string, SetCookie> {
-    const raw = this.getHeader('set-cookie')
-    const lines = raw === undefined ? [] : Array.isArray(raw) ? (raw as string[]) : [String(raw)]
     const cookies = new Map<string, SetCookie>()
-    for (const line of lines) {
+    for (const line of this.setCookies) {
       const [pair = '', ...rest] = line.split(';')
       const eq = pair.indexOf('=')
       const attributes = new Map<string, string>()
@@ -68,9 +74,12 @@ export class FakeResponse implements SessionResponse {
     return cookies
   }
 
-  /** A Cookie request header carrying every non-empty cookie this response set. */
+  /** A Cookie request header carrying every cookie this response set that a browser would keep. */
   cookieHeader(): string {
-    return [...this.cookies()].filter(([, cookie]) => cookie.value !== '').map(([name, cookie]) => `${name}=${cookie.value}`).join('; ')
+    return [...this.cookies()]
+      .filter(([, cookie]) => cookie.value !== '' && new Date(cookie.attributes.get('expires') ?? 8.64e15).getTime() > 0)
+      .map(([name, cookie]) => `${name}=${cookie.value}`)
+      .join('; ')
   }
 }
 
