@@ -27,7 +27,7 @@ export interface CookieIdentityOptions {
   priority?: 'low' | 'medium' | 'high'
   /**
    * Signing keys (HMAC-SHA256), newest first, each at least 32 characters; or a Keygrip made
-   * with `'sha256'`. The first key signs; all keys verify; a cookie signed with an older key
+   * with `'sha256'` (a Keygrip cannot be inspected: its algorithm is trusted as given). The first key signs; all keys verify; a cookie signed with an older key
    * is re-signed with the newest. Without keys the cookie is not signed (the id is still 256
    * random bits).
    */
@@ -165,7 +165,7 @@ export class CookieIdentity implements Identity {
     const keys = this.#keys!
     const verified = this.#verified!
     const known = verified.get(value)
-    if (known !== undefined && sigs.includes(known)) return true
+    if (known !== undefined && sigs.some((sig) => sameString(sig, known))) return true
     // Only now the shape check: a remembered value passed it before its first HMAC, and the
     // regex costs more than the lookup on every cache hit.
     if (!isValidId(value)) return false
@@ -215,6 +215,14 @@ export class CookieIdentity implements Identity {
 }
 
 const NONE: readonly string[] = Object.freeze([])
+
+/** String equality in time independent of where they differ (signatures are compared with it). */
+function sameString(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
+}
 
 /**
  * Every value of the cookie `nameEq` (`"sid="`) in a Cookie header, in order, at most

@@ -19,8 +19,8 @@ const RESERVED = new Set(['cookie', 'set-cookie', 'host', 'authorization', 'cont
 
 /**
  * Carries the session id in a request header, for API clients without cookies. The token is
- * sent back in the same response header when a session is created or renewed, and as an empty
- * value when it is destroyed. Exactly one value is accepted: a request that repeats the header
+ * sent back in the same response header when a session is created, renewed or touched (its
+ * deadline moved), and as an empty value when it is destroyed. Exactly one value is accepted: a request that repeats the header
  * (joined with commas) carries no candidate.
  *
  * @example

@@ -182,7 +182,7 @@ export class WriteQueue {
       // A whole-record write or a delete decides the final state alone. Writes a delete
       // absorbs settle as "no live record": their data was never kept.
       const absorbed = queued.flatMap((entry) => entry.waiters)
-      return [{ op, waiters: (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), attempts: queued[0]!.attempts }]
+      return [{ op, waiters: (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), attempts: 0 }]
     }
     const head = queued[0]!
     if (head.op.type === 'set' && op.type !== 'touch') {
