@@ -30,7 +30,34 @@ export function assertKey(key: unknown): asserts key is string {
 
 /** Bytes an entry `"key":value,` adds to the session's JSON. */
 export function entryBytes(key: string, valueBytes: number): number {
-  return Buffer.byteLength(JSON.stringify(key)) + valueBytes + 2
+  return jsonStringBytes(key) + valueBytes + 2
+}
+
+/**
+ * Bytes of `JSON.stringify(text)` in UTF-8. Printable ASCII without `"` or `\\` (most keys and
+ * values) is counted without building the JSON text: this runs on every `set`.
+ */
+export function jsonStringBytes(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || c > 0x7f || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(text))
+  }
+  return text.length + 2
+}
+
+/** Bytes of `JSON.stringify(value)` in UTF-8, for a value already in a session. */
+export function jsonBytes(value: JsonValue): number {
+  switch (typeof value) {
+    case 'string':
+      return jsonStringBytes(value)
+    case 'number':
+      // JSON writes a finite number as String() does, and anything else as null.
+      return Number.isFinite(value) ? String(value).length : 4
+    case 'boolean':
+      return value ? 4 : 5
+    default:
+      return Buffer.byteLength(JSON.stringify(value))
+  }
 }
 
 /** Bytes of a whole data object serialized, as the storage will hold it. */
@@ -48,7 +75,7 @@ export function normalizeValue(key: string, value: unknown, maxBytes: number): N
   switch (typeof value) {
     case 'string': {
       if (value.length > maxBytes) throw tooLarge(key, maxBytes)
-      return { value, bytes: Buffer.byteLength(JSON.stringify(value)) }
+      return { value, bytes: jsonStringBytes(value) }
     }
     case 'number':
       // JSON has no NaN or Infinity: storage would hand back null, so the cache holds null too;
