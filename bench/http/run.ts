@@ -82,42 +82,63 @@ export async function runHttp(options: HttpOptions): Promise<SectionReport> {
   const wanted = new Set(['bare', ...(options.servers ?? SERVERS.map((spec) => spec.name))])
   const specs = SERVERS.filter((spec) => wanted.has(spec.name))
   const skipped = specs.filter((spec) => spec.requires !== undefined && !existsSync(REPO_ROOT + spec.requires))
-  const running: RunningServer[] = []
-  try {
-    // Started together (they only compete for the CPU while loading); any failure stops them all.
-    const started = await Promise.allSettled(specs.filter((spec) => !skipped.includes(spec)).map(start))
-    for (const outcome of started) if (outcome.status === 'fulfilled') running.push(outcome.value)
-    const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
-    for (const server of running) {
-      for (const route of ROUTE_NAMES) await load(server, route, options.warmup / ROUTE_NAMES.length, options.connections)
-    }
-    const bare = running.find((server) => server.spec.name === 'bare')!
-    const others = running.filter((server) => server !== bare)
-    const cells: Cell[] = []
-    for (let round = 0; round < options.rounds; round++) {
-      for (const route of ROUTE_NAMES) {
-        // Bare node:http runs between every two servers, so each server's ratio uses the bare
-        // runs just before and just after it; the order rotates each round.
-        let before = await measure(bare, route, round, options)
-        cells.push({ ...before, ratio: 1, cpuRatio: 1 })
-        for (let i = 0; i < others.length; i++) {
-          const server = others[(i + round) % others.length]!
-          const cell = await measure(server, route, round, options)
-          const after = await measure(bare, route, round, options)
-          cells.push(
-            { ...cell, ratio: cell.rps / ((before.rps + after.rps) / 2), cpuRatio: (before.cpuPerRequest + after.cpuPerRequest) / 2 / cell.cpuPerRequest },
-            { ...after, ratio: 1, cpuRatio: 1 },
-          )
-          before = after
-        }
+  const measured = specs.filter((spec) => !skipped.includes(spec))
+  const cells: Cell[] = []
+  const stats = new Map<string, Record<string, number>>()
+  // Fresh server processes every round: how fast one process happens to be (its heap layout,
+  // its JIT, where the scheduler puts it) is part of what the rounds average out.
+  for (let round = 0; round < options.rounds; round++) {
+    const running = await startAll(measured)
+    try {
+      for (const server of running) {
+        for (const route of ROUTE_NAMES) await load(server, route, options.warmup / ROUTE_NAMES.length, options.connections)
       }
+      cells.push(...(await measureRound(running, round, options)))
+      for (const [name, counters] of await libraryStats(running)) {
+        const total = stats.get(name) ?? {}
+        for (const [key, value] of Object.entries(counters)) total[key] = (total[key] ?? 0) + value
+        stats.set(name, total)
+      }
+    } finally {
+      await Promise.all(running.map((server) => server.child.stop()))
     }
-    const stats = await libraryStats(running)
-    return report(options, running, cells, skipped, stats)
-  } finally {
-    await Promise.all(running.map((server) => server.child.stop()))
   }
+  return report(options, measured, cells, skipped, stats)
+}
+
+/** Start every server (together: they only compete for the CPU while loading); on any failure stop them all. */
+async function startAll(specs: readonly ServerSpec[]): Promise<RunningServer[]> {
+  const started = await Promise.allSettled(specs.map(start))
+  const running = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []))
+  const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
+  if (failed === undefined) return running
+  await Promise.all(running.map((server) => server.child.stop()))
+  throw failed.reason
+}
+
+/**
+ * One round: every route, bare node:http between every two servers, so each server's ratio
+ * uses the bare runs just before and just after it; the order of the others rotates each round.
+ */
+async function measureRound(running: readonly RunningServer[], round: number, options: HttpOptions): Promise<Cell[]> {
+  const bare = running.find((server) => server.spec.name === 'bare')!
+  const others = running.filter((server) => server !== bare)
+  const cells: Cell[] = []
+  for (const route of ROUTE_NAMES) {
+    let before = await measure(bare, route, round, options)
+    cells.push({ ...before, ratio: 1, cpuRatio: 1 })
+    for (let i = 0; i < others.length; i++) {
+      const server = others[(i + round) % others.length]!
+      const cell = await measure(server, route, round, options)
+      const after = await measure(bare, route, round, options)
+      cells.push(
+        { ...cell, ratio: cell.rps / ((before.rps + after.rps) / 2), cpuRatio: (before.cpuPerRequest + after.cpuPerRequest) / 2 / cell.cpuPerRequest },
+        { ...after, ratio: 1, cpuRatio: 1 },
+      )
+      before = after
+    }
+  }
+  return cells
 }
 
 async function start(spec: ServerSpec): Promise<RunningServer> {
@@ -193,17 +214,17 @@ async function libraryStats(running: readonly RunningServer[]): Promise<Map<stri
   return stats
 }
 
-function report(options: HttpOptions, running: readonly RunningServer[], cells: readonly Cell[], skipped: readonly ServerSpec[], stats: Map<string, Record<string, number>>): SectionReport {
+function report(options: HttpOptions, measured: readonly ServerSpec[], cells: readonly Cell[], skipped: readonly ServerSpec[], stats: Map<string, Record<string, number>>): SectionReport {
   const cellsOf = (server: string, route: RouteName): Cell[] => cells.filter((cell) => cell.server === server && cell.route === route)
   const ratiosOf = (server: string, route: RouteName): number[] => cellsOf(server, route).map((cell) => cell.ratio)
   const rows: string[][] = []
   for (const route of ROUTE_NAMES) {
-    for (const server of running) {
-      const mine = cellsOf(server.spec.name, route)
-      const ratios = ratiosOf(server.spec.name, route)
+    for (const spec of measured) {
+      const mine = cellsOf(spec.name, route)
+      const ratios = ratiosOf(spec.name, route)
       const [low, high] = range(ratios)
       rows.push([
-        `${ROUTE_LABELS[route]} — ${server.spec.label}`,
+        `${ROUTE_LABELS[route]} — ${spec.label}`,
         count(median(mine.map((cell) => cell.rps))),
         ratio(median(ratios)),
         `${ratio(low)}–${ratio(high)}`,
@@ -222,7 +243,7 @@ function report(options: HttpOptions, running: readonly RunningServer[], cells: 
   ]
   const notes: string[] = []
   for (const [name, counters] of stats) {
-    notes.push(`- ${name} after the run: ${count(counters['hits'] ?? 0)} cache hits, ${count(counters['misses'] ?? 0)} misses, ${count(counters['loads'] ?? 0)} storage reads, ${count(counters['created'] ?? 0)} sessions created, ${count(counters['storageCalls'] ?? 0)} storage write calls for ${count(counters['operations'] ?? 0)} operations (${count(counters['coalesced'] ?? 0)} coalesced).`)
+    notes.push(`- ${name}, all rounds: ${count(counters['hits'] ?? 0)} cache hits, ${count(counters['misses'] ?? 0)} misses, ${count(counters['loads'] ?? 0)} storage reads, ${count(counters['created'] ?? 0)} sessions created, ${count(counters['storageCalls'] ?? 0)} storage write calls for ${count(counters['operations'] ?? 0)} operations (${count(counters['coalesced'] ?? 0)} coalesced).`)
   }
   for (const spec of skipped) notes.push(`- ${spec.label}: not run, ${spec.requires} does not exist yet.`)
   const body = [
@@ -236,7 +257,7 @@ function report(options: HttpOptions, running: readonly RunningServer[], cells: 
   ].join('\n')
   return {
     title: 'HTTP',
-    method: `${options.rounds} rounds × ${options.duration} s per cell, ${options.connections} connections, autocannon in the parent process, each server in its own process under the same tsx loader, warmed up with ${options.warmup} s of load each. Bare node:http runs between every two other servers (B X B Y B …, the order of the others rotating each round), and each server's ratio divides its rate by the mean of the bare runs just before and just after it; medians are over rounds (and over all bare runs for bare's own rate). The client sends the session cookie it got from the server's first \`/write\`, so reads are cache hits; \`/new\` sends no cookie.`,
+    method: `${options.rounds} rounds × ${options.duration} s per cell, ${options.connections} connections, autocannon in the parent process, each server in its own process under the same tsx loader, started afresh every round and warmed up with ${options.warmup} s of load each. Bare node:http runs between every two other servers (B X B Y B …, the order of the others rotating each round), and each server's ratio divides its rate by the mean of the bare runs just before and just after it; medians are over rounds (and over all bare runs for bare's own rate). The client sends the session cookie it got from the server's first \`/write\`, so reads are cache hits; \`/new\` sends no cookie.`,
     body,
     targets,
   }

@@ -4,15 +4,17 @@
  * a storage that keeps nothing, so only the cache is counted), express-session's MemoryStore,
  * or a plain Map of parsed objects. Every variant keeps its own copy of each id.
  *
- * Arguments: variant (`library` | `express-session` | `map`), sessions.
+ * Arguments: variant (`library` | `library-unsigned` | `express-session` | `map`), sessions.
  */
 import session from 'express-session'
+import { CookieIdentity } from '../../identities/cookie.js'
 import { generateId } from '../../src/ids.js'
+import { SessionManager } from '../../src/session-manager.js'
 import { reportSection } from '../lib/section.js'
 import { fakeRequest, FakeResponse } from '../lib/fake-http.js'
 import { sessionJson } from '../lib/session-data.js'
 import { SyntheticStorage } from '../lib/synthetic-storage.js'
-import { libraryManager, signedCookie } from '../micro/fixtures.js'
+import { COOKIE_NAME, libraryManager, signedCookie } from '../micro/fixtures.js'
 
 /** What one variant measured. */
 export interface HeapResult {
@@ -37,14 +39,17 @@ function settle(): { heap: number; total: number } {
   return { heap: usage.heapUsed, total: usage.heapUsed + usage.arrayBuffers }
 }
 
-async function fillLibrary(sessions: number): Promise<{ held: number; keep: unknown }> {
+async function fillLibrary(sessions: number, signed: boolean): Promise<{ held: number; keep: unknown }> {
   let current = 0
   const storage = new SyntheticStorage({ makeJson: () => sessionJson(current) })
   const cacheLimit = Math.max(sessions, 100_000)
-  const manager = libraryManager(storage, { cacheLimit, verifiedCacheSize: cacheLimit })
+  const manager = signed
+    ? libraryManager(storage, { cacheLimit, verifiedCacheSize: cacheLimit })
+    : new SessionManager({ storage, cacheLimit, identities: [new CookieIdentity({ name: COOKIE_NAME })] })
   const res = new FakeResponse()
   for (current = 0; current < sessions; current++) {
-    const loaded = await manager.load(fakeRequest(signedCookie(generateId())), res)
+    const id = generateId()
+    const loaded = await manager.load(fakeRequest(signed ? signedCookie(id) : `${COOKIE_NAME}=${id}`), res)
     if (loaded.isNew) throw new Error('a session was not loaded')
   }
   return { held: manager.stats().cached, keep: manager }
@@ -75,9 +80,16 @@ reportSection(async (): Promise<HeapResult> => {
   let jsonBytes = 0
   for (let i = 0; i < sessions; i += Math.max(1, Math.floor(sessions / 1000)), sampled++) jsonBytes += sessionJson(i).length
   jsonBytes /= sampled
+  const fills: Record<string, () => Promise<{ held: number; keep: unknown }> | { held: number; keep: unknown }> = {
+    library: () => fillLibrary(sessions, true),
+    'library-unsigned': () => fillLibrary(sessions, false),
+    'express-session': () => fillExpressSession(sessions),
+    map: () => fillMap(sessions),
+  }
+  const fill = fills[variant]
+  if (fill === undefined) throw new Error(`unknown variant ${variant}`)
   const before = settle()
-  const filled = variant === 'library' ? await fillLibrary(sessions) : variant === 'express-session' ? await fillExpressSession(sessions) : variant === 'map' ? fillMap(sessions) : undefined
-  if (filled === undefined) throw new Error(`unknown variant ${variant}`)
+  const filled = await fill()
   const after = settle()
   // Keep the structure alive until measured.
   if (filled.keep === null) throw new Error('unreachable')

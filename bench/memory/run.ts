@@ -13,6 +13,7 @@ export interface MemoryOptions {
 
 const VARIANTS: ReadonlyArray<[string, string]> = [
   ['library', 'caching-session-manager cache (signed CookieIdentity)'],
+  ['library-unsigned', 'caching-session-manager cache (unsigned CookieIdentity)'],
   ['express-session', 'express-session MemoryStore'],
   ['map', 'plain Map of parsed objects'],
 ]
