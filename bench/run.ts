@@ -28,10 +28,15 @@ function runSectionNamed(name: SectionName, options: BenchOptions): Promise<Sect
 
 /** How this run was started, as a command someone can paste. */
 function commandLine(): string {
-  const args = process.argv.slice(2).join(' ')
+  const argv = process.argv.slice(2)
   const script = process.env['npm_lifecycle_event']
-  if (script !== undefined && script.startsWith('bench')) return `npm run ${script}${args === '' ? '' : ` -- ${args}`}`
-  return `npx tsx bench/run.ts${args === '' ? '' : ` ${args}`}`
+  if (script !== undefined && script.startsWith('bench')) {
+    // Leave out what the npm script itself passes (`--quick` for bench:quick).
+    const own = (process.env['npm_lifecycle_script'] ?? '').split(/\s+/).slice(2)
+    const extra = own.every((arg, i) => argv[i] === arg) ? argv.slice(own.length) : argv
+    return `npm run ${script}${extra.length === 0 ? '' : ` -- ${extra.join(' ')}`}`
+  }
+  return `npx tsx bench/run.ts${argv.length === 0 ? '' : ` ${argv.join(' ')}`}`
 }
 
 function load(): string {
