@@ -221,7 +221,8 @@ export class MySQLStorage implements Storage {
   /**
    * Apply the writes of many sessions in one transaction: whole-record sets as multi-row
    * `INSERT … ON DUPLICATE KEY UPDATE`, deletes as one `DELETE … IN`, touches and key changes
-   * as one locking read plus one `UPDATE … CASE` each. Operations on the same id apply in array
+   * as one locking read plus one `UPDATE` joined to the rows passed as one JSON parameter
+   * (`JSON_TABLE`). Operations on the same id apply in array
    * order. When the server refuses one operation (a value its JSON cannot hold, say), the
    * transaction is rolled back and the operations are applied again one by one, so that one
    * fails alone (with the later operations of its id) and the others get their own outcomes.
@@ -455,31 +456,15 @@ export class MySQLStorage implements Storage {
   async #applyConditional(connection: PoolConnection, chunk: Array<[number, Update | Touch]>, outcomes: BatchOutcome[], now: number): Promise<void> {
     const [rows] = await connection.query<LiveRow[]>(this.#sql.lockLive, [chunk.map(([, op]) => rowId(op.id)), now, now])
     const live = new Map(rows.map((row) => [row.id.toString('utf8'), Number(row.is_object) === 1]))
-    const touches: Touch[] = []
-    const changes: Update[] = []
+    const changes: Array<Update | Touch> = []
     for (const [index, op] of chunk) {
       const isObject = live.get(op.id)
       // Key changes need the data to be an object, as `get` does; a touch needs only a live row.
       const applies = op.type === 'touch' ? isObject !== undefined : isObject === true
       outcomes[index] = applies
-      if (applies) {
-        if (op.type === 'touch') touches.push(op)
-        else changes.push(op)
-      }
+      if (applies) changes.push(op)
     }
-    if (touches.length > 0) {
-      const params: Param[] = touches.flatMap((op) => [rowId(op.id), op.expiresAt])
-      params.push(touches.map((op) => rowId(op.id)))
-      await connection.query(this.#sql.touchMany(touches.length), params)
-    }
-    if (changes.length > 0) {
-      const params: Param[] = changes.flatMap((op) =>
-        op.type === 'update' ? [rowId(op.id), jsonPath(op.key), JSON.stringify(op.value)] : [rowId(op.id), jsonPath(op.key)],
-      )
-      for (const op of changes) params.push(rowId(op.id), op.expiresAt)
-      params.push(changes.map((op) => rowId(op.id)))
-      await connection.query(this.#sql.changeMany(changes), params)
-    }
+    if (changes.length > 0) await connection.query(this.#sql.changeMany, [JSON.stringify(changes.map(changeRow))])
   }
 
   #toRecord(row: SessionRow): SessionRecord {
@@ -531,11 +516,19 @@ function statements(table: string) {
     deleteOne: `DELETE FROM ${table} WHERE id = ?`,
     deleteMany: `DELETE FROM ${table} WHERE id IN (?)`,
     lockLive: `SELECT id, ${DATA_IS_OBJECT} AS is_object FROM ${table} WHERE id IN (?) AND ${LIVE} FOR UPDATE`,
-    touchMany: (rows: number) =>
-      `UPDATE ${table} SET expires_at = CASE id ${'WHEN ? THEN ? '.repeat(rows)}END, version = version + 1 WHERE id IN (?)`,
-    changeMany: (ops: readonly Update[]) =>
-      `UPDATE ${table} SET data = CASE id ${ops.map((op) => (op.type === 'update' ? "WHEN ? THEN JSON_SET(data, ?, JSON_EXTRACT(?, '$')) " : 'WHEN ? THEN JSON_REMOVE(data, ?) ')).join('')}END,
-       expires_at = CASE id ${'WHEN ? THEN ? '.repeat(ops.length)}END, version = version + 1 WHERE id IN (?)`,
+    // The batch's rows arrive as ONE JSON parameter read by JSON_TABLE and joined to the table by
+    // primary key, so the server's work grows linearly with the rows (a CASE with one WHEN per row
+    // grew with their square). Ids travel as hex and are compared after UNHEX, as bytes. The value
+    // is the JSON fragment itself (a JSON column keeps it as JSON text) and JSON_EXTRACT(…, '$')
+    // turns it into a JSON value, as in `update`. STRAIGHT_JOIN: read the batch rows first and look
+    // each up by primary key, even when the table's statistics say it is small. A value nested
+    // within two levels of the server's JSON depth limit fails the statement (the batch is then
+    // applied one by one, and each operation gets the outcome `update` gives it).
+    changeMany: `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (
+        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e'
+      )) AS b STRAIGHT_JOIN ${table} AS t ON t.id = UNHEX(b.id_hex)
+      SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
+        t.expires_at = b.deadline, t.version = t.version + 1`,
     count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
     page: `SELECT id, ${COLUMNS} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
     clearChunk: `DELETE FROM ${table} LIMIT ?`,
@@ -554,6 +547,19 @@ function rowId(id: string): Buffer {
  */
 function jsonPath(key: string): string {
   return '$.' + JSON.stringify(key)
+}
+
+/** One row of `changeMany`'s JSON parameter: `k` is `u` (update), `r` (remove) or `t` (touch). */
+function changeRow(op: Update | Touch): { i: string; k: 'u' | 'r' | 't'; p?: string; v?: JsonValue; e: number } {
+  const i = rowId(op.id).toString('hex')
+  switch (op.type) {
+    case 'update':
+      return { i, k: 'u', p: jsonPath(op.key), v: op.value, e: op.expiresAt }
+    case 'remove':
+      return { i, k: 'r', p: jsonPath(op.key), e: op.expiresAt }
+    case 'touch':
+      return { i, k: 't', e: op.expiresAt }
+  }
 }
 
 function setRow(id: string, record: SessionRecordInput): Param[] {
