@@ -406,9 +406,14 @@ export class LevelStorage implements Storage {
   }
 
   #putMeta(id: string, state: Working, meta: Meta, writes: LevelOperation[]): void {
-    if (state.meta !== undefined) writes.push({ type: 'del', sublevel: this.#expiry, key: indexKey(id, state.meta) })
     writes.push({ type: 'put', sublevel: this.#records, key: id + META, value: JSON.stringify(meta) })
-    writes.push({ type: 'put', sublevel: this.#expiry, key: indexKey(id, meta), value: '' })
+    const index = indexKey(id, meta)
+    const previous = state.meta === undefined ? undefined : indexKey(id, state.meta)
+    // Key writes usually keep the session's deadline, and so its index entry: deleting and putting it again would only cost.
+    if (index !== previous) {
+      if (previous !== undefined) writes.push({ type: 'del', sublevel: this.#expiry, key: previous })
+      writes.push({ type: 'put', sublevel: this.#expiry, key: index, value: '' })
+    }
     state.meta = meta
   }
 
