@@ -9,7 +9,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
-import { shutdownOnSignal, signingKey } from './support.js'
+import { closeServer, shutdownOnSignal, signingKey } from './support.js'
 
 const port = Number(process.env['PORT'] ?? 3000)
 const manager = new SessionManager({
@@ -48,11 +48,4 @@ const server = app.listen(port, '127.0.0.1', () => {
 })
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
-shutdownOnSignal(
-  () =>
-    new Promise<void>((resolve, reject) => {
-      server.close((err) => (err ? reject(err) : resolve()))
-      server.closeIdleConnections()
-    }),
-  () => manager.close(),
-)
+shutdownOnSignal(() => closeServer(server), () => manager.close())

@@ -1,5 +1,6 @@
 /** What every example server shares: its signing key and its graceful shutdown. */
 import { randomBytes } from 'node:crypto'
+import type { Server } from 'node:http'
 
 /**
  * The cookie signing key from SESSION_KEY, or a random one (with a warning) so the example runs
@@ -30,4 +31,12 @@ export function shutdownOnSignal(stopServer: () => Promise<unknown>, closeSessio
         )
     })
   }
+}
+
+/** Stop `server` taking connections; resolves when the requests in progress have finished. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()))
+    server.closeIdleConnections()
+  })
 }
