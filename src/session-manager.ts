@@ -174,7 +174,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   setPersistentStorage(storage: Storage): this {
     checkStorage(storage, 'storage')
-    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+    this.#assertOpen()
     if (this.#queue.pending > 0) throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
     this.#storage = storage
     this.#queue = new WriteQueue(storage, this.#queueOptions)
@@ -247,7 +247,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    * storage read is needed (a cache hit or a new session): the fast path for adapters.
    */
   resolve(req: SessionRequest, res: SessionResponse): Session<D> | Promise<Session<D>> {
-    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+    this.#assertOpen()
     const identities = this.#activeIdentities()
     const now = this.#now()
     let first: Identity | undefined
@@ -311,6 +311,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       }
     }
     return new Session<D>(this.#host, req, res, first, undefined)
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
   }
 
   #activeIdentities(): readonly Identity[] {
@@ -472,11 +476,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       now: this.#now,
       deadline: (absolute, now) => this.#deadline(absolute, now),
       absoluteDeadline: (now) => (this.#absoluteMaxAgeMs === 0 ? 0 : now + this.#absoluteMaxAgeMs),
-      assertOpen: () => {
-        if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
-      },
+      assertOpen: () => this.#assertOpen(),
       assertWritable: () => {
-        if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+        this.#assertOpen()
         this.#queue.assertCapacity()
       },
       current: (state) => {

@@ -199,13 +199,16 @@ export class Session<D extends object = SessionData> {
     const state = this.#live()
     const normalized = normalizeValue(key, value, maxBytes)
     host.assertWritable()
-    if (state === undefined) return this.#create(key, normalized.value, entryBytes(key, normalized.bytes) + 1)
-    if (state.bytes < 0) state.bytes = dataBytes(state.data)
-    const old = hasOwn(state.data, key) ? entryBytes(key, jsonBytes(state.data[key]!)) : 0
-    const bytes = state.bytes - old + entryBytes(key, normalized.bytes)
+    const entry = entryBytes(key, normalized.bytes)
+    let bytes = entry + 1
+    if (state !== undefined) {
+      if (state.bytes < 0) state.bytes = dataBytes(state.data)
+      bytes = state.bytes - (hasOwn(state.data, key) ? entryBytes(key, jsonBytes(state.data[key]!)) : 0) + entry
+    }
     if (bytes > maxBytes) {
       throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${maxBytes})`)
     }
+    if (state === undefined) return this.#create(key, normalized.value, bytes)
     state.data = Object.freeze({ ...state.data, [key]: normalized.value })
     state.bytes = bytes
     return host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt })
@@ -213,9 +216,6 @@ export class Session<D extends object = SessionData> {
 
   #create(key: string, value: SessionData[string], bytes: number): Promise<void> {
     const host = this.#host
-    if (bytes > host.maxSessionBytes) {
-      throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${host.maxSessionBytes})`)
-    }
     const identity = this.#identity
     if (identity === undefined) throw new SessionError('SESSION_NO_IDENTITY', 'no identity matches this request, so a new session id cannot be issued')
     if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the new session id cannot be issued; write to the session before responding')
