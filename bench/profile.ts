@@ -33,7 +33,12 @@ const child = await startChild<ServerMessage>(benchScript(spec.script), { readyT
 try {
   const port = child.message.port
   const cookie = cookieHeader((await get(port, ROUTES.write)).setCookie)
-  const result = await autocannon({ url: `http://127.0.0.1:${port}${route}`, connections: 32, duration: seconds, headers: route === ROUTES.fresh ? {} : { cookie } })
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${route}`,
+    connections: 32,
+    duration: seconds,
+    headers: route === ROUTES.fresh ? {} : { cookie },
+  })
   console.log(`${spec.name} ${route}: ${Math.round(result.requests.total / result.duration)} req/s`)
 } finally {
   await child.stop()
@@ -50,5 +55,10 @@ for (const node of profile.nodes) {
   selfTime.set(key, (selfTime.get(key) ?? 0) + (node.hitCount ?? 0))
 }
 const top = [...selfTime].sort((a, b) => b[1] - a[1]).slice(0, 30)
-console.log(table(['function', 'self %'], top.map(([name, hits]) => [name, ((100 * hits) / total).toFixed(1)])))
+console.log(
+  table(
+    ['function', 'self %'],
+    top.map(([name, hits]) => [name, ((100 * hits) / total).toFixed(1)]),
+  ),
+)
 console.log(`\nprofile: ${join(dir, file)}`)

@@ -124,7 +124,10 @@ function forward(req: IncomingMessage, body: Buffer, port: number, res: ServerRe
 async function runWorker(): Promise<void> {
   const keys = (process.env['SESSION_KEYS'] ?? '').split(',').filter((key) => key.length > 0)
   const manager = new SessionManager<{ visits: number }>({
-    storage: new MySQLStorage({ uri: process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test', table: process.env['SESSION_TABLE'] ?? 'cluster_sessions' }),
+    storage: new MySQLStorage({
+      uri: process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test',
+      table: process.env['SESSION_TABLE'] ?? 'cluster_sessions',
+    }),
     identities: [new CookieIdentity({ name: COOKIE, keys: keys.length > 0 ? keys : [DEVELOPMENT_KEY] })],
   })
   manager.on('error', (error) => console.error(`worker ${process.pid}: ${error.message}`))

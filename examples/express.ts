@@ -48,4 +48,7 @@ const server = app.listen(port, '127.0.0.1', () => {
 })
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
-shutdownOnSignal(() => closeServer(server), () => manager.close())
+shutdownOnSignal(
+  () => closeServer(server),
+  () => manager.close(),
+)

@@ -42,4 +42,7 @@ await app.listen({ host: '127.0.0.1', port })
 console.log(`fastify example listening on http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
-shutdownOnSignal(() => app.close(), () => manager.close())
+shutdownOnSignal(
+  () => app.close(),
+  () => manager.close(),
+)

@@ -26,7 +26,10 @@ const dataDir = resolve(process.env['SESSION_DATA_DIR'] ?? 'data/sessions')
 const DEVELOPMENT_KEY = 'development-only-key-change-me-in-production-0123456789'
 
 function signingKeys(): string[] {
-  const keys = (process.env['SESSION_KEYS'] ?? '').split(',').map((key) => key.trim()).filter((key) => key !== '')
+  const keys = (process.env['SESSION_KEYS'] ?? '')
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '')
   if (keys.length > 0) return keys
   console.warn('SESSION_KEYS is not set: cookies are signed with a development key. Set SESSION_KEYS=key1,key2 (32+ characters each) in production.')
   return [DEVELOPMENT_KEY]
@@ -111,7 +114,11 @@ function sendError(res: ServerResponse, err: unknown): void {
     return
   }
   // Storage trouble is 503 (status set by the library); bad keys or values are the client's fault.
-  const badInput = err instanceof URIError || isSessionError(err, 'SESSION_INVALID_KEY') || isSessionError(err, 'SESSION_INVALID_VALUE') || isSessionError(err, 'SESSION_TOO_LARGE')
+  const badInput =
+    err instanceof URIError ||
+    isSessionError(err, 'SESSION_INVALID_KEY') ||
+    isSessionError(err, 'SESSION_INVALID_VALUE') ||
+    isSessionError(err, 'SESSION_TOO_LARGE')
   const status = badInput ? 400 : ((err as { status?: number } | null)?.status ?? 500)
   if (status >= 500) console.error('request failed:', (err as Error).message)
   send(res, status, 'application/json', JSON.stringify({ error: isSessionError(err) ? err.code : 'INTERNAL_ERROR' }))

@@ -79,17 +79,20 @@ export class CookieIdentity implements Identity {
   constructor(options: CookieIdentityOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('CookieIdentity options must be an object')
     const name = options.name ?? 'sid'
-    if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError('CookieIdentity option "name" must be a cookie name token (letters, digits, !#$%&\'*+-.^_`|~)')
+    if (typeof name !== 'string' || !TOKEN.test(name))
+      throw new TypeError('CookieIdentity option "name" must be a cookie name token (letters, digits, !#$%&\'*+-.^_`|~)')
     const secure = options.secure ?? 'auto'
     if (secure !== true && secure !== false && secure !== 'auto') throw new TypeError('CookieIdentity option "secure" must be true, false or "auto"')
     const sameSite = options.sameSite ?? 'lax'
     if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none' && sameSite !== false) {
       throw new TypeError('CookieIdentity option "sameSite" must be "lax", "strict", "none" or false')
     }
-    if (sameSite === 'none' && secure !== true) throw new TypeError('CookieIdentity option "sameSite": "none" requires secure: true (browsers reject it otherwise)')
+    if (sameSite === 'none' && secure !== true)
+      throw new TypeError('CookieIdentity option "sameSite": "none" requires secure: true (browsers reject it otherwise)')
     if (options.partitioned === true && secure !== true) throw new TypeError('CookieIdentity option "partitioned" requires secure: true')
     const priority = options.priority
-    if (priority !== undefined && priority !== 'low' && priority !== 'medium' && priority !== 'high') throw new TypeError('CookieIdentity option "priority" must be "low", "medium" or "high"')
+    if (priority !== undefined && priority !== 'low' && priority !== 'medium' && priority !== 'high')
+      throw new TypeError('CookieIdentity option "priority" must be "low", "medium" or "high"')
     const scope = createScope({ host: options.host, path: options.path, trustProxy: options.trustProxy }, 'CookieIdentity option')
     // The scope's form (no trailing slash): Path=/admin/ would never come back to /admin, which the scope serves.
     const path = checkPath(options.path ?? '/', 'CookieIdentity option "path"')
@@ -270,7 +273,8 @@ function checkKeys(keys: CookieIdentityOptions['keys']): Keygrip | undefined {
 
 function checkDomain(domain: unknown, hosts: string[] | undefined): string | undefined {
   if (domain === undefined) return undefined
-  if (typeof domain !== 'string' || !DOMAIN.test(domain.toLowerCase())) throw new TypeError('CookieIdentity option "domain" must be a domain name such as "example.com"')
+  if (typeof domain !== 'string' || !DOMAIN.test(domain.toLowerCase()))
+    throw new TypeError('CookieIdentity option "domain" must be a domain name such as "example.com"')
   const bare = domain.toLowerCase().replace(/^\./, '')
   if (hosts !== undefined) {
     for (const host of hosts) {

@@ -38,7 +38,7 @@ export class HeaderIdentity implements Identity {
 
   constructor(options: HeaderIdentityOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('HeaderIdentity options must be an object')
-    const header = (options.header ?? 'x-session-token')
+    const header = options.header ?? 'x-session-token'
     if (typeof header !== 'string' || !HEADER_NAME.test(header.toLowerCase()) || RESERVED.has(header.toLowerCase())) {
       throw new TypeError('HeaderIdentity option "header" must be a header name token that is not a standard header (e.g. "x-session-token")')
     }

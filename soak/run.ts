@@ -68,7 +68,9 @@ await sample()
 const sampling = setInterval(() => void sample().catch(() => undefined), Math.max(2, seconds / 30) * 1000)
 const progress = setInterval(() => {
   const c = workload.counters
-  console.log(`  ${Math.round((performance.now() - begin) / 1000)} s: ${c.requests} requests, ${c.acknowledgedWrites} writes acknowledged, ${Object.values(c.errors).reduce((a, b) => a + b, 0)} errors`)
+  console.log(
+    `  ${Math.round((performance.now() - begin) / 1000)} s: ${c.requests} requests, ${c.acknowledgedWrites} writes acknowledged, ${Object.values(c.errors).reduce((a, b) => a + b, 0)} errors`,
+  )
 }, 10_000)
 const load = await runAtFixedRate(rate, seconds * 1000, () => workload.step())
 clearInterval(sampling)
@@ -117,7 +119,14 @@ const summary = {
   serverUnexpectedErrors: unexpected.length,
   server: { ...final.stats, exitCode: exit.code, pendingAtExit: closed.stats?.['pendingWrites'] },
   storedSessions: rows,
-  ledger: { sessions: report.sessions, keys: report.keys, destroyedChecked: report.destroyed, missing: report.missing.length, resurrected: report.resurrected.length, inDoubt: report.inDoubt },
+  ledger: {
+    sessions: report.sessions,
+    keys: report.keys,
+    destroyedChecked: report.destroyed,
+    missing: report.missing.length,
+    resurrected: report.resurrected.length,
+    inDoubt: report.inDoubt,
+  },
   memory: {
     start: { heapMb: mb(samples[0]!.heapUsed), rssMb: mb(samples[0]!.rss) },
     end: { heapMb: mb(samples.at(-1)!.heapUsed), rssMb: mb(samples.at(-1)!.rss) },

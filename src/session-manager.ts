@@ -130,7 +130,8 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     this.#maxAgeMs = maxAge * 1000
     this.#absoluteMaxAgeMs = absoluteMaxAge * 1000
     this.#touchAfterMs = touchAfter * 1000
-    if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
+    if (options.now !== undefined && typeof options.now !== 'function')
+      throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
     this.#now = options.now ?? Date.now
     this.#maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
     this.#queueOptions = {
@@ -142,7 +143,8 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten),
     }
     if (options.writeConcurrency !== undefined) this.#queueOptions.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
-    if (options.identities !== undefined && !Array.isArray(options.identities)) throw new TypeError('SessionManager option "identities" must be an array of identities')
+    if (options.identities !== undefined && !Array.isArray(options.identities))
+      throw new TypeError('SessionManager option "identities" must be an array of identities')
     this.#identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
     this.#storage = options.storage === undefined ? defaultStorage() : checkStorage(options.storage, 'storage')
     this.#queue = new WriteQueue(this.#storage, this.#queueOptions)
@@ -400,7 +402,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         return undefined
       }
       this.#counters.loadErrors++
-      throw new SessionError('SESSION_STORAGE_UNAVAILABLE', `could not read a session from the ${this.#storage.name} storage: ${messageOf(err)}`, { cause: err })
+      throw new SessionError('SESSION_STORAGE_UNAVAILABLE', `could not read a session from the ${this.#storage.name} storage: ${messageOf(err)}`, {
+        cause: err,
+      })
     }
     if (record === undefined || record === null) return undefined
     const state = this.#fromRecord(id, record)
@@ -421,7 +425,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) problem = 'its timestamps are missing'
     else if (!freezeJson(data, 0)) problem = 'its data is nested too deeply'
     if (problem !== undefined) {
-      this.#notify('error', new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`))
+      this.#notify(
+        'error',
+        new SessionError('SESSION_INVALID_RECORD', `the ${this.#storage.name} storage returned an unusable session record (${problem}); treating it as absent`),
+      )
       return undefined
     }
     const now = this.#now()
@@ -559,9 +566,12 @@ function boolean(value: unknown, name: string, fallback: boolean): boolean {
 function checkIdentity(identity: unknown, name: string): Identity {
   const candidate = identity as Partial<Identity> | null
   if (
-    typeof candidate !== 'object' || candidate === null ||
-    typeof candidate.matches !== 'function' || typeof candidate.get !== 'function' ||
-    typeof candidate.set !== 'function' || typeof candidate.remove !== 'function'
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.matches !== 'function' ||
+    typeof candidate.get !== 'function' ||
+    typeof candidate.set !== 'function' ||
+    typeof candidate.remove !== 'function'
   ) {
     throw new TypeError(`SessionManager option "${name}" must be an identity with matches, get, set and remove methods`)
   }

@@ -218,7 +218,11 @@ export class Session<D extends object = SessionData> {
     const host = this.#host
     const identity = this.#identity
     if (identity === undefined) throw new SessionError('SESSION_NO_IDENTITY', 'no identity matches this request, so a new session id cannot be issued')
-    if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the new session id cannot be issued; write to the session before responding')
+    if (this.#res.headersSent)
+      throw new SessionError(
+        'SESSION_HEADERS_SENT',
+        'the response headers were already sent, so the new session id cannot be issued; write to the session before responding',
+      )
     const now = host.now()
     const absolute = host.absoluteDeadline(now)
     const state = new SessionState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), now, host.deadline(absolute, now), absolute)
@@ -264,7 +268,8 @@ export class Session<D extends object = SessionData> {
     }
     const host = this.#host
     host.assertWritable()
-    if (this.#res.headersSent) throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
+    if (this.#res.headersSent)
+      throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
     const oldId = state.id
     state.id = generateId()
     host.renamed(state, oldId)
@@ -326,7 +331,11 @@ export function settle(work: () => Promise<void>, callback?: SessionCallback): P
   } catch (err) {
     promise = Promise.reject(err)
   }
-  if (typeof callback === 'function') promise.then(() => callback(null), (err: Error) => callback(err))
+  if (typeof callback === 'function')
+    promise.then(
+      () => callback(null),
+      (err: Error) => callback(err),
+    )
   else promise.catch(noop)
   return promise
 }

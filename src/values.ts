@@ -21,10 +21,7 @@ class TooLarge extends Error {}
  */
 export function assertKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new SessionError(
-      'SESSION_INVALID_KEY',
-      `session keys are strings of 1 to ${MAX_KEY_LENGTH} characters, got ${describe(key)}`,
-    )
+    throw new SessionError('SESSION_INVALID_KEY', `session keys are strings of 1 to ${MAX_KEY_LENGTH} characters, got ${describe(key)}`)
   }
 }
 

@@ -119,7 +119,10 @@ export class WriteQueue {
   /** Throws `SESSION_QUEUE_FULL` when no more writes can be accepted; call before changing the cache. */
   assertCapacity(): void {
     if (this.#pending >= this.#maxPending) {
-      throw new SessionError('SESSION_QUEUE_FULL', `${this.#pending} session writes are waiting for the ${this.#storage.name} storage; refusing more until it catches up`)
+      throw new SessionError(
+        'SESSION_QUEUE_FULL',
+        `${this.#pending} session writes are waiting for the ${this.#storage.name} storage; refusing more until it catches up`,
+      )
     }
   }
 
@@ -365,9 +368,15 @@ export class WriteQueue {
     // microtasks); a throwing hook must not leave the other writes of this round unsettled.
     for (const entry of rejected) for (const waiter of entry.waiters) waiter.reject(error)
     try {
-      this.#onFailure?.(lane.id, error, rejected.some((entry) => entry.op.type !== 'touch'))
+      this.#onFailure?.(
+        lane.id,
+        error,
+        rejected.some((entry) => entry.op.type !== 'touch'),
+      )
     } catch (hookError) {
-      process.emitWarning(`a session write-failure hook threw: ${hookError instanceof Error ? hookError.message : String(hookError)}`, { code: 'SESSION_LISTENER_ERROR' })
+      process.emitWarning(`a session write-failure hook threw: ${hookError instanceof Error ? hookError.message : String(hookError)}`, {
+        code: 'SESSION_LISTENER_ERROR',
+      })
     }
   }
 }

@@ -118,13 +118,16 @@ export class DynamoDBStorage implements Storage {
     if (typeof options !== 'object' || options === null) throw new TypeError('DynamoDBStorage options must be an object')
     if (options.client !== undefined && options.clientConfig !== undefined) throw new TypeError('DynamoDBStorage takes "client" or "clientConfig", not both')
     const table = options.table ?? 'sessions'
-    if (typeof table !== 'string' || !TABLE_NAME.test(table)) throw new TypeError('DynamoDBStorage option "table" must be 3 to 255 characters of a-z, A-Z, 0-9, "_", "-" and "."')
-    if (options.createTable !== undefined && typeof options.createTable !== 'boolean') throw new TypeError('DynamoDBStorage option "createTable" must be a boolean')
+    if (typeof table !== 'string' || !TABLE_NAME.test(table))
+      throw new TypeError('DynamoDBStorage option "table" must be 3 to 255 characters of a-z, A-Z, 0-9, "_", "-" and "."')
+    if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
+      throw new TypeError('DynamoDBStorage option "createTable" must be a boolean')
     const concurrency = options.concurrency ?? 32
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError('DynamoDBStorage option "concurrency" must be a positive integer')
     if (options.client !== undefined) {
       const client = options.client as Partial<DynamoDBClient> | null
-      if (typeof client !== 'object' || client === null || typeof client.send !== 'function') throw new TypeError('DynamoDBStorage option "client" must be a DynamoDBClient')
+      if (typeof client !== 'object' || client === null || typeof client.send !== 'function')
+        throw new TypeError('DynamoDBStorage option "client" must be a DynamoDBClient')
       this.#client = options.client
       this.#ownsClient = false
     } else {
@@ -390,7 +393,14 @@ export class DynamoDBStorage implements Storage {
       TableName: this.table,
       Key: key(id),
       UpdateExpression: `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? ' REMOVE #a' : ', #a = :a'} ADD #v :one`,
-      ExpressionAttributeNames: { '#d': 'data', '#c': 'createdAt', '#e': BASE_NAMES['#e'], '#a': BASE_NAMES['#a'], '#ttl': BASE_NAMES['#ttl'], '#v': BASE_NAMES['#v'] },
+      ExpressionAttributeNames: {
+        '#d': 'data',
+        '#c': 'createdAt',
+        '#e': BASE_NAMES['#e'],
+        '#a': BASE_NAMES['#a'],
+        '#ttl': BASE_NAMES['#ttl'],
+        '#v': BASE_NAMES['#v'],
+      },
       ExpressionAttributeValues: values,
     })
   }
@@ -456,7 +466,11 @@ export class DynamoDBStorage implements Storage {
   /** Scan ids page by page and delete each page; resolves to how many were deleted. */
   async #deleteScanned(action: string, filter: Partial<ScanCommandInput>): Promise<number> {
     let deleted = 0
-    for await (const page of this.#scan(action, { ...filter, ProjectionExpression: '#id', ExpressionAttributeNames: { ...filter.ExpressionAttributeNames, '#id': 'id' } })) {
+    for await (const page of this.#scan(action, {
+      ...filter,
+      ProjectionExpression: '#id',
+      ExpressionAttributeNames: { ...filter.ExpressionAttributeNames, '#id': 'id' },
+    })) {
       const ids = (page.Items ?? []).flatMap((item) => (item['id']?.S === undefined ? [] : [item['id'].S]))
       const errors = await this.#deleteMany(ids)
       const first = errors.values().next()
@@ -530,7 +544,10 @@ export class DynamoDBStorage implements Storage {
       if (errorName(err) !== 'UnknownOperationException') throw err
       if (!warnedNoTtl) {
         warnedNoTtl = true
-        process.emitWarning(`this DynamoDB endpoint does not support UpdateTimeToLive, so table ${this.table} has no TTL; expired sessions stay until cleanup() deletes them`, { code: 'DYNAMODB_STORAGE_NO_TTL' })
+        process.emitWarning(
+          `this DynamoDB endpoint does not support UpdateTimeToLive, so table ${this.table} has no TTL; expired sessions stay until cleanup() deletes them`,
+          { code: 'DYNAMODB_STORAGE_NO_TTL' },
+        )
       }
     }
   }
@@ -543,7 +560,8 @@ export class DynamoDBStorage implements Storage {
     const absolute = absoluteText === undefined ? undefined : Number(absoluteText)
     const version = Number(item['version']?.N)
     let problem: string | undefined
-    if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute))) problem = 'its timestamps are missing'
+    if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute)))
+      problem = 'its timestamps are missing'
     else if (!Number.isInteger(version)) problem = 'its version is missing'
     if (problem === undefined) {
       if (now >= expiresAt || (absolute !== undefined && now >= absolute)) return undefined

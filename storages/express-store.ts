@@ -108,7 +108,13 @@ export class ExpressStoreStorage implements Storage {
 
   constructor(store: ExpressSessionStore, options: ExpressStoreStorageOptions = {}) {
     const candidate = store as Partial<ExpressSessionStore> | null
-    if (typeof candidate !== 'object' || candidate === null || typeof candidate.get !== 'function' || typeof candidate.set !== 'function' || typeof candidate.destroy !== 'function') {
+    if (
+      typeof candidate !== 'object' ||
+      candidate === null ||
+      typeof candidate.get !== 'function' ||
+      typeof candidate.set !== 'function' ||
+      typeof candidate.destroy !== 'function'
+    ) {
       throw new TypeError('ExpressStoreStorage needs an express-session store (an object with get, set and destroy methods)')
     }
     if (typeof options !== 'object' || options === null) throw new TypeError('ExpressStoreStorage options must be an object')
@@ -118,7 +124,8 @@ export class ExpressStoreStorage implements Storage {
     }
     const name = options.name ?? 'express-store'
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('ExpressStoreStorage option "name" must be a non-empty string')
-    if (options.storeExpires !== undefined && typeof options.storeExpires !== 'boolean') throw new TypeError('ExpressStoreStorage option "storeExpires" must be a boolean')
+    if (options.storeExpires !== undefined && typeof options.storeExpires !== 'boolean')
+      throw new TypeError('ExpressStoreStorage option "storeExpires" must be a boolean')
     this.#storeExpires = options.storeExpires ?? true
     this.#store = store
     this.#timeout = timeout
@@ -179,7 +186,8 @@ export class ExpressStoreStorage implements Storage {
     }
     if (typeof store.length !== 'function') throw missing(this.name, 'all() or length()', 'length')
     const count = await this.#call('length', (callback) => store.length!(callback))
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw new Error(`the ${this.name} store's length() answered ${String(count)}, not a count`)
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
+      throw new Error(`the ${this.name} store's length() answered ${String(count)}, not a count`)
     return count
   }
 
@@ -259,7 +267,9 @@ export class ExpressStoreStorage implements Storage {
     const deadline = stored.absoluteExpiresAt === undefined ? stored.expiresAt : Math.min(stored.expiresAt, stored.absoluteExpiresAt)
     const session: ExpressSessionObject & { [RECORD_FIELD]: StoredRecord } = {
       // What express-session writes, so the store's own expiry (a TTL, a purge on read) follows ours.
-      cookie: this.#storeExpires ? { originalMaxAge: Math.max(0, deadline - Date.now()), expires: new Date(deadline) } : { originalMaxAge: null, expires: null },
+      cookie: this.#storeExpires
+        ? { originalMaxAge: Math.max(0, deadline - Date.now()), expires: new Date(deadline) }
+        : { originalMaxAge: null, expires: null },
       [RECORD_FIELD]: stored,
     }
     const store = this.#store
@@ -288,9 +298,7 @@ export class ExpressStoreStorage implements Storage {
     const ours: Array<[string, StoredRecord]> = []
     if (typeof listed !== 'object' || listed === null) return ours
     // Stores answer either { sid: session } (MemoryStore) or [session, ...] (connect-redis adds `id`).
-    const entries: Array<[string | undefined, unknown]> = Array.isArray(listed)
-      ? listed.map((session) => [undefined, session])
-      : Object.entries(listed)
+    const entries: Array<[string | undefined, unknown]> = Array.isArray(listed) ? listed.map((session) => [undefined, session]) : Object.entries(listed)
     for (const [sid, session] of entries) {
       const stored = parseStored(session, sid)
       // Sessions this library did not write (express-session's own, in a shared store) are not ours to list.

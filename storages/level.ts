@@ -22,8 +22,7 @@ export interface LevelSublevel {
 
 /** One write of a {@link LevelDatabase.batch}; the storage's go to one of its sublevels. */
 export type LevelOperation =
-  | { type: 'put'; key: string; value: string; sublevel?: LevelSublevel | undefined }
-  | { type: 'del'; key: string; sublevel?: LevelSublevel | undefined }
+  { type: 'put'; key: string; value: string; sublevel?: LevelSublevel | undefined } | { type: 'del'; key: string; sublevel?: LevelSublevel | undefined }
 
 /** Options of {@link LevelStorage}: give `location` or `db`. */
 export interface LevelStorageOptions {
@@ -48,7 +47,6 @@ interface Meta {
   absoluteExpiresAt?: number
   version: number
 }
-
 
 /** What one id looks like while a batch is applied to it. */
 interface Working {
@@ -140,7 +138,8 @@ export class LevelStorage implements Storage {
       throw new TypeError('LevelStorage option "cleanupInterval" must be a non-negative number of seconds')
     }
     this.#cleanupInterval = interval * 1000
-    if (options.onCleanupError !== undefined && typeof options.onCleanupError !== 'function') throw new TypeError('LevelStorage option "onCleanupError" must be a function')
+    if (options.onCleanupError !== undefined && typeof options.onCleanupError !== 'function')
+      throw new TypeError('LevelStorage option "onCleanupError" must be a function')
     this.#onCleanupError = options.onCleanupError ?? ((error) => process.emitWarning(error))
     if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('LevelStorage option "now" must be a function')
     this.#now = options.now ?? Date.now
@@ -312,7 +311,8 @@ export class LevelStorage implements Storage {
     for (const [index, op] of operations.entries()) {
       const problem = checkOperation(op)
       if (problem !== undefined) outcomes[index] = problem
-      else if (!VALID_ID.test(op.id)) outcomes[index] = op.type === 'delete' // no such session can exist
+      else if (!VALID_ID.test(op.id))
+        outcomes[index] = op.type === 'delete' // no such session can exist
       else {
         ids.add(op.id)
         if (op.type === 'set' || op.type === 'delete') replaced.add(op.id)
@@ -502,13 +502,18 @@ function checkOperation(op: StorageOperation): Error | undefined {
   if (typeof op.id !== 'string') return new TypeError('the level storage needs session ids that are strings')
   switch (op.type) {
     case 'set': {
-      if (!VALID_ID.test(op.id)) return new TypeError(`the level storage cannot store a session under id ${JSON.stringify(op.id)}: ids are 1 to 255 printable ASCII characters`)
+      if (!VALID_ID.test(op.id))
+        return new TypeError(`the level storage cannot store a session under id ${JSON.stringify(op.id)}: ids are 1 to 255 printable ASCII characters`)
       const record = op.record as Partial<SessionRecordInput> | null
       if (typeof record !== 'object' || record === null || typeof record.data !== 'object' || record.data === null || Array.isArray(record.data)) {
         return new TypeError('the level storage cannot store a session record without a data object')
       }
       const absolute = record.absoluteExpiresAt
-      if (!Number.isFinite(record.createdAt) || !Number.isFinite(record.expiresAt) || (absolute !== undefined && absolute !== null && !Number.isFinite(absolute))) {
+      if (
+        !Number.isFinite(record.createdAt) ||
+        !Number.isFinite(record.expiresAt) ||
+        (absolute !== undefined && absolute !== null && !Number.isFinite(absolute))
+      ) {
         return new TypeError('the level storage cannot store a session record whose createdAt, expiresAt or absoluteExpiresAt is not a finite number')
       }
       return undefined
@@ -533,7 +538,8 @@ function readRecord(id: string, entries: Array<[string, string]>, now: number): 
   if (entries.length === 0) return undefined
   const [first, ...rest] = entries
   const meta = first![0] === id + META ? parseMeta(first![1]) : undefined
-  if (meta === undefined) throw invalidRecord(id, first![0] === id + META ? 'its metadata is not valid JSON with createdAt, expiresAt and version' : 'it has data but no metadata')
+  if (meta === undefined)
+    throw invalidRecord(id, first![0] === id + META ? 'its metadata is not valid JSON with createdAt, expiresAt and version' : 'it has data but no metadata')
   if (!isLive(meta, now)) return undefined
   const data: SessionData = {}
   for (const [key, text] of rest) {

@@ -109,23 +109,37 @@ export class MySQLStorage implements Storage {
   constructor(options: MySQLStorageOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('MySQLStorage options must be an object with "uri", "pool" or "connection"')
     const given = (['uri', 'pool', 'connection'] as const).filter((name) => options[name] !== undefined)
-    if (given.length !== 1) throw new TypeError(`MySQLStorage needs exactly one of the options "uri", "pool" or "connection"${given.length > 1 ? `; got ${given.map((name) => `"${name}"`).join(' and ')}` : ''}`)
+    if (given.length !== 1)
+      throw new TypeError(
+        `MySQLStorage needs exactly one of the options "uri", "pool" or "connection"${given.length > 1 ? `; got ${given.map((name) => `"${name}"`).join(' and ')}` : ''}`,
+      )
     const table = options.table ?? 'sessions'
-    if (typeof table !== 'string' || !TABLE_NAME.test(table)) throw new TypeError('MySQLStorage option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each')
-    if (options.createTable !== undefined && typeof options.createTable !== 'boolean') throw new TypeError('MySQLStorage option "createTable" must be a boolean')
+    if (typeof table !== 'string' || !TABLE_NAME.test(table))
+      throw new TypeError(
+        'MySQLStorage option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each',
+      )
+    if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
+      throw new TypeError('MySQLStorage option "createTable" must be a boolean')
     this.table = table
     this.#createTable = options.createTable ?? true
-    this.#sql = statements(table.split('.').map((part) => `\`${part}\``).join('.'))
+    this.#sql = statements(
+      table
+        .split('.')
+        .map((part) => `\`${part}\``)
+        .join('.'),
+    )
     if (options.pool !== undefined) {
       if (!isPromisePool(options.pool)) throw new TypeError('MySQLStorage option "pool" must be a pool from "mysql2/promise" (createPool), not a callback pool')
       this.#pool = options.pool
       this.#ownsPool = false
     } else if (options.uri !== undefined) {
-      if (typeof options.uri !== 'string' || !/^mysqls?:\/\//.test(options.uri)) throw new TypeError('MySQLStorage option "uri" must be a string like "mysql://user:password@host:3306/database"')
+      if (typeof options.uri !== 'string' || !/^mysqls?:\/\//.test(options.uri))
+        throw new TypeError('MySQLStorage option "uri" must be a string like "mysql://user:password@host:3306/database"')
       this.#pool = createPool({ uri: options.uri })
       this.#ownsPool = true
     } else {
-      if (typeof options.connection !== 'object' || options.connection === null) throw new TypeError('MySQLStorage option "connection" must be an object of mysql2 pool options')
+      if (typeof options.connection !== 'object' || options.connection === null)
+        throw new TypeError('MySQLStorage option "connection" must be an object of mysql2 pool options')
       this.#pool = createPool(options.connection)
       this.#ownsPool = true
     }
@@ -440,7 +454,10 @@ export class MySQLStorage implements Storage {
       else conditional.push([index, op])
     }
     for (const chunk of chunks(sets, ([, op]) => Buffer.byteLength(JSON.stringify(op.record.data)))) {
-      await connection.query(this.#sql.upsert(chunk.length), chunk.flatMap(([, op]) => setRow(op.id, op.record)))
+      await connection.query(
+        this.#sql.upsert(chunk.length),
+        chunk.flatMap(([, op]) => setRow(op.id, op.record)),
+      )
       for (const [index] of chunk) outcomes[index] = true
     }
     for (const chunk of chunks(deletes, () => 64)) {
@@ -476,7 +493,8 @@ export class MySQLStorage implements Storage {
     let problem: string | undefined
     if (data === undefined) problem = 'its data is not JSON'
     else if (!isPlainObject(data)) problem = 'its data is not a JSON object'
-    else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute))) problem = 'its timestamps are missing'
+    else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute)))
+      problem = 'its timestamps are missing'
     else if (!Number.isInteger(version)) problem = 'its version is missing'
     if (problem !== undefined) {
       throw new SessionError('SESSION_INVALID_RECORD', `mysql storage: a row of table ${this.table} is not a usable session record (${problem})`)

@@ -51,10 +51,7 @@ export class StorageExpressStore extends session.Store {
 
   /** Store the whole session; its deadline is `cookie.expires` (or `ttl` from now). */
   override set(sid: string, sess: ExpressSession, callback?: Callback): void {
-    this.#reply(
-      new Promise<void>((resolve) => resolve(this.storage.set(sid, this.#toRecord(sess)))),
-      callback,
-    )
+    this.#reply(new Promise<void>((resolve) => resolve(this.storage.set(sid, this.#toRecord(sess)))), callback)
   }
 
   /** Delete the session; deleting a missing one succeeds. */
@@ -65,10 +62,7 @@ export class StorageExpressStore extends session.Store {
   /** Move the session's deadline to `cookie.expires` without rewriting its data. */
   override touch(sid: string, sess: ExpressSession, callback?: () => void): void {
     const done = callback === undefined ? undefined : (err: unknown): void => (callback as Callback)(err)
-    this.#reply(
-      new Promise<boolean>((resolve) => resolve(this.storage.touch(sid, this.#deadline(sess)))),
-      done,
-    )
+    this.#reply(new Promise<boolean>((resolve) => resolve(this.storage.touch(sid, this.#deadline(sess)))), done)
   }
 
   /** Every live session, as `{ [sid]: session }` (the shape of express-session's MemoryStore). */
@@ -162,4 +156,3 @@ function toExpressSession(record: SessionRecord): ExpressSession {
   const expires = cookie.expires === undefined || cookie.expires === null ? cookie.expires : new Date(record.expiresAt).toISOString()
   return { ...data, cookie: { ...cookie, expires } as unknown as ExpressSession['cookie'] }
 }
-

@@ -27,5 +27,8 @@ export function get(port: number, path: string, cookie?: string, timeoutMs = 500
 /** The Cookie header a browser would send back after these Set-Cookie lines (name=value pairs only). */
 export function cookieHeader(setCookie: readonly string[]): string {
   // A pair with an empty value is a cookie being cleared: a browser would not send it.
-  return setCookie.map((line) => line.split(';', 1)[0]!.trim()).filter((pair) => pair.indexOf('=') < pair.length - 1).join('; ')
+  return setCookie
+    .map((line) => line.split(';', 1)[0]!.trim())
+    .filter((pair) => pair.indexOf('=') < pair.length - 1)
+    .join('; ')
 }

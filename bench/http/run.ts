@@ -165,7 +165,15 @@ async function measure(server: RunningServer, route: RouteName, round: number, o
   const cpuBefore = await cpuMicros(server)
   const result = await load(server, route, options.duration, options.connections)
   const cpu = (await cpuMicros(server)) - cpuBefore
-  return { server: server.spec.name, route, round, rps: result.rps, p99: result.p99, failures: result.failures, cpuPerRequest: cpu / Math.max(result.requests, 1) }
+  return {
+    server: server.spec.name,
+    route,
+    round,
+    rps: result.rps,
+    p99: result.p99,
+    failures: result.failures,
+    cpuPerRequest: cpu / Math.max(result.requests, 1),
+  }
 }
 
 /** The server's CPU time so far (asked over IPC; a server answers between requests). */
@@ -187,7 +195,12 @@ function cpuMicros(server: RunningServer): Promise<number> {
   })
 }
 
-async function load(server: RunningServer, route: RouteName, seconds: number, connections: number): Promise<{ rps: number; requests: number; p99: number; failures: number }> {
+async function load(
+  server: RunningServer,
+  route: RouteName,
+  seconds: number,
+  connections: number,
+): Promise<{ rps: number; requests: number; p99: number; failures: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${server.port}${ROUTES[route]}`,
     connections,
@@ -214,7 +227,13 @@ async function libraryStats(running: readonly RunningServer[]): Promise<Map<stri
   return stats
 }
 
-function report(options: HttpOptions, measured: readonly ServerSpec[], cells: readonly Cell[], skipped: readonly ServerSpec[], stats: Map<string, Record<string, number>>): SectionReport {
+function report(
+  options: HttpOptions,
+  measured: readonly ServerSpec[],
+  cells: readonly Cell[],
+  skipped: readonly ServerSpec[],
+  stats: Map<string, Record<string, number>>,
+): SectionReport {
   const cellsOf = (server: string, route: RouteName): Cell[] => cells.filter((cell) => cell.server === server && cell.route === route)
   const ratiosOf = (server: string, route: RouteName): number[] => cellsOf(server, route).map((cell) => cell.ratio)
   const rows: string[][] = []
@@ -238,12 +257,24 @@ function report(options: HttpOptions, measured: readonly ServerSpec[], cells: re
   const read = median(ratiosOf('csm-memory', 'read'))
   const write = median(ratiosOf('csm-memory', 'write'))
   const targets: TargetCheck[] = [
-    { name: 'HTTP session-hit read, MemoryStorage / bare node:http', target: '≥ 0.80', measured: ratio(read), met: Number.isFinite(read) ? read >= 0.8 : undefined },
-    { name: 'HTTP session-hit write, MemoryStorage / bare node:http', target: '≥ 0.70', measured: ratio(write), met: Number.isFinite(write) ? write >= 0.7 : undefined },
+    {
+      name: 'HTTP session-hit read, MemoryStorage / bare node:http',
+      target: '≥ 0.80',
+      measured: ratio(read),
+      met: Number.isFinite(read) ? read >= 0.8 : undefined,
+    },
+    {
+      name: 'HTTP session-hit write, MemoryStorage / bare node:http',
+      target: '≥ 0.70',
+      measured: ratio(write),
+      met: Number.isFinite(write) ? write >= 0.7 : undefined,
+    },
   ]
   const notes: string[] = []
   for (const [name, counters] of stats) {
-    notes.push(`- ${name}, all rounds: ${count(counters['hits'] ?? 0)} cache hits, ${count(counters['misses'] ?? 0)} misses, ${count(counters['loads'] ?? 0)} storage reads, ${count(counters['created'] ?? 0)} sessions created, ${count(counters['storageCalls'] ?? 0)} storage write calls for ${count(counters['operations'] ?? 0)} operations (${count(counters['coalesced'] ?? 0)} coalesced).`)
+    notes.push(
+      `- ${name}, all rounds: ${count(counters['hits'] ?? 0)} cache hits, ${count(counters['misses'] ?? 0)} misses, ${count(counters['loads'] ?? 0)} storage reads, ${count(counters['created'] ?? 0)} sessions created, ${count(counters['storageCalls'] ?? 0)} storage write calls for ${count(counters['operations'] ?? 0)} operations (${count(counters['coalesced'] ?? 0)} coalesced).`,
+    )
   }
   for (const spec of skipped) notes.push(`- ${spec.label}: not run, ${spec.requires} does not exist yet.`)
   const body = [

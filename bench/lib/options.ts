@@ -95,7 +95,10 @@ function positive(text: string | undefined, name: string, fallback: number, inte
 
 function list(text: string | undefined, name: string, fallback: string[]): string[] {
   if (text === undefined) return fallback
-  const items = text.split(',').map((item) => item.trim()).filter((item) => item !== '')
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '')
   if (items.length === 0) throw new TypeError(`option --${name} must be a comma-separated list`)
   return items
 }

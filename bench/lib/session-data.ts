@@ -11,7 +11,12 @@ export function sessionJson(index: number): string {
   const data = {
     user: { id: index, name: `User Number ${index}`, email: `user${index}@example.com`, locale: 'en-GB', verified: true },
     roles: ['reader', 'writer', index % 7 === 0 ? 'admin' : 'member'],
-    preferences: { theme: index % 2 === 0 ? 'dark' : 'light', pageSize: 25 + (index % 4), timezone: 'Europe/London', notifications: { email: true, push: false } },
+    preferences: {
+      theme: index % 2 === 0 ? 'dark' : 'light',
+      pageSize: 25 + (index % 4),
+      timezone: 'Europe/London',
+      notifications: { email: true, push: false },
+    },
     cart: Array.from({ length: 4 }, (_, item) => ({ sku: `SKU-${index}-${item}`, quantity: 1 + item, price: 9.99 + item, title: `Item ${item} for ${index}` })),
     csrf: `${index.toString(36).padStart(8, '0')}${'x'.repeat(35)}`,
     lastSeen: 1_700_000_000_000 + index,

@@ -16,7 +16,9 @@ export function range(values: readonly number[]): [number, number] {
 /** A count with thousands separators: `12 345`. */
 export function count(value: number): string {
   if (!Number.isFinite(value)) return 'n/a'
-  return Math.round(value).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
+  return Math.round(value)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
 }
 
 /** A ratio with two decimals: `0.83`. */

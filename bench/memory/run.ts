@@ -26,7 +26,13 @@ export async function runMemory(options: MemoryOptions): Promise<SectionReport> 
   const results: HeapResult[] = []
   for (let round = 0; round < options.rounds; round++) {
     for (const [variant] of VARIANTS) {
-      results.push(await runSection<HeapResult>(benchScript('memory/heap.ts'), { args: [variant, String(options.sessions)], nodeArgs: ['--expose-gc'], readyTimeoutMs: 600_000 }))
+      results.push(
+        await runSection<HeapResult>(benchScript('memory/heap.ts'), {
+          args: [variant, String(options.sessions)],
+          nodeArgs: ['--expose-gc'],
+          readyTimeoutMs: 600_000,
+        }),
+      )
     }
   }
   const rows = VARIANTS.map(([variant, label]) => {

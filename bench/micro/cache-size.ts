@@ -104,7 +104,10 @@ reportSection(async (): Promise<CacheSizeResult> => {
   }
   const hotKeys = hotIds.map(copy)
   const hotMapGetNs = await timeGet(map, hotKeys)
-  const uniformMapGetNs = await timeGet(map, Array.from({ length: UNIFORM_POOL }, () => copy(pick())))
+  const uniformMapGetNs = await timeGet(
+    map,
+    Array.from({ length: UNIFORM_POOL }, () => copy(pick())),
+  )
   const hotLruGetNs = await timeGet(lru, hotKeys)
   return { size, hotResolveNs, uniformResolveNs, hotMapGetNs, uniformMapGetNs, hotLruGetNs, fillSeconds, readsWhileMeasuring, cached }
 })

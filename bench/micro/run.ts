@@ -46,7 +46,12 @@ export async function runMicro(options: MicroOptions): Promise<SectionReport> {
   return report(options, speeds, sizes, counters)
 }
 
-function report(options: MicroOptions, speeds: readonly SpeedResult[], sizes: readonly CacheSizeResult[], counters: { library: CounterResult; expressSession: CounterResult }): SectionReport {
+function report(
+  options: MicroOptions,
+  speeds: readonly SpeedResult[],
+  sizes: readonly CacheSizeResult[],
+  counters: { library: CounterResult; expressSession: CounterResult },
+): SectionReport {
   const m = (pick: (speed: SpeedResult) => number): number => median(speeds.map(pick))
   const get = m((s) => s.sessionGet)
   const mapGet = m((s) => s.mapGet)
@@ -58,7 +63,12 @@ function report(options: MicroOptions, speeds: readonly SpeedResult[], sizes: re
     [
       ['`session.get(key)` on a resolved session', nanoseconds(get), `\`Map.get\`: ${nanoseconds(mapGet)}`, `${ratio(get / mapGet)}×`],
       ['`manager.resolve(req, res)`, cache hit (parse cookie, verify, cache lookup)', nanoseconds(resolve), '', ''],
-      ['`manager.middleware()` run to `next`, cache hit', nanoseconds(middleware), `express-session to \`next\`: ${nanoseconds(express)}`, `${ratio(express / middleware)}× faster`],
+      [
+        '`manager.middleware()` run to `next`, cache hit',
+        nanoseconds(middleware),
+        `express-session to \`next\`: ${nanoseconds(express)}`,
+        `${ratio(express / middleware)}× faster`,
+      ],
     ],
   )
 
@@ -91,9 +101,19 @@ function report(options: MicroOptions, speeds: readonly SpeedResult[], sizes: re
     }
   })
   const base = bySize[0]
-  const spread = (f: (row: (typeof bySize)[number]) => number): number => (base === undefined ? Number.NaN : Math.max(...bySize.map((row) => Math.abs(f(row) / f(base) - 1))))
+  const spread = (f: (row: (typeof bySize)[number]) => number): number =>
+    base === undefined ? Number.NaN : Math.max(...bySize.map((row) => Math.abs(f(row) / f(base) - 1)))
   const sizeTable = table(
-    ['cached sessions', 'resolve, hot 1024', 'resolve, uniform', 'lru-cache get, hot', 'Map.get, hot', 'Map.get, uniform', 'fill time', 'storage reads while timing'],
+    [
+      'cached sessions',
+      'resolve, hot 1024',
+      'resolve, uniform',
+      'lru-cache get, hot',
+      'Map.get, hot',
+      'Map.get, uniform',
+      'fill time',
+      'storage reads while timing',
+    ],
     bySize.map((row) => [
       count(row.size),
       `${nanoseconds(row.hot)} (${ratio(base === undefined ? Number.NaN : row.hot / base.hot)}×)`,

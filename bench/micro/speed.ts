@@ -30,7 +30,10 @@ reportSection(async (): Promise<SpeedResult> => {
   const session = await manager.load(req, res)
   if (session.isNew || session.get('n') !== 1) throw new Error('the bench session did not resolve from the cache')
 
-  const map = new Map<string, unknown>([['n', 1], ['user', 'someone']])
+  const map = new Map<string, unknown>([
+    ['n', 1],
+    ['user', 'someone'],
+  ])
   const sessionGet = await nsPerOp(() => do_not_optimize(session.get('n')), cpuMs)
   const mapGet = await nsPerOp(() => do_not_optimize(map.get('n')), cpuMs)
 

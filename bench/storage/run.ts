@@ -71,7 +71,12 @@ function report(options: StorageOptions, cells: readonly WriteCell[], failed: Ma
         count([...on, ...off].reduce((sum, c) => sum + c.failures, 0)),
       ])
       if (concurrency === top && TARGETED.includes(name)) {
-        targets.push({ name: `${LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`, target: '≥ 5×', measured: `${ratio(speedup)}×`, met: Number.isFinite(speedup) ? speedup >= 5 : undefined })
+        targets.push({
+          name: `${LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`,
+          target: '≥ 5×',
+          measured: `${ratio(speedup)}×`,
+          met: Number.isFinite(speedup) ? speedup >= 5 : undefined,
+        })
       }
     }
   }
@@ -82,7 +87,18 @@ function report(options: StorageOptions, cells: readonly WriteCell[], failed: Ma
   }
   const notes = [...failed].map(([name, reason]) => `- ${LABELS[name]}: not measured — ${reason}`)
   const body = [
-    table(['storage, sessions writing', 'sets/s batching', 'sets/s one-by-one', 'batching ÷ one-by-one', '(min–max)', 'storage calls per set, batching', 'failed sets'], rows),
+    table(
+      [
+        'storage, sessions writing',
+        'sets/s batching',
+        'sets/s one-by-one',
+        'batching ÷ one-by-one',
+        '(min–max)',
+        'storage calls per set, batching',
+        'failed sets',
+      ],
+      rows,
+    ),
     '',
     ...notes,
     ...(notes.length > 0 ? [''] : []),

@@ -21,7 +21,12 @@ function tables(text: string): string[][][] {
   let current: string[][] | undefined
   for (const line of text.split('\n')) {
     if (line.startsWith('|')) {
-      ;(current ??= []).push(line.slice(1, -1).split('|').map((cell) => cell.trim()))
+      ;(current ??= []).push(
+        line
+          .slice(1, -1)
+          .split('|')
+          .map((cell) => cell.trim()),
+      )
     } else if (current !== undefined) {
       found.push(current)
       current = undefined
@@ -37,11 +42,30 @@ test('a tiny bench:quick run completes and writes complete tables', async (t) =>
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const out = join(dir, 'README.md')
   const args = [
-    '--import', 'tsx', 'bench/run.ts', '--quick',
-    '--duration', '0.1', '--warmup', '0.1', '--rounds', '1', '--cpu-ms', '5',
-    '--cache-sizes', '500,1000', '--sessions', '1000',
-    '--storages', 'memory', '--storage-duration', '0.1', '--concurrency', '1,8',
-    '--out', out,
+    '--import',
+    'tsx',
+    'bench/run.ts',
+    '--quick',
+    '--duration',
+    '0.1',
+    '--warmup',
+    '0.1',
+    '--rounds',
+    '1',
+    '--cpu-ms',
+    '5',
+    '--cache-sizes',
+    '500,1000',
+    '--sessions',
+    '1000',
+    '--storages',
+    'memory',
+    '--storage-duration',
+    '0.1',
+    '--concurrency',
+    '1,8',
+    '--out',
+    out,
   ]
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const timer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS)
@@ -68,7 +92,10 @@ test('a tiny bench:quick run completes and writes complete tables', async (t) =>
   for (const rows of found) {
     const width = rows[0]!.length
     t.true(rows.length >= 3, `a table has a header, a rule and rows: ${rows[0]!.join(' | ')}`)
-    t.true(rows[1]!.every((cell) => /^-+:?$/.test(cell)), 'the second row is the rule')
+    t.true(
+      rows[1]!.every((cell) => /^-+:?$/.test(cell)),
+      'the second row is the rule',
+    )
     for (const row of rows) t.is(row.length, width, `row "${row.join(' | ')}" has ${width} cells`)
   }
 
@@ -77,7 +104,11 @@ test('a tiny bench:quick run completes and writes complete tables', async (t) =>
   const http = found.find((rows) => rows[0]![0] === 'route — server')!
   const servers = new Set(http.slice(2).map((row) => row[0]!.split(' — ')[1]))
   t.true(servers.has('bare node:http') && servers.has('node:http + caching-session-manager (MemoryStorage)'))
-  t.true(servers.has('express + express-session (MemoryStore)') && servers.has('koa + koa-session (cookie store)') && servers.has('fastify + @fastify/session (MemoryStore)'))
+  t.true(
+    servers.has('express + express-session (MemoryStore)') &&
+      servers.has('koa + koa-session (cookie store)') &&
+      servers.has('fastify + @fastify/session (MemoryStore)'),
+  )
   t.is(http.length - 2, servers.size * 3, 'every server answered every route')
   for (const row of http.slice(2)) t.regex(row[1]!, /^\d[\d ]*$/, `req/s of ${row[0]}`)
 })

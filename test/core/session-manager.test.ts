@@ -42,11 +42,13 @@ test('the middleware loads a cache miss before next(), and concurrent requests s
   const middleware = reader.middleware()
   const before = storage.count('get')
   const results = await Promise.all(
-    Array.from({ length: 5 }, () =>
-      new Promise<unknown>((resolve, reject) => {
-        const req = fakeRequest({ cookie }) as RequestWithSession
-        middleware(req, new FakeResponse() as unknown as ServerResponse, (err) => (err ? reject(err) : resolve(req.session!.get('n'))))
-      }),
+    Array.from(
+      { length: 5 },
+      () =>
+        new Promise<unknown>((resolve, reject) => {
+          const req = fakeRequest({ cookie }) as RequestWithSession
+          middleware(req, new FakeResponse() as unknown as ServerResponse, (err) => (err ? reject(err) : resolve(req.session!.get('n'))))
+        }),
     ),
   )
   t.deepEqual(results, [1, 1, 1, 1, 1])
@@ -151,9 +153,12 @@ test('mutating what get returns cannot make the cache differ from storage', asyn
   await session.set('user', { roles: ['user'] })
   const user = session.get('user') as { roles: string[] }
   t.throws(() => user.roles.push('admin'), { instanceOf: TypeError })
-  t.throws(() => {
-    ;(session.getAll() as Record<string, unknown>)['user'] = 'x'
-  }, { instanceOf: TypeError })
+  t.throws(
+    () => {
+      ;(session.getAll() as Record<string, unknown>)['user'] = 'x'
+    },
+    { instanceOf: TypeError },
+  )
   t.deepEqual(session.get('user'), { roles: ['user'] })
   t.deepEqual((await storage.get(session.id))!.data, { user: { roles: ['user'] } })
 })
@@ -431,7 +436,9 @@ test('a failed read on a cache miss is a 503 error, never a new session', async 
   t.is(error?.code, 'SESSION_STORAGE_UNAVAILABLE')
   t.is(error?.status, 503)
   const middleware = reader.middleware()
-  const passed = await new Promise<unknown>((resolve) => middleware(fakeRequest({ cookie }) as IncomingMessage, new FakeResponse() as unknown as ServerResponse, resolve))
+  const passed = await new Promise<unknown>((resolve) =>
+    middleware(fakeRequest({ cookie }) as IncomingMessage, new FakeResponse() as unknown as ServerResponse, resolve),
+  )
   t.is((passed as SessionError).status, 503)
   t.is((passed as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
   storage.failReads = false
@@ -588,7 +595,8 @@ test('bad options throw a TypeError naming the option', (t) => {
     [{ identities: [{}] }, /"identities\[0\]"/],
     [{ now: 5 }, /"now"/],
   ]
-  for (const [options, message] of bad) t.throws(() => new SessionManager({ storage: new MemoryStorage(), ...options } as never), { instanceOf: TypeError, message })
+  for (const [options, message] of bad)
+    t.throws(() => new SessionManager({ storage: new MemoryStorage(), ...options } as never), { instanceOf: TypeError, message })
 })
 
 test('keys must be short non-empty strings', async (t) => {

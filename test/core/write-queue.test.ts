@@ -60,10 +60,12 @@ test('many sessions waiting go out in one batch, in order per session', async (t
   storage.hold()
   const first = queue.enqueue({ type: 'set', id: ids[0]!, record: record() })
   await tick()
-  const rest = ids.slice(1).flatMap((id) => [
-    queue.enqueue({ type: 'set', id, record: record({ n: 1 }) }),
-    queue.enqueue({ type: 'update', id, key: 'n', value: 2, expiresAt: later }),
-  ])
+  const rest = ids
+    .slice(1)
+    .flatMap((id) => [
+      queue.enqueue({ type: 'set', id, record: record({ n: 1 }) }),
+      queue.enqueue({ type: 'update', id, key: 'n', value: 2, expiresAt: later }),
+    ])
   storage.release()
   await Promise.all([first, ...rest])
   t.is(storage.count('batch'), 1)

@@ -34,7 +34,9 @@ async function crashAndVerify(t: ExecutionContext, target: DurableTarget): Promi
   await traffic
   const ended = await server.exited
   t.is(ended.signal, 'SIGKILL')
-  const inFlight = Object.entries(workload.counters.errors).filter(([kind]) => kind.startsWith('network')).reduce((sum, [, n]) => sum + n, 0)
+  const inFlight = Object.entries(workload.counters.errors)
+    .filter(([kind]) => kind.startsWith('network'))
+    .reduce((sum, [, n]) => sum + n, 0)
   t.log({ ...workload.counters, killedAt, inFlightAtKill: inFlight })
   t.false('stale read' in workload.counters.errors, 'no read ever showed less than what was acknowledged')
   t.true(workload.counters.hostile > 0)
@@ -42,7 +44,14 @@ async function crashAndVerify(t: ExecutionContext, target: DurableTarget): Promi
   const storage = await target.reopen()
   try {
     const report = await workload.ledger.verify(storage)
-    t.log({ sessionsChecked: report.sessions, keysChecked: report.keys, destroyedChecked: report.destroyed, missing: report.missing.length, resurrected: report.resurrected.length, inDoubt: report.inDoubt })
+    t.log({
+      sessionsChecked: report.sessions,
+      keysChecked: report.keys,
+      destroyedChecked: report.destroyed,
+      missing: report.missing.length,
+      resurrected: report.resurrected.length,
+      inDoubt: report.inDoubt,
+    })
     t.true(report.keys >= 100)
     t.deepEqual(report.missing, [], 'zero acknowledged writes lost')
     t.deepEqual(report.resurrected, [], 'no destroyed or renewed-away session came back')

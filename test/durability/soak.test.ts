@@ -36,7 +36,12 @@ mysqlTest('soak, 30 seconds against MariaDB: no failed request, zero acknowledge
   const line = output.split('\n').find((l) => l.startsWith('SOAK_RESULT '))
   t.truthy(line, output)
   const summary = JSON.parse(line!.slice('SOAK_RESULT '.length)) as SoakSummary
-  t.log(output.split('\n').filter((l) => !l.startsWith('SOAK_RESULT ')).join('\n'))
+  t.log(
+    output
+      .split('\n')
+      .filter((l) => !l.startsWith('SOAK_RESULT '))
+      .join('\n'),
+  )
   t.is(code, 0, output)
   t.true(summary.requests > 0)
   t.is(summary.ok, summary.requests)

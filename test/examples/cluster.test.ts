@@ -63,7 +63,10 @@ mysqlTest('cluster example: sessions stick to a worker and survive its death thr
   let cookie = ''
   const visit = async (path = '/'): Promise<{ worker: number; visits: number }> => {
     const response = await fetch(new URL(path, cluster.url), { headers: { cookie } })
-    const issued = response.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ')
+    const issued = response.headers
+      .getSetCookie()
+      .map((line) => line.split(';')[0])
+      .join('; ')
     if (issued !== '') cookie = issued
     return (await response.json()) as { worker: number; visits: number }
   }

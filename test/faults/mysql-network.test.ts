@@ -110,31 +110,34 @@ mysqlTest('connections cut again and again mid-traffic: writes are retried or re
   t.deepEqual(report.missing, [])
 })
 
-mysqlTest('MariaDB unreachable: cached sessions are served, writes are refused, cache misses are 503; after it is back nothing acknowledged is missing', async (t) => {
-  const { proxy, manager, direct } = await rig(t, { writeRetries: 1 })
-  const ledger = new AckLedger()
-  const list = await startSessions(manager, 6, ledger)
-  const [writer, ...readers] = list
-  proxy.refuse(true)
-  for (const browser of readers) {
-    const { result } = await browser.request(manager, (session) => session.get('n'))
-    t.is(result, 0, 'served from the cache')
-  }
-  const refused = await writer!.request(manager, (session) => session.set('n', 1)).then(() => 'ok', codeOf)
-  t.is(refused, 'SESSION_STORAGE_FAILED')
-  // Another process's session is a cache miss here: 503, never a fresh session.
-  const other = await direct.get(ledger.ids()[0]!)
-  t.truthy(other)
-  const miss = await writer!.request(manager, (session) => session).then(() => 'served', codeOf)
-  t.is(miss, 'SESSION_STORAGE_UNAVAILABLE')
-  proxy.refuse(false)
-  for (const browser of list) {
-    const { result } = await browser.request(manager, (session) => session)
-    t.false(result.isNew)
-    t.is(result.get('n'), 0)
-  }
-  t.deepEqual((await ledger.verify(direct)).missing, [])
-})
+mysqlTest(
+  'MariaDB unreachable: cached sessions are served, writes are refused, cache misses are 503; after it is back nothing acknowledged is missing',
+  async (t) => {
+    const { proxy, manager, direct } = await rig(t, { writeRetries: 1 })
+    const ledger = new AckLedger()
+    const list = await startSessions(manager, 6, ledger)
+    const [writer, ...readers] = list
+    proxy.refuse(true)
+    for (const browser of readers) {
+      const { result } = await browser.request(manager, (session) => session.get('n'))
+      t.is(result, 0, 'served from the cache')
+    }
+    const refused = await writer!.request(manager, (session) => session.set('n', 1)).then(() => 'ok', codeOf)
+    t.is(refused, 'SESSION_STORAGE_FAILED')
+    // Another process's session is a cache miss here: 503, never a fresh session.
+    const other = await direct.get(ledger.ids()[0]!)
+    t.truthy(other)
+    const miss = await writer!.request(manager, (session) => session).then(() => 'served', codeOf)
+    t.is(miss, 'SESSION_STORAGE_UNAVAILABLE')
+    proxy.refuse(false)
+    for (const browser of list) {
+      const { result } = await browser.request(manager, (session) => session)
+      t.false(result.isNew)
+      t.is(result.get('n'), 0)
+    }
+    t.deepEqual((await ledger.verify(direct)).missing, [])
+  },
+)
 
 mysqlTest('a stalled network: writes wait, the queue stays bounded with SESSION_QUEUE_FULL, and after it resumes the accepted writes land', async (t) => {
   const { proxy, manager, direct } = await rig(t, { maxPendingWrites: 8, batching: false })
@@ -155,7 +158,11 @@ mysqlTest('a stalled network: writes wait, the queue stays bounded with SESSION_
     ),
   )
   await new Promise((resolve) => setTimeout(resolve, 300))
-  t.deepEqual(settled.filter((code) => code === 'ok'), [], 'nothing is acknowledged while the network is stalled')
+  t.deepEqual(
+    settled.filter((code) => code === 'ok'),
+    [],
+    'nothing is acknowledged while the network is stalled',
+  )
   t.true(settled.includes('SESSION_QUEUE_FULL'), 'writes past the bound were refused at once')
   t.is(manager.stats().pendingWrites, 8)
   proxy.resume()
@@ -166,7 +173,12 @@ mysqlTest('a stalled network: writes wait, the queue stays bounded with SESSION_
 
 mysqlTest('two managers on one table, one through a cutting proxy: different keys all land, the same key ends on a last write', async (t) => {
   const { proxy, manager: proxied, table } = await rig(t)
-  const direct = new SessionManager({ storage: new MySQLStorage({ uri: MYSQL_URL, table }), identities: [new CookieIdentity({ secure: false })], writeRetries: 4, retryDelay: 5 })
+  const direct = new SessionManager({
+    storage: new MySQLStorage({ uri: MYSQL_URL, table }),
+    identities: [new CookieIdentity({ secure: false })],
+    writeRetries: 4,
+    retryDelay: 5,
+  })
   t.teardown(() => direct.close())
   const sessions = 8
   const writesEach = 10
@@ -205,7 +217,10 @@ mysqlTest('two managers on one table, one through a cutting proxy: different key
     const record = await check.get(id)
     const shared = record?.data['shared']
     const last = lastAcked.get(id)!
-    t.true(shared === last.direct || shared === last.proxied || (typeof shared === 'number' && shared > Math.min(last.direct, last.proxied)), `shared=${String(shared)} last=${JSON.stringify(last)}`)
+    t.true(
+      shared === last.direct || shared === last.proxied || (typeof shared === 'number' && shared > Math.min(last.direct, last.proxied)),
+      `shared=${String(shared)} last=${JSON.stringify(last)}`,
+    )
     t.is(record?.data['seed'], 0)
   }
 })

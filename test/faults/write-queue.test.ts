@@ -51,16 +51,25 @@ test('storage down at start: the first write of a new session fails with SESSION
   const { storage, manager, errors } = setup({}, false)
   storage.down()
   const browser = new Browser()
-  const error = await t.throwsAsync(browser.request(manager, (session) => session.set('user', 'ada')), { instanceOf: SessionError })
+  const error = await t.throwsAsync(
+    browser.request(manager, (session) => session.set('user', 'ada')),
+    { instanceOf: SessionError },
+  )
   t.is(error?.code, 'SESSION_STORAGE_FAILED')
   t.is(error?.status, 503)
   t.is(storage.calls.set, RETRIES + 1, 'one attempt plus the retries, then it gives up')
   t.is(manager.stats().failures, 1)
-  t.true(errors.some((e) => isSessionError(e, 'SESSION_STORAGE_FAILED')), 'reported on the error event')
+  t.true(
+    errors.some((e) => isSessionError(e, 'SESSION_STORAGE_FAILED')),
+    'reported on the error event',
+  )
   t.is(manager.stats().pendingWrites, 0)
   // The cookie went out with the write; the session was never stored, so the next request reads
   // storage: during the outage that is a 503, after it a fresh session.
-  await t.throwsAsync(browser.request(manager, () => undefined), { code: 'SESSION_STORAGE_UNAVAILABLE' } as never)
+  await t.throwsAsync(
+    browser.request(manager, () => undefined),
+    { code: 'SESSION_STORAGE_UNAVAILABLE' } as never,
+  )
   storage.up()
   const { result } = await browser.request(manager, async (session) => {
     await session.set('user', 'bob')
@@ -308,7 +317,10 @@ test('a refused write is not shown afterwards: the next request reloads what sto
   const [browser] = await browsers(manager, 1)
   await browser!.request(manager, (session) => session.set('n', 1))
   storage.down()
-  await t.throwsAsync(browser!.request(manager, (session) => session.set('n', 2)), { code: 'SESSION_STORAGE_FAILED' } as never)
+  await t.throwsAsync(
+    browser!.request(manager, (session) => session.set('n', 2)),
+    { code: 'SESSION_STORAGE_FAILED' } as never,
+  )
   storage.up()
   const { result } = await browser!.request(manager, (session) => session.get('n'))
   t.is(result, 1)

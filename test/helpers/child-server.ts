@@ -35,7 +35,12 @@ export interface ChildServer {
  * such as `--expose-gc` given to node); resolves once it listens. The caller must end it (`kill()`, or SIGTERM and `await exited`).
  */
 export async function startFixtureServer(env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<ChildServer> {
-  const child = fork(FIXTURE, [], { cwd: ROOT, env: { ...process.env, ...env }, execArgv: ['--import', 'tsx', ...nodeOptions], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  const child = fork(FIXTURE, [], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    execArgv: ['--import', 'tsx', ...nodeOptions],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  })
   let stderr = ''
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const messages: ServerMessage[] = []
@@ -59,7 +64,9 @@ export async function startFixtureServer(env: Record<string, string>, nodeOption
   const started = await Promise.race([
     next('listening'),
     exited.then(({ code }) => new Error(`the fixture server exited (${code}) before listening:\n${stderr}`)),
-    new Promise<Error>((resolve) => setTimeout(() => resolve(new Error(`the fixture server did not listen within ${STARTUP_LIMIT_MS} ms:\n${stderr}`)), STARTUP_LIMIT_MS).unref()),
+    new Promise<Error>((resolve) =>
+      setTimeout(() => resolve(new Error(`the fixture server did not listen within ${STARTUP_LIMIT_MS} ms:\n${stderr}`)), STARTUP_LIMIT_MS).unref(),
+    ),
   ])
   if (started instanceof Error) {
     await kill()

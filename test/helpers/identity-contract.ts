@@ -43,7 +43,16 @@ export function identityContract(name: string, options: IdentityContractOptions)
   test(`${name}: malformed credentials are no candidates`, (t) => {
     const identity = options.create()
     const id = generateId()
-    for (const value of ['', 'short', id.slice(1), `${id}x`, id.replace(/.$/, 'B'), `${id.slice(0, 20)}+/${id.slice(22)}`, `${id.slice(0, 42)}\u00e9`, ' '.repeat(43)]) {
+    for (const value of [
+      '',
+      'short',
+      id.slice(1),
+      `${id}x`,
+      id.replace(/.$/, 'B'),
+      `${id.slice(0, 20)}+/${id.slice(22)}`,
+      `${id.slice(0, 42)}\u00e9`,
+      ' '.repeat(43),
+    ]) {
       t.deepEqual([...identity.get(request(options.present(value)))], [], JSON.stringify(value))
     }
   })

@@ -52,7 +52,9 @@ export async function serviceTest(name: string, probe: () => Promise<void>): Pro
     const reason = err instanceof Error ? err.message : String(err)
     if (servicesRequired) throw new Error(`${name} is required (CI or REQUIRE_SERVICES is set) but unreachable: ${reason}`)
     const line = '!'.repeat(78)
-    console.warn(`\n${line}\n!!! SKIPPING ${name} TESTS: ${name} is unreachable (${reason}).\n!!! Set it up, or set REQUIRE_SERVICES=1 to make this a failure.\n${line}\n`)
+    console.warn(
+      `\n${line}\n!!! SKIPPING ${name} TESTS: ${name} is unreachable (${reason}).\n!!! Set it up, or set REQUIRE_SERVICES=1 to make this a failure.\n${line}\n`,
+    )
     return test.skip as unknown as TestFn
   }
 }

@@ -40,7 +40,10 @@ export function storageContract(name: string, options: ContractOptions): void {
 
   withStorage('set then get returns the data, timestamps and a version', async (t, storage) => {
     const id = generateId()
-    const input = record({ user: { name: 'ada', roles: ['admin'] }, views: 3, ok: true, nothing: null, text: 'héllo ☃ 🍪' }, { absoluteExpiresAt: Date.now() + 2 * HOUR })
+    const input = record(
+      { user: { name: 'ada', roles: ['admin'] }, views: 3, ok: true, nothing: null, text: 'héllo ☃ 🍪' },
+      { absoluteExpiresAt: Date.now() + 2 * HOUR },
+    )
     await storage.set(id, input)
     const got = await storage.get(id)
     t.truthy(got)

@@ -136,7 +136,11 @@ const managerCases: ReadonlyArray<Case<unknown>> = [
   ['writeConcurrency 0', { writeConcurrency: 0 }, '"writeConcurrency"'],
   ['batching as a string', { batching: 'yes' }, '"batching"'],
   ['a storage without methods', { storage: {} }, '"storage"'],
-  ['a storage missing delete', { storage: { ...Object.fromEntries(['get', 'set', 'update', 'remove', 'touch', 'close'].map((m) => [m, () => undefined])) } }, '"storage"'],
+  [
+    'a storage missing delete',
+    { storage: { ...Object.fromEntries(['get', 'set', 'update', 'remove', 'touch', 'close'].map((m) => [m, () => undefined])) } },
+    '"storage"',
+  ],
   ['a storage that is a string', { storage: 'memory' }, '"storage"'],
   ['identities that are not an array', { identities: new CookieIdentity() }, '"identities"'],
   ['an identity without methods', { identities: [{}] }, '"identities[0]"'],

@@ -89,7 +89,12 @@ const unsignedMalformed: ReadonlyArray<[string, string]> = [
   ['DEL inside', `sid=${ID.slice(0, 10)}\u007f${ID.slice(11)}`],
   ['CR LF injection', `sid=${ID}\r\nSet-Cookie: sid=${OTHER}`],
   ['non-ASCII letter', `sid=${ID.slice(0, 5)}é${ID.slice(6)}`],
-  ['Cyrillic homoglyph', `sid=${ID.replace(/a/g, '\u0430').replace(/^([^\u0430]*)$/, '\u0430$1').slice(0, 43)}`],
+  [
+    'Cyrillic homoglyph',
+    `sid=${ID.replace(/a/g, '\u0430')
+      .replace(/^([^\u0430]*)$/, '\u0430$1')
+      .slice(0, 43)}`,
+  ],
   ['full-width characters', `sid=${[...ID].map((c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0)).join('')}`],
   ['emoji', `sid=${ID.slice(0, 41)}🍪`],
   ['lone surrogate', `sid=${ID.slice(0, 42)}\ud800`],
@@ -194,7 +199,10 @@ const signedBad: ReadonlyArray<[string, string]> = [
   ['signature of the id without the name', `sid=${ID}; sid.sig=${sign(ID)}`],
   ['signature made with SHA-1 (downgrade)', `sid=${ID}; sid.sig=${sign(`sid=${ID}`, KEYS, 'sha1')}`],
   ['signature made with an unknown key', `sid=${ID}; sid.sig=${sign(`sid=${ID}`, ['z'.repeat(40)])}`],
-  ['signature in the standard base64 alphabet with padding', `sid=${ID}; sid.sig=${new Keygrip(KEYS, 'sha256').sign(`sid=${ID}`).replace(/-/g, '+').replace(/_/g, '/')}=`],
+  [
+    'signature in the standard base64 alphabet with padding',
+    `sid=${ID}; sid.sig=${new Keygrip(KEYS, 'sha256').sign(`sid=${ID}`).replace(/-/g, '+').replace(/_/g, '/')}=`,
+  ],
   ['signature under a longer name (xsid.sig)', `sid=${ID}; xsid.sig=${goodSig}`],
   ['signature under sid.sigx', `sid=${ID}; sid.sigx=${goodSig}`],
   ['signature and id swapped', `sid=${goodSig}; sid.sig=${ID}`],

@@ -134,7 +134,7 @@ test('HTTP, an absolute-form target and an upper-case Host with a port reach the
   t.is(json(response).user, 'ada')
 })
 
-test('HTTP, a Cookie header over node\'s 16 KB limit gets node\'s 431 and the server keeps serving', async (t) => {
+test("HTTP, a Cookie header over node's 16 KB limit gets node's 431 and the server keeps serving", async (t) => {
   const running = await start(t)
   const big = await get(running.port, [`Cookie: pad=${'x'.repeat(17 * 1024)}; sid=${running.ids.ada}`])
   t.is(big.status, 431)

@@ -72,7 +72,10 @@ test('key "__proto__" written right after the session is created (coalesced into
   const res = new FakeResponse()
   const session = await manager.load(fakeRequest(), res)
   await Promise.all([session.set('a', 1), session.set('__proto__', { polluted: true }), session.set('constructor', 'c')])
-  const loaded = await new SessionManager({ storage, identities: [new CookieIdentity({ secure: false })] }).load(fakeRequest({ cookie: res.cookieHeader() }), new FakeResponse())
+  const loaded = await new SessionManager({ storage, identities: [new CookieIdentity({ secure: false })] }).load(
+    fakeRequest({ cookie: res.cookieHeader() }),
+    new FakeResponse(),
+  )
   t.deepEqual(loaded.get('__proto__'), { polluted: true })
   t.is(loaded.get('constructor'), 'c')
   t.is(Object.getPrototypeOf(loaded.getAll()), Object.prototype)
@@ -151,10 +154,26 @@ cyclic['self'] = cyclic
 const sparseHuge: unknown[] = []
 sparseHuge[10_000_000] = 1
 const sparseInside = { list: new Array(1_000_000) }
-const throwingGetter = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new Error('boom') } })
-const throwingToJSON = { toJSON: () => { throw new Error('boom') } }
+const throwingGetter = Object.defineProperty({}, 'x', {
+  enumerable: true,
+  get: () => {
+    throw new Error('boom')
+  },
+})
+const throwingToJSON = {
+  toJSON: () => {
+    throw new Error('boom')
+  },
+}
 const hugeToJSON = { toJSON: () => 'x'.repeat(MAX_BYTES * 4) }
-const throwingProxy = new Proxy({}, { ownKeys: () => { throw new Error('boom') } })
+const throwingProxy = new Proxy(
+  {},
+  {
+    ownKeys: () => {
+      throw new Error('boom')
+    },
+  },
+)
 
 const invalidValues: ReadonlyArray<[string, unknown]> = [
   ['undefined', undefined],

@@ -66,17 +66,25 @@ for (const [title, raw] of corrupt) {
     const { storage, id, session, res, errors } = await resolveForged(raw)
     t.true(session.isNew)
     t.is(session.get('user'), undefined)
-    t.true(errors.some((error) => error instanceof SessionError && error.code === 'SESSION_INVALID_RECORD'), 'the corrupt record is reported')
+    t.true(
+      errors.some((error) => error instanceof SessionError && error.code === 'SESSION_INVALID_RECORD'),
+      'the corrupt record is reported',
+    )
     await session.set('user', 'mallory')
     t.not(session.id, id, 'the new session does not take the id of the bad record')
     t.is(res.cookies().get('sid')?.value, session.id)
-    t.false(storage.applied.some((op) => op.id === id), 'nothing was written under the bad record\'s id')
+    t.false(
+      storage.applied.some((op) => op.id === id),
+      "nothing was written under the bad record's id",
+    )
   })
 }
 
 test('storage answers a record whose id differs only by case: refused', async (t) => {
   const storage = new FaultStorage(new MemoryStorage())
-  const id = generateId().replace(/^[a-z]/, 'A').replace(/^[^A-Z]/, 'B')
+  const id = generateId()
+    .replace(/^[a-z]/, 'A')
+    .replace(/^[^A-Z]/, 'B')
   const twin = id[0]!.toLowerCase() + id.slice(1)
   storage.forge(id, valid({ id: twin }))
   const manager = new SessionManager({ storage, identities: [new CookieIdentity({ secure: false })] })
@@ -129,7 +137,12 @@ const failures: ReadonlyArray<[string, () => Promise<never>]> = [
   ['rejects with an Error', () => Promise.reject(new Error('ECONNRESET'))],
   ['rejects with a string', () => Promise.reject('socket hang up')],
   ['rejects with undefined', () => Promise.reject(undefined)],
-  ['throws synchronously', () => { throw new Error('sync boom') }],
+  [
+    'throws synchronously',
+    () => {
+      throw new Error('sync boom')
+    },
+  ],
 ]
 
 for (const [title, get] of failures) {

@@ -37,10 +37,16 @@ test('several identities: each request lands on the identity of its host and pat
   const adminCookie = onAdmin.res.cookieHeader()
   const both = `${shopCookie}; ${adminCookie}`
   t.is((await manager.load(fakeRequest({ host: 'shop.example.com', url: '/', cookie: both }), new FakeResponse())).get('where'), 'Shop.Example.com:8443/cart')
-  t.is((await manager.load(fakeRequest({ host: 'admin.example.com', url: '/admin', cookie: both }), new FakeResponse())).get('where'), 'admin.example.com/admin/users')
+  t.is(
+    (await manager.load(fakeRequest({ host: 'admin.example.com', url: '/admin', cookie: both }), new FakeResponse())).get('where'),
+    'admin.example.com/admin/users',
+  )
   t.true((await manager.load(fakeRequest({ host: 'admin.example.com', url: '/', cookie: both }), new FakeResponse())).isNew)
   const token = onApi.session.id
-  t.is((await manager.load(fakeRequest({ host: 'x', url: '/api/me', headers: { 'x-session-token': token } }), new FakeResponse())).get('where'), 'api.example.com/api/items')
+  t.is(
+    (await manager.load(fakeRequest({ host: 'x', url: '/api/me', headers: { 'x-session-token': token } }), new FakeResponse())).get('where'),
+    'api.example.com/api/items',
+  )
   t.true((await manager.load(fakeRequest({ host: 'x', url: '/web', headers: { 'x-session-token': token } }), new FakeResponse())).isNew)
 })
 

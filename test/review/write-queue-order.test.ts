@@ -37,7 +37,7 @@ test('write queue: a write of a key made while an older write of that key waits 
   t.is((await storage.inner.get(id))!.data['a'], 3, 'so the storage must hold the newest value')
 })
 
-test('manager: the storage keeps the last value set when it was set during an earlier write\'s retry backoff', async (t) => {
+test("manager: the storage keeps the last value set when it was set during an earlier write's retry backoff", async (t) => {
   const storage = new GatedStorage()
   const manager = testManager({ storage, writeRetries: 2, retryDelay: 400 })
   const created = await visit(manager)

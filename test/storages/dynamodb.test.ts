@@ -1,5 +1,12 @@
 import test, { type ExecutionContext } from 'ava'
-import { DescribeTableCommand, DescribeTimeToLiveCommand, GetItemCommand, ListTablesCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb'
+import {
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  GetItemCommand,
+  ListTablesCommand,
+  PutItemCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { SessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
@@ -75,7 +82,13 @@ test.serial('dynamodb: items hold JSON text per key, epoch-second ttl from the e
   await withStorage(async (storage) => {
     const id = generateId()
     const now = Date.now()
-    await storage.set(id, record(JSON.parse('{"__proto__":{"p":1},"~tilde":"t","plain":[1]}') as SessionRecordInput['data'], { expiresAt: now + 2 * HOUR + 1, absoluteExpiresAt: now + HOUR + 1 }))
+    await storage.set(
+      id,
+      record(JSON.parse('{"__proto__":{"p":1},"~tilde":"t","plain":[1]}') as SessionRecordInput['data'], {
+        expiresAt: now + 2 * HOUR + 1,
+        absoluteExpiresAt: now + HOUR + 1,
+      }),
+    )
     t.true(await storage.update(id, 'added', 'x', now + HOUR))
     const item = (await rawItem(storage.table, id))!
     t.deepEqual(Object.keys(item['data']!.M!).sort(), ['added', 'plain', '~__proto__', '~~tilde'])
@@ -106,7 +119,11 @@ test.serial('dynamodb: items past their deadline are never returned while Dynamo
     const now = Date.now()
     const live = generateId()
     await storage.set(live, record({ live: true }))
-    const expired = Array.from({ length: 60 }, (_, i) => ({ type: 'set' as const, id: generateId(), record: record({ i }, i % 2 === 0 ? { expiresAt: now - 1000 } : { absoluteExpiresAt: now - 1000 }) }))
+    const expired = Array.from({ length: 60 }, (_, i) => ({
+      type: 'set' as const,
+      id: generateId(),
+      record: record({ i }, i % 2 === 0 ? { expiresAt: now - 1000 } : { absoluteExpiresAt: now - 1000 }),
+    }))
     t.true((await storage.batch(expired)).every((outcome) => outcome === true))
     t.truthy(await rawItem(storage.table, expired[0]!.id), 'the table still has the item')
     t.is(await storage.get(expired[0]!.id), undefined)
@@ -134,7 +151,11 @@ test.serial('dynamodb: a batch keeps the order of each id across rounds and dele
     const outcomes = await storage.batch(ops)
     t.is(outcomes.length, ops.length)
     const notApplied = outcomes.flatMap((outcome, index) => (outcome === true ? [] : [[ops[index]!.type, outcome]]))
-    t.deepEqual(notApplied, ids.filter((_, i) => i % 2 === 0).map(() => ['touch', false]), 'only the touches after a delete find nothing')
+    t.deepEqual(
+      notApplied,
+      ids.filter((_, i) => i % 2 === 0).map(() => ['touch', false]),
+      'only the touches after a delete find nothing',
+    )
     for (const [i, id] of ids.entries()) {
       const got = await storage.get(id)
       if (i % 2 === 0) t.is(got, undefined)
@@ -202,7 +223,10 @@ test.serial('dynamodb: a missing table or an unreachable endpoint rejects with a
 
   const down = new DynamoDBStorage({ clientConfig: { ...dynamo.clientConfig, endpoint: 'http://127.0.0.1:1', maxAttempts: 1 } })
   await t.throwsAsync(down.get(generateId()), { message: /^dynamodb storage: get failed: / })
-  const outcomes = await down.batch([{ type: 'delete', id: generateId() }, { type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR }])
+  const outcomes = await down.batch([
+    { type: 'delete', id: generateId() },
+    { type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR },
+  ])
   t.true(outcomes.every((outcome) => outcome instanceof Error && outcome.message.startsWith('dynamodb storage: ')))
   const manager = new SessionManager({ storage: down, identities: [new CookieIdentity()] })
   const unavailable = await t.throwsAsync(manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse()), { instanceOf: SessionError })
@@ -260,13 +284,19 @@ test.serial('dynamodb: sendUntilProcessed gives up after its attempts, capped de
   t.is(calls, 6)
   t.is(delays.length, 5)
   t.true(delays.every((delay) => delay >= 0 && delay <= 250))
-  await t.throwsAsync(sendUntilProcessed(() => Promise.reject(new Error('network down')), [1]), { message: 'network down' })
+  await t.throwsAsync(
+    sendUntilProcessed(() => Promise.reject(new Error('network down')), [1]),
+    { message: 'network down' },
+  )
   t.deepEqual(await sendUntilProcessed(() => Promise.reject(new Error('never called')), []), [])
 })
 
 async function managerTreatsAsAbsent(t: ExecutionContext, storage: DynamoDBStorage, id: string): Promise<void> {
   // A manager on its own storage: closing it must not close the storage under the test.
-  const manager = new SessionManager({ storage: new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: storage.table }), identities: [new CookieIdentity()] })
+  const manager = new SessionManager({
+    storage: new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: storage.table }),
+    identities: [new CookieIdentity()],
+  })
   const reported: Error[] = []
   manager.on('error', (err) => reported.push(err))
   const session = await manager.load(fakeRequest({ cookie: `sid=${id}` }), new FakeResponse())

@@ -176,9 +176,12 @@ test('express-store: a store without all, length or clear says which method is m
     [() => storage.length(), /no all\(\) or length\(\) method, which ExpressStoreStorage\.length\(\) needs/],
     [() => storage.clear(), /no clear\(\) method, which ExpressStoreStorage\.clear\(\) needs/],
     [() => storage.cleanup(), /no all\(\) method, which ExpressStoreStorage\.cleanup\(\) needs/],
-    [async () => {
-      for await (const _entry of storage.all()) t.fail()
-    }, /no all\(\) method, which ExpressStoreStorage\.all\(\) needs/],
+    [
+      async () => {
+        for await (const _entry of storage.all()) t.fail()
+      },
+      /no all\(\) method, which ExpressStoreStorage\.all\(\) needs/,
+    ],
   ] as const) {
     const error = await t.throwsAsync(call(), { message: method })
     t.true(isSessionError(error, 'SESSION_INVALID_STATE'))
@@ -253,7 +256,7 @@ if (redisTest === test) {
     },
   })
 
-  test('express-store (connect-redis): the key lives as long as the session, by the store\'s own TTL', async (t) => {
+  test("express-store (connect-redis): the key lives as long as the session, by the store's own TTL", async (t) => {
     const store = await redisStore()
     const storage = new ExpressStoreStorage(store)
     const id = generateId()

@@ -98,7 +98,10 @@ test.serial('level: sessions survive a restart: a second manager on the same loc
   const first = await serve(new SessionManager({ storage: new LevelStorage({ location }), identities: [new CookieIdentity({ keys: KEYS })] }))
   const written = await fetch(`${first.url}/set?user=ada&role=admin`)
   t.is(written.status, 200)
-  const cookie = written.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ')
+  const cookie = written.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0])
+    .join('; ')
   t.regex(cookie, /sid=.*sid\.sig=/)
   await first.stop()
 
@@ -167,10 +170,16 @@ test.serial('level: a session of many keys lives and dies as one: reading keeps 
   t.false(await storage.update(id, 'key1', 'late', now + 1000))
   t.false(await storage.touch(id, now + 1000))
   t.is(await storage.length(), 0)
-  t.true((await rawKeys(db)).some((key) => key.includes(id)), 'the expired session is still on disk before cleanup')
+  t.true(
+    (await rawKeys(db)).some((key) => key.includes(id)),
+    'the expired session is still on disk before cleanup',
+  )
 
   t.is(await storage.cleanup(), 1)
-  t.false((await rawKeys(db)).some((key) => key.includes(id)), 'cleanup removed the metadata, every data key and the index entry')
+  t.false(
+    (await rawKeys(db)).some((key) => key.includes(id)),
+    'cleanup removed the metadata, every data key and the index entry',
+  )
 })
 
 test.serial('level: the absolute deadline ends a session even when it was touched', async (t) => {
@@ -255,7 +264,7 @@ test.serial('level: a second process opening the same location gets a clear erro
   const storage = new LevelStorage({ location })
   const lockError = { message: /level storage cannot open ".*db".*another process.*holds its lock/ }
   const error = await t.throwsAsync(storage.open(), lockError)
-  t.is(((error?.cause as { cause?: { code?: string } } | undefined)?.cause)?.code, 'LEVEL_LOCKED')
+  t.is((error?.cause as { cause?: { code?: string } } | undefined)?.cause?.code, 'LEVEL_LOCKED')
   await t.throwsAsync(storage.get(generateId()), lockError)
   await t.throwsAsync(storage.set(generateId(), record({}, Date.now() + HOUR)), lockError)
 
@@ -312,7 +321,10 @@ test.serial('level: { db } reuses an open database through a sublevel and never 
   await storage.set(id, record({ user: 'ada' }, Date.now() + HOUR))
   t.deepEqual((await storage.get(id))!.data, { user: 'ada' })
   const keys = await root.keys().all()
-  t.true(keys.filter((key) => key !== 'app-setting').every((key) => key.startsWith('!auth!!')), 'every session entry is inside the sublevel')
+  t.true(
+    keys.filter((key) => key !== 'app-setting').every((key) => key.startsWith('!auth!!')),
+    'every session entry is inside the sublevel',
+  )
 
   await storage.clear()
   t.deepEqual(await root.get('app-setting'), { theme: 'dark' }, 'clear leaves the rest of the database alone')
@@ -329,7 +341,9 @@ test.serial('level: writes from many sessions arriving together go out as one db
   t.teardown(() => manager.close())
   const batches = countBatches(db)
   const sessions = await Promise.all(
-    Array.from({ length: 50 }, () => manager.load({ headers: {}, url: '/', socket: {} }, { headersSent: false, getHeader: () => undefined, setHeader: () => undefined })),
+    Array.from({ length: 50 }, () =>
+      manager.load({ headers: {}, url: '/', socket: {} }, { headersSent: false, getHeader: () => undefined, setHeader: () => undefined }),
+    ),
   )
   await Promise.all(sessions.map((session, i) => session.set('n', i)))
   t.is(batches.calls, 1)
@@ -357,7 +371,10 @@ test.serial('level: an unusable record is SESSION_INVALID_RECORD, which the mana
   }
   const reported: Error[] = []
   manager.on('error', (error) => reported.push(error))
-  const session = await manager.load({ headers: { cookie: `sid=${badMeta}` }, url: '/', socket: {} }, { headersSent: false, getHeader: () => undefined, setHeader: () => undefined })
+  const session = await manager.load(
+    { headers: { cookie: `sid=${badMeta}` }, url: '/', socket: {} },
+    { headersSent: false, getHeader: () => undefined, setHeader: () => undefined },
+  )
   t.true(session.isNew)
   t.is(reported.length, 1)
   t.is((reported[0] as SessionError).code, 'SESSION_INVALID_RECORD')

@@ -52,14 +52,17 @@ mysqlTest('mysql: a batch operation the server refuses fails alone; the other op
   })
 })
 
-mysqlTest('mysql: through the manager, one user storing an unstorable value does not fail another user\'s write', async (t) => {
+mysqlTest("mysql: through the manager, one user storing an unstorable value does not fail another user's write", async (t) => {
   await withStorage(async (storage) => {
     const manager = new SessionManager({ storage, identities: [new CookieIdentity()], writeRetries: 0 })
     const [alice, mallory] = await Promise.all([manager.load(fakeRequest(), new FakeResponse()), manager.load(fakeRequest(), new FakeResponse())])
     // Written in the same tick, so the write queue sends them in one batch.
     const writes = [alice.set('n', 1), mallory.set('name', LONE_SURROGATE)]
     const settled = await Promise.allSettled(writes)
-    t.deepEqual(settled.map((outcome) => outcome.status), ['fulfilled', 'rejected'])
+    t.deepEqual(
+      settled.map((outcome) => outcome.status),
+      ['fulfilled', 'rejected'],
+    )
     t.is((await storage.get(alice.id))?.data['n'], 1)
     await manager.close()
   })

@@ -73,7 +73,10 @@ mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed de
       'SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY COLUMN_NAME',
       [storage.table],
     )
-    t.deepEqual(indexes.map((i) => i.COLUMN_NAME), ['absolute_expires_at', 'expires_at', 'id'])
+    t.deepEqual(
+      indexes.map((i) => i.COLUMN_NAME),
+      ['absolute_expires_at', 'expires_at', 'id'],
+    )
   })
 })
 
@@ -81,11 +84,24 @@ mysqlTest('mysql: values keep their JSON type, and writing the same value again 
   await withStorage(async (storage) => {
     const id = generateId()
     await storage.set(id, record({}))
-    const values = { text: '42', number: 42, float: 0.1 + 0.2, big: 1.5e300, yes: true, none: null, list: [], object: {}, deep: { a: [{ b: 'ü 🍪' }] }, quote: '"\\' }
+    const values = {
+      text: '42',
+      number: 42,
+      float: 0.1 + 0.2,
+      big: 1.5e300,
+      yes: true,
+      none: null,
+      list: [],
+      object: {},
+      deep: { a: [{ b: 'ü 🍪' }] },
+      quote: '"\\',
+    }
     for (const [key, value] of Object.entries(values)) t.true(await storage.update(id, key, value, Date.now() + HOUR))
     t.true(await storage.update(id, 'text', '42', Date.now() + HOUR), 'same value, still found')
     t.deepEqual((await storage.get(id))!.data, values)
-    const [rows] = await adminPool().query<Array<{ t: string } & import('mysql2').RowDataPacket>>(`SELECT JSON_TYPE(JSON_EXTRACT(data, '$.text')) AS t FROM \`${storage.table}\``)
+    const [rows] = await adminPool().query<Array<{ t: string } & import('mysql2').RowDataPacket>>(
+      `SELECT JSON_TYPE(JSON_EXTRACT(data, '$.text')) AS t FROM \`${storage.table}\``,
+    )
     t.is(rows[0]!.t, 'STRING', 'a string is stored as a JSON string, not spliced in as raw JSON')
   })
 })
@@ -176,12 +192,10 @@ mysqlTest('mysql: rows that are not usable records are absent and reported, neve
     const notAnObject = generateId()
     const aString = generateId()
     const expiresAt = Date.now() + HOUR
-    await adminPool().query(`INSERT INTO \`${storage.table}\` (id, data, created_at, expires_at, version) VALUES (?, '[1,2]', 1, ?, 1), (?, '"text"', 1, ?, 1)`, [
-      notAnObject,
-      expiresAt,
-      aString,
-      expiresAt,
-    ])
+    await adminPool().query(
+      `INSERT INTO \`${storage.table}\` (id, data, created_at, expires_at, version) VALUES (?, '[1,2]', 1, ?, 1), (?, '"text"', 1, ?, 1)`,
+      [notAnObject, expiresAt, aString, expiresAt],
+    )
     for (const id of [notAnObject, aString]) {
       await t.throwsAsync(storage.get(id), { instanceOf: SessionError, message: /mysql storage: .*not a JSON object/ })
       t.false(await storage.update(id, 'k', 1, expiresAt), 'a key cannot be set in data that is not an object')
@@ -193,7 +207,9 @@ mysqlTest('mysql: rows that are not usable records are absent and reported, neve
 
 mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamps are invalid records', async (t) => {
   const table = uniqueTable()
-  await adminPool().query(`CREATE TABLE \`${table}\` (id VARBINARY(64) PRIMARY KEY, data LONGTEXT, created_at BIGINT NULL, expires_at BIGINT NULL, absolute_expires_at BIGINT NULL, version INT NULL)`)
+  await adminPool().query(
+    `CREATE TABLE \`${table}\` (id VARBINARY(64) PRIMARY KEY, data LONGTEXT, created_at BIGINT NULL, expires_at BIGINT NULL, absolute_expires_at BIGINT NULL, version INT NULL)`,
+  )
   try {
     await withStorage(
       async (storage) => {
@@ -256,7 +272,10 @@ mysqlTest('mysql: a pool passed in is used and left open', async (t) => {
 
 async function managerTreatsAsAbsent(t: ExecutionContext, storage: MySQLStorage, id: string): Promise<void> {
   // A manager that does not own the storage: closing it would close the storage under the test.
-  const manager = new SessionManager({ storage: new MySQLStorage({ pool: adminPool(), table: storage.table, createTable: false }), identities: [new CookieIdentity()] })
+  const manager = new SessionManager({
+    storage: new MySQLStorage({ pool: adminPool(), table: storage.table, createTable: false }),
+    identities: [new CookieIdentity()],
+  })
   const reported: Error[] = []
   manager.on('error', (err) => reported.push(err))
   const session = await manager.load(fakeRequest({ cookie: `sid=${id}` }), new FakeResponse())

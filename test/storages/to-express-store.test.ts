@@ -160,16 +160,31 @@ test('toExpressStore: storage failures reach the callback as errors, never as "n
   const storage = new MemoryStorage()
   const store = toExpressStore(storage)
   await storage.close()
-  await t.throwsAsync(call((cb) => store.get('any', cb)), { message: /closed/ })
-  await t.throwsAsync(call((cb) => store.set('any', { cookie: { originalMaxAge: null } } as unknown as session.SessionData, cb)), { message: /closed/ })
-  await t.throwsAsync(call((cb) => store.length(cb)), { message: /closed/ })
-  await t.throwsAsync(call((cb) => store.all(cb)), { message: /closed/ })
+  await t.throwsAsync(
+    call((cb) => store.get('any', cb)),
+    { message: /closed/ },
+  )
+  await t.throwsAsync(
+    call((cb) => store.set('any', { cookie: { originalMaxAge: null } } as unknown as session.SessionData, cb)),
+    { message: /closed/ },
+  )
+  await t.throwsAsync(
+    call((cb) => store.length(cb)),
+    { message: /closed/ },
+  )
+  await t.throwsAsync(
+    call((cb) => store.all(cb)),
+    { message: /closed/ },
+  )
 })
 
 test('toExpressStore: a session JSON cannot hold is refused through the callback', async (t) => {
   const store = toExpressStore(new MemoryStorage())
   const sess = { cookie: { originalMaxAge: null }, big: BigInt(1) } as unknown as session.SessionData
-  await t.throwsAsync(call((cb) => store.set('x', sess, cb)), { instanceOf: TypeError })
+  await t.throwsAsync(
+    call((cb) => store.set('x', sess, cb)),
+    { instanceOf: TypeError },
+  )
 })
 
 test('toExpressStore: options are checked', (t) => {

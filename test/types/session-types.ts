@@ -11,7 +11,15 @@ import express from 'express'
 import Fastify from 'fastify'
 import Koa from 'koa'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { SessionManager, type AppSession, type AppSessionDataType, type JsonValue, type RequestWithSession, type Session, type SessionData } from '../../src/index.js'
+import {
+  SessionManager,
+  type AppSession,
+  type AppSessionDataType,
+  type JsonValue,
+  type RequestWithSession,
+  type Session,
+  type SessionData,
+} from '../../src/index.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
 /** Compiles only when `A` and `B` are the same type. */

@@ -33,7 +33,10 @@ export function serveLibrary(storage: Storage, onClose: () => Promise<void> = ()
           return
         case ROUTES.write: {
           const value = ++counter
-          session.set(KEY, value).then(() => res.end(String(value)), (error: unknown) => fail(res, error))
+          session.set(KEY, value).then(
+            () => res.end(String(value)),
+            (error: unknown) => fail(res, error),
+          )
           return
         }
         case ROUTES.fresh:
