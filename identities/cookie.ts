@@ -268,7 +268,7 @@ function checkKeys(keys: CookieIdentityOptions['keys']): Keygrip | undefined {
       throw new TypeError(`CookieIdentity option "keys" must hold secrets of at least ${MIN_KEY_LENGTH} characters each (HMAC-SHA256 wants 256-bit keys)`)
     }
   }
-  return new Keygrip([...keys], 'sha256')
+  return new Keygrip([...(keys as string[])], 'sha256')
 }
 
 function checkDomain(domain: unknown, hosts: string[] | undefined): string | undefined {

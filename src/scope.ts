@@ -67,7 +67,7 @@ export function createScope(options: ScopeOptions, optionPrefix: string): Scope 
 export function requestHost(req: SessionRequest, trustProxy: boolean): string | undefined {
   let raw: string | string[] | undefined
   if (trustProxy) raw = firstValue(req.headers['x-forwarded-host'])
-  raw ??= req.headers.host ?? (req.headers[':authority'] as string | undefined)
+  raw ??= req.headers.host ?? req.headers[':authority']
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 255) return undefined
   let host = raw.trim().toLowerCase()
   if (host.startsWith('[')) {

@@ -315,7 +315,7 @@ export class Session<D extends object = SessionData> {
   }
 }
 
-const EMPTY: SessionData = Object.freeze({}) as SessionData
+const EMPTY: SessionData = Object.freeze({})
 
 function noop(): void {}
 

@@ -382,5 +382,5 @@ export class WriteQueue {
 }
 
 function asMissing(waiter: Waiter): Waiter {
-  return { resolve: () => waiter.resolve(false), reject: waiter.reject }
+  return { resolve: () => waiter.resolve(false), reject: (error) => waiter.reject(error) }
 }

@@ -60,7 +60,7 @@ export function startChild<M>(script: string, options: ChildOptions): Promise<Ch
   })
   running.add(child)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  exited.then(() => running.delete(child))
+  void exited.then(() => running.delete(child))
 
   const stop = async (graceMs = 5000): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return

@@ -19,7 +19,7 @@ export function reportSection<R>(work: () => Promise<R>): void {
         resolve()
       } else process.send(message, () => resolve())
     })
-  work()
+  void work()
     .then(
       (result) => send({ type: 'result', result }),
       (err: unknown) => send({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),

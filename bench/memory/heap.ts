@@ -58,17 +58,17 @@ async function fillLibrary(sessions: number, signed: boolean): Promise<{ held: n
 async function fillExpressSession(sessions: number): Promise<{ held: number; keep: unknown }> {
   const store = new session.MemoryStore()
   const set = (id: string, data: session.SessionData): Promise<void> =>
-    new Promise((resolve, reject) => store.set(id, data, (err?: unknown) => (err ? reject(err as Error) : resolve())))
+    new Promise((resolve, reject) => store.set(id, data, (err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())))
   for (let i = 0; i < sessions; i++) {
     // What express-session hands its store: the data plus its cookie object.
     const data = {
       cookie: { originalMaxAge: 1_209_600_000, expires: new Date(Date.now() + 1_209_600_000), httpOnly: true, path: '/' },
       ...(JSON.parse(sessionJson(i)) as object),
     }
-    await set(generateId(), data as unknown as session.SessionData)
+    await set(generateId(), data)
   }
   const held = await new Promise<number>((resolve, reject) =>
-    store.length((err: unknown, length?: number) => (err ? reject(err as Error) : resolve(length ?? 0))),
+    store.length((err: unknown, length?: number) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(length ?? 0))),
   )
   return { held, keep: store }
 }

@@ -32,11 +32,11 @@ crypto.createHmac = function countedCreateHmac(this: unknown, ...args: Parameter
   counts.hmacs++
   if (args[1] === SECRET) counts.signatures++
   return createHmac.apply(this, args)
-} as typeof createHmac
+}
 const parse = JSON.parse
 JSON.parse = function countedParse(this: unknown, ...args: Parameters<typeof parse>) {
   counts.jsonParses++
-  return parse.apply(this, args)
+  return parse.apply(this, args) as unknown
 } as typeof parse
 
 function reset(): void {

@@ -36,7 +36,7 @@ class ReplyHeaders implements SessionResponse {
   }
 
   getHeader(name: string): number | string | readonly string[] | undefined {
-    return this.#reply.getHeader(name) as number | string | string[] | undefined
+    return this.#reply.getHeader(name)
   }
 
   setHeader(name: string, value: number | string | readonly string[]): this {

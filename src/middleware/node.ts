@@ -11,8 +11,11 @@ export interface SessionResolver<D extends object = SessionData> {
   emit(event: 'error', error: Error): boolean
 }
 
-/** `next` of Connect/Express; called with the error when the session could not be loaded. */
-export type NextFunction = (error?: unknown) => void
+/**
+ * `next` of Connect/Express; called with the error when the session could not be loaded. On
+ * node:http it may be an async handler: a rejection it returns is reported as an `error` event.
+ */
+export type NextFunction = (error?: unknown) => void | Promise<void>
 
 /** A node:http request once the middleware ran. */
 export type RequestWithSession<D extends object = SessionData> = IncomingMessage & { session?: Session<D> }
@@ -44,29 +47,31 @@ export type NodeMiddleware<D extends object = SessionData> = (req: IncomingMessa
 export function createNodeMiddleware<D extends object>(manager: SessionResolver<D>): NodeMiddleware<D> {
   return function sessionMiddleware(req, res, next) {
     let resolved: Session<D> | Promise<Session<D>>
+    const report = (err: unknown): void => {
+      manager.emit('error', err instanceof Error ? err : new Error(String(err)))
+    }
     try {
       resolved = manager.resolve(req, res)
     } catch (err) {
-      next(err)
+      void Promise.resolve(next(err)).catch(report)
       return
     }
     if (!(resolved instanceof Promise)) {
       attach(req, res, resolved)
-      next()
+      const handled = next()
+      if (handled instanceof Promise) handled.catch(report)
       return
     }
     resolved
       .then(
         (session) => {
           attach(req, res, session)
-          next()
+          return next()
         },
         (err: unknown) => next(err),
       )
-      .catch((err: unknown) => {
-        // `next` itself threw: report it rather than leave a rejected promise unhandled.
-        manager.emit('error', err instanceof Error ? err : new Error(String(err)))
-      })
+      // `next` itself threw or its promise rejected: report it rather than leave it unhandled.
+      .catch(report)
   }
 }
 

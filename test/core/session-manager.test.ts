@@ -595,8 +595,7 @@ test('bad options throw a TypeError naming the option', (t) => {
     [{ identities: [{}] }, /"identities\[0\]"/],
     [{ now: 5 }, /"now"/],
   ]
-  for (const [options, message] of bad)
-    t.throws(() => new SessionManager({ storage: new MemoryStorage(), ...options } as never), { instanceOf: TypeError, message })
+  for (const [options, message] of bad) t.throws(() => new SessionManager({ storage: new MemoryStorage(), ...options }), { instanceOf: TypeError, message })
 })
 
 test('keys must be short non-empty strings', async (t) => {

@@ -52,7 +52,7 @@ export class AckLedger {
   /** `key` of session `id` was acknowledged with `value`. */
   acknowledged(id: string, key: string, value: number): void {
     let keys = this.#sessions.get(id)
-    if (keys === undefined) this.#sessions.set(id, (keys = new Map()))
+    if (keys === undefined) this.#sessions.set(id, (keys = new Map<string, number>()))
     const previous = keys.get(key)
     if (previous === undefined || value > previous) keys.set(key, value)
   }

@@ -126,7 +126,7 @@ export class Browser {
     try {
       return { result: await handler(session), res }
     } finally {
-      this.#jar.absorb(res.getHeader('set-cookie') as readonly string[] | string | undefined)
+      this.#jar.absorb(res.getHeader('set-cookie'))
     }
   }
 }

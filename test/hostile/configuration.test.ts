@@ -73,7 +73,7 @@ const cookieCases: ReadonlyArray<Case<unknown>> = [
 for (const [title, options, option] of cookieCases) {
   test(`CookieIdentity with ${title}: TypeError naming ${option}`, (t) => {
     const error = t.throws(() => new CookieIdentity(options as CookieIdentityOptions), { instanceOf: TypeError })
-    t.true(error!.message.includes(option), error!.message)
+    t.true(error.message.includes(option), error.message)
   })
 }
 
@@ -107,7 +107,7 @@ const headerCases: ReadonlyArray<Case<unknown>> = [
 for (const [title, options, option] of headerCases) {
   test(`HeaderIdentity with ${title}: TypeError naming ${option}`, (t) => {
     const error = t.throws(() => new HeaderIdentity(options as HeaderIdentityOptions), { instanceOf: TypeError })
-    t.true(error!.message.includes(option), error!.message)
+    t.true(error.message.includes(option), error.message)
   })
 }
 
@@ -150,7 +150,7 @@ const managerCases: ReadonlyArray<Case<unknown>> = [
 for (const [title, options, option] of managerCases) {
   test(`SessionManager with ${title}: TypeError naming ${option}`, (t) => {
     const error = t.throws(() => new SessionManager({ storage: new MemoryStorage(), ...(options as SessionManagerOptions) }), { instanceOf: TypeError })
-    t.true(error!.message.includes(option), error!.message)
+    t.true(error.message.includes(option), error.message)
   })
 }
 

@@ -1,7 +1,7 @@
 import test from 'ava'
 import Koa from 'koa'
 import koaSession from 'koa-session'
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
@@ -61,7 +61,7 @@ async function koaApp(t: import('ava').ExecutionContext, sessions: SessionManage
         ctx.status = 404
     }
   })
-  const server = await listen(createServer(app.callback()))
+  const server = await listen(createServer(koaHandler(app)))
   t.teardown(server.close)
   return server.url
 }
@@ -157,9 +157,15 @@ test('koa: ctx.session defined by another session middleware (koa-session) is re
   })
   const errors: Error[] = []
   app.on('error', (err: Error) => errors.push(err))
-  const server = await listen(createServer(app.callback()))
+  const server = await listen(createServer(koaHandler(app)))
   t.teardown(server.close)
   t.is((await send(server.url)).status, 500)
   t.false(reached)
   t.regex(errors[0]?.message ?? '', /ctx\.session is already defined by another middleware/)
 })
+
+/** Koa's request handler for node:http (it handles its own errors, so its promise is not awaited). */
+function koaHandler(app: Koa): (req: IncomingMessage, res: ServerResponse) => void {
+  const handle = app.callback()
+  return (req, res) => void handle(req, res)
+}

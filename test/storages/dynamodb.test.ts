@@ -217,8 +217,8 @@ test.serial('dynamodb: items that are not usable records are absent and reported
 test.serial('dynamodb: a missing table or an unreachable endpoint rejects with an error naming the storage, and the manager answers 503', async (t) => {
   const missing = new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: uniqueTableName() })
   const error = await t.throwsAsync(missing.get(generateId()))
-  t.regex(error!.message, /^dynamodb storage: get failed: ResourceNotFoundException/)
-  t.truthy(error!.cause)
+  t.regex(error.message, /^dynamodb storage: get failed: ResourceNotFoundException/)
+  t.truthy(error.cause)
   await missing.close()
 
   const down = new DynamoDBStorage({ clientConfig: { ...dynamo.clientConfig, endpoint: 'http://127.0.0.1:1', maxAttempts: 1 } })
@@ -230,8 +230,8 @@ test.serial('dynamodb: a missing table or an unreachable endpoint rejects with a
   t.true(outcomes.every((outcome) => outcome instanceof Error && outcome.message.startsWith('dynamodb storage: ')))
   const manager = new SessionManager({ storage: down, identities: [new CookieIdentity()] })
   const unavailable = await t.throwsAsync(manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse()), { instanceOf: SessionError })
-  t.is((unavailable as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
-  t.is((unavailable as SessionError).status, 503)
+  t.is(unavailable.code, 'SESSION_STORAGE_UNAVAILABLE')
+  t.is(unavailable.status, 503)
   await manager.close()
 })
 

@@ -29,13 +29,13 @@ interface RawSession {
 /** The raw session object a store holds under `sid`. */
 function rawGet(store: ExpressSessionStore, sid: string): Promise<RawSession | null | undefined> {
   return new Promise((resolve, reject) => {
-    store.get(sid, (err, value) => (err ? reject(err as Error) : resolve(value as RawSession | null | undefined)))
+    store.get(sid, (err, value) => (err ? reject(err) : resolve(value as RawSession | null | undefined)))
   })
 }
 
 function rawSet(store: ExpressSessionStore, sid: string, value: RawSession): Promise<void> {
   return new Promise((resolve, reject) => {
-    store.set(sid, value, (err) => (err ? reject(err as Error) : resolve()))
+    store.set(sid, value, (err) => (err ? reject(err) : resolve()))
   })
 }
 
@@ -62,8 +62,8 @@ test('express-store: a session is stored as a valid express-session session obje
   await storage.set(id, input)
   const raw = await rawGet(store, id)
   t.truthy(raw)
-  t.is(new Date(raw!.cookie!.expires as string).getTime(), input.expiresAt)
-  t.true(typeof raw!.cookie!.originalMaxAge === 'number' && raw!.cookie!.originalMaxAge > 0)
+  t.is(new Date(raw!.cookie.expires as string).getTime(), input.expiresAt)
+  t.true(typeof raw!.cookie.originalMaxAge === 'number' && raw!.cookie.originalMaxAge > 0)
   t.deepEqual((raw![RECORD_FIELD] as { data: unknown }).data, input.data)
   // express-session's own loader accepts it and sees the same deadline.
   const loaded = await new Promise<session.SessionData | undefined>((resolve, reject) => {
@@ -79,7 +79,7 @@ test('express-store: the absolute deadline caps cookie.expires, so the store dro
   const absoluteExpiresAt = Date.now() + 60_000
   await storage.set(id, record({ a: 1 }, { absoluteExpiresAt }))
   const raw = await rawGet(store, id)
-  t.is(new Date(raw!.cookie!.expires as string).getTime(), absoluteExpiresAt)
+  t.is(new Date(raw!.cookie.expires as string).getTime(), absoluteExpiresAt)
 })
 
 test('express-store: update, remove and touch keep what express-session sees in step', async (t) => {
@@ -91,7 +91,7 @@ test('express-store: update, remove and touch keep what express-session sees in 
   t.true(await storage.touch(id, later))
   t.true(await storage.update(id, 'b', [1, 2], later))
   const raw = await rawGet(store, id)
-  t.is(new Date(raw!.cookie!.expires as string).getTime(), later)
+  t.is(new Date(raw!.cookie.expires as string).getTime(), later)
   t.deepEqual((await storage.get(id))!.data, { a: 1, b: [1, 2] })
 })
 

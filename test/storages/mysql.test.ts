@@ -239,8 +239,8 @@ mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamp
 mysqlTest('mysql: a server that is down rejects with an error naming the storage, and the manager answers 503', async (t) => {
   const storage = new MySQLStorage({ connection: { host: '127.0.0.1', port: 1, user: 'root', database: 'test', connectTimeout: 2000 } })
   const error = await t.throwsAsync(storage.get(generateId()))
-  t.regex(error!.message, /^mysql storage: get failed: /)
-  t.truthy(error!.cause)
+  t.regex(error.message, /^mysql storage: get failed: /)
+  t.truthy(error.cause)
   await t.throwsAsync(storage.set(generateId(), record({})), { message: /^mysql storage: set failed/ })
   const outcomes = await storage.batch([{ type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR }])
   t.true(outcomes[0] instanceof Error)
@@ -249,8 +249,8 @@ mysqlTest('mysql: a server that is down rejects with an error naming the storage
   const manager = new SessionManager({ storage, identities: [new CookieIdentity()] })
   const loading = manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse())
   const unavailable = await t.throwsAsync(loading, { instanceOf: SessionError })
-  t.is((unavailable as SessionError).code, 'SESSION_STORAGE_UNAVAILABLE')
-  t.is((unavailable as SessionError).status, 503)
+  t.is(unavailable.code, 'SESSION_STORAGE_UNAVAILABLE')
+  t.is(unavailable.status, 503)
   await manager.close()
 })
 

@@ -24,7 +24,7 @@ function expressSession(req: Request): session.Session & { views?: number; user?
 
 /** Promisified store calls, as express-session makes them. */
 function call<T>(invoke: (callback: (err: unknown, value?: T) => void) => void): Promise<T | undefined> {
-  return new Promise((resolve, reject) => invoke((err, value) => (err ? reject(err as Error) : resolve(value))))
+  return new Promise((resolve, reject) => invoke((err, value) => (err ? reject(err) : resolve(value))))
 }
 
 /** The only session of a storage, with its id. */
@@ -128,12 +128,12 @@ test('toExpressStore: the store contract with callbacks (get, set, destroy, touc
   t.is((await storage.get(sid))!.expiresAt, expires.getTime())
 
   const later = new Date(Date.now() + 10 * MINUTE)
-  await call((cb) => store.touch(sid, { ...sess, cookie: { ...sess.cookie, expires: later } } as session.SessionData, cb as () => void))
+  await call((cb) => store.touch(sid, { ...sess, cookie: { ...sess.cookie, expires: later } }, cb as () => void))
   t.is((await storage.get(sid))!.expiresAt, later.getTime())
   const touched = await call<session.SessionData | null>((cb) => store.get(sid, cb))
   t.is(new Date(touched!.cookie.expires as unknown as string).getTime(), later.getTime(), 'get reports the touched deadline')
 
-  await call((cb) => store.set('second', { cookie: { originalMaxAge: null, expires: null } } as unknown as session.SessionData, cb))
+  await call((cb) => store.set('second', { cookie: { originalMaxAge: null, expires: null } }, cb))
   const second = await storage.get('second')
   t.true(Math.abs(second!.expiresAt - (Date.now() + 86_400_000)) < 5000, 'a browser-session cookie lives ttl seconds')
 
@@ -165,7 +165,7 @@ test('toExpressStore: storage failures reach the callback as errors, never as "n
     { message: /closed/ },
   )
   await t.throwsAsync(
-    call((cb) => store.set('any', { cookie: { originalMaxAge: null } } as unknown as session.SessionData, cb)),
+    call((cb) => store.set('any', { cookie: { originalMaxAge: null } }, cb)),
     { message: /closed/ },
   )
   await t.throwsAsync(

@@ -61,7 +61,7 @@ export async function typedData(): Promise<void> {
 
 export function typedNodeMiddleware(): void {
   const sessions = typed.middleware()
-  sessions(req as RequestWithSession<AppData>, res, () => {
+  sessions(req, res, () => {
     exactly<Session<AppData> | undefined>()((req as RequestWithSession<AppData>).session)
   })
 }

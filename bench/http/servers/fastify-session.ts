@@ -19,7 +19,7 @@ app.get(ROUTES.read, (request, reply) => {
 })
 app.get(ROUTES.write, (request, reply) => {
   // @fastify/session saves a changed session in its onSend hook, before the response goes out.
-  request.session.set(KEY, ++counter)
+  void request.session.set(KEY, ++counter)
   reply.type('text/plain').send(String(counter))
 })
 app.get(ROUTES.fresh, (request, reply) => {

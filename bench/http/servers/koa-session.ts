@@ -36,4 +36,5 @@ app.use((ctx) => {
   }
 })
 
-listen(createServer(app.callback()))
+const handle = app.callback()
+listen(createServer((req, res) => void handle(req, res)))
