@@ -25,8 +25,12 @@ export type SessionErrorCode =
   | 'SESSION_NO_IDENTITY'
   /** A storage returned a record that cannot be used (not JSON, no metadata, other id). */
   | 'SESSION_INVALID_RECORD'
-  /** The call is not allowed in the manager's current state. */
+  /** The call is not allowed in the manager's (or storage's) current state, or the storage does not offer it. */
   | 'SESSION_INVALID_STATE'
+  /** A storage's backend failed an operation (lost connection, disk error); its error is the `cause`. */
+  | 'SESSION_STORAGE_ERROR'
+  /** A storage was given an operation it cannot apply (not an object, an id or key that is not a string, a deadline that is not a number, an id the backend cannot hold). */
+  | 'SESSION_INVALID_OPERATION'
 
 /** Options of {@link SessionError}. */
 export interface SessionErrorOptions {
@@ -41,6 +45,7 @@ export interface SessionErrorOptions {
 const DEFAULT_STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORAGE_UNAVAILABLE: 503,
   SESSION_STORAGE_FAILED: 503,
+  SESSION_STORAGE_ERROR: 503,
   SESSION_QUEUE_FULL: 503,
   SESSION_CLOSED: 503,
   SESSION_TOO_LARGE: 500,

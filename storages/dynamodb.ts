@@ -13,7 +13,7 @@ import {
   type ScanCommandInput,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb'
-import { batchRounds } from '../src/batch-rounds.js'
+import { batchRounds } from '../src/kit/batch.js'
 import { SessionError } from '../src/errors.js'
 import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
 

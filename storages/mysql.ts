@@ -1,5 +1,5 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
-import { batchRounds } from '../src/batch-rounds.js'
+import { batchRounds } from '../src/kit/batch.js'
 import { SessionError } from '../src/errors.js'
 import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
 

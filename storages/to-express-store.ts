@@ -1,6 +1,17 @@
 import session from 'express-session'
-import type { SessionData, SessionRecord, SessionRecordInput, Storage } from '../src/types.js'
-import { isPlainObject } from '../src/values.js'
+import {
+  clockOption,
+  isPlainObject,
+  optionsObject,
+  type SessionData,
+  type SessionRecord,
+  type SessionRecordInput,
+  type Storage,
+  type StorageAdmin,
+} from '../src/kit/index.js'
+
+/** What {@link toExpressStore} needs of a storage: the manager's side and the operators' side. */
+export type AdministeredStorage = Storage & StorageAdmin
 
 /** Options of {@link toExpressStore}. */
 export interface ToExpressStoreOptions {
@@ -9,6 +20,8 @@ export interface ToExpressStoreOptions {
    * cookies, `maxAge` unset). Default 86_400, as connect-redis.
    */
   ttl?: number
+  /** Clock in epoch ms, for the deadlines of sessions without cookie expiry. Default `Date.now`. */
+  now?: () => number
 }
 
 /** A node-style callback, as express-session passes them to its store. */
@@ -24,17 +37,19 @@ type ExpressSession = session.SessionData
  */
 export class StorageExpressStore extends session.Store {
   /** The storage sessions live in. */
-  readonly storage: Storage
+  readonly storage: AdministeredStorage
   readonly #ttlMs: number
+  readonly #now: () => number
 
-  constructor(storage: Storage, options: ToExpressStoreOptions = {}) {
+  constructor(storage: AdministeredStorage, options: ToExpressStoreOptions = {}) {
     super()
-    const candidate = storage as Partial<Storage> | null
+    const candidate = storage as Partial<AdministeredStorage> | null
     const methods = ['get', 'set', 'delete', 'touch', 'length', 'all', 'clear'] as const
     if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
       throw new TypeError(`toExpressStore needs a storage with ${methods.join(', ')} methods`)
     }
-    if (typeof options !== 'object' || options === null) throw new TypeError('toExpressStore options must be an object')
+    optionsObject(options, 'toExpressStore')
+    this.#now = clockOption(options.now, 'toExpressStore')
     const ttl = options.ttl ?? 86_400
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw new TypeError('toExpressStore option "ttl" must be a positive number of seconds')
     this.storage = storage
@@ -105,11 +120,11 @@ export class StorageExpressStore extends session.Store {
     // JSON is what storages keep: the Cookie becomes its toJSON() form, Dates become strings.
     const data: unknown = JSON.parse(JSON.stringify(sess))
     if (!isPlainObject(data)) throw new TypeError('express-session gave the store a session that is not an object')
-    const now = Date.now()
+    const now = this.#now()
     return { data: data as SessionData, createdAt: now, expiresAt: this.#deadline(sess, now) }
   }
 
-  #deadline(sess: ExpressSession, now = Date.now()): number {
+  #deadline(sess: ExpressSession, now = this.#now()): number {
     const expires = sess.cookie?.expires
     const time = expires === undefined || expires === null ? NaN : new Date(expires).getTime()
     return Number.isFinite(time) ? time : now + this.#ttlMs
@@ -144,7 +159,7 @@ export class StorageExpressStore extends session.Store {
  * }))
  * ```
  */
-export function toExpressStore(storage: Storage, options?: ToExpressStoreOptions): StorageExpressStore {
+export function toExpressStore(storage: AdministeredStorage, options?: ToExpressStoreOptions): StorageExpressStore {
   return new StorageExpressStore(storage, options)
 }
 

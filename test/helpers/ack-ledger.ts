@@ -1,4 +1,4 @@
-import type { SessionRecord, Storage } from '../../src/types.js'
+import type { SessionRecord, Storage, StorageAdmin } from '../../src/types.js'
 
 /** One acknowledged write that storage does not reflect. */
 export interface MissingWrite {
@@ -102,7 +102,7 @@ export class AckLedger {
   }
 
   /** Read every recorded session back from `storage` and compare. */
-  async verify(storage: Pick<Storage, 'get' | 'all'>): Promise<LedgerReport> {
+  async verify(storage: Pick<Storage & StorageAdmin, 'get' | 'all'>): Promise<LedgerReport> {
     const missing: MissingWrite[] = []
     const resurrected: string[] = []
     const inDoubt = { destroyed: 0, intact: 0, moved: 0 }
@@ -136,7 +136,7 @@ export class AckLedger {
   }
 
   // A renew that was not answered may have moved the data to an id the client never learned.
-  async #heldElsewhere(storage: Pick<Storage, 'all'>, id: string, keys: ReadonlyMap<string, number>): Promise<boolean> {
+  async #heldElsewhere(storage: Pick<StorageAdmin, 'all'>, id: string, keys: ReadonlyMap<string, number>): Promise<boolean> {
     for await (const [otherId, record] of storage.all()) {
       if (otherId !== id && holds(record, keys)) return true
     }

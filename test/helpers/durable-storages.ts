@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Storage } from '../../src/types.js'
+import type { Storage, StorageAdmin } from '../../src/types.js'
 import { LevelStorage } from '../../storages/level.js'
 import { MySQLStorage } from '../../storages/mysql.js'
 import { dropTable, uniqueTable } from './mysql.js'
@@ -13,7 +13,7 @@ export interface DurableTarget {
   /** Environment for the fixture server (test/fixtures/session-server.ts). */
   readonly env: Record<string, string>
   /** Open the same storage anew, as a new process would. */
-  reopen(): Promise<Storage>
+  reopen(): Promise<Storage & StorageAdmin>
 }
 
 /** A fresh LevelDB folder, removed when the test ends. */

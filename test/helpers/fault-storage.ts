@@ -1,4 +1,4 @@
-import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../../src/types.js'
+import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageOperation } from '../../src/types.js'
 
 /** The error every injected failure rejects with, so tests can tell it from a real one. */
 export class InjectedFault extends Error {
@@ -53,7 +53,7 @@ type Method = 'get' | 'set' | 'update' | 'remove' | 'delete' | 'touch' | 'batch'
 export class FaultStorage implements Storage {
   readonly name: string
   /** The wrapped storage: read it directly to check what really landed. */
-  readonly inner: Storage
+  readonly inner: Storage & StorageAdmin
   /** Present when the inner storage batches and the option allows it. */
   readonly batch?: (operations: readonly StorageOperation[]) => Promise<BatchOutcome[]>
   /** Calls received per method (including the ones that failed). */
@@ -68,7 +68,7 @@ export class FaultStorage implements Storage {
   readonly #attempts = new Map<string, number>()
   readonly #forged = new Map<string, unknown>()
 
-  constructor(inner: Storage, options: FaultStorageOptions = {}) {
+  constructor(inner: Storage & StorageAdmin, options: FaultStorageOptions = {}) {
     this.inner = inner
     this.name = `fault(${inner.name})`
     if (options.batch !== false && typeof inner.batch === 'function') {

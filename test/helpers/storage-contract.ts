@@ -1,14 +1,25 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
+import { isSessionError, type SessionErrorCode } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
-import type { SessionRecordInput, Storage } from '../../src/types.js'
+import { AbstractStorage, capabilitiesOf, type Storage, type StorageAdmin, type StorageOperation } from '../../src/kit/index.js'
+import type { SessionRecordInput } from '../../src/types.js'
 
 /** How a storage's test file hands fresh storages to the contract suite. */
 export interface ContractOptions {
   /** A new, empty storage (its own table, location or prefix). */
   open(): Promise<Storage>
+  /**
+   * Optional: a new, empty storage whose clock is `now` (its `now` option). The suite then
+   * checks that liveness and cleanup follow the storage's clock, not the machine's.
+   */
+  openWithClock?(now: () => number): Promise<Storage>
   /** Optional extra teardown after the storage was closed (drop the table, remove the folder). */
   dispose?(storage: Storage): Promise<void>
 }
+
+type Admin = Storage & StorageAdmin
+
+const ADMIN_METHODS = ['length', 'all', 'clear', 'cleanup'] as const
 
 const HOUR = 3_600_000
 
@@ -22,17 +33,67 @@ function record(data: SessionRecordInput['data'], overrides: Partial<SessionReco
  * A new storage is one file plus one call of this function in its test file.
  */
 export function storageContract(name: string, options: ContractOptions): void {
-  const withStorage = (title: string, body: (t: import('ava').ExecutionContext, storage: Storage) => Promise<void>): void => {
-    test(`${name}: ${title}`, async (t) => {
-      const storage = await options.open()
-      try {
-        await body(t, storage)
-      } finally {
-        await storage.close()
-        await options.dispose?.(storage)
+  const run = async (t: ExecutionContext, storage: Storage, body: (t: ExecutionContext, storage: Storage) => Promise<void>): Promise<void> => {
+    try {
+      await body(t, storage)
+    } finally {
+      await storage.close()
+      await options.dispose?.(storage)
+    }
+  }
+  const withStorage = (title: string, body: (t: ExecutionContext, storage: Storage) => Promise<void>): void => {
+    test(`${name}: ${title}`, async (t) => run(t, await options.open(), body))
+  }
+  /** A test of the operators' side: run where the storage declares it. */
+  const withAdmin = (title: string, body: (t: ExecutionContext, storage: Admin) => Promise<void>): void => {
+    withStorage(title, async (t, storage) => {
+      if (!capabilitiesOf(storage).admin) {
+        t.pass("this storage does not declare the operators' side")
+        return
       }
+      await body(t, storage as Admin)
     })
   }
+  /** A test of the batch entry point: run where the storage declares it. */
+  const withBatch = (title: string, body: (t: ExecutionContext, storage: Storage, batch: NonNullable<Storage['batch']>) => Promise<void>): void => {
+    withStorage(title, async (t, storage) => {
+      if (!capabilitiesOf(storage).batch || storage.batch === undefined) {
+        t.pass('this storage does not declare batch')
+        return
+      }
+      await body(t, storage, storage.batch.bind(storage))
+    })
+  }
+  /** A test of what storages built on the kit share (coded errors, validation, failure propagation). */
+  const withKitStorage = (title: string, body: (t: ExecutionContext, storage: Storage) => Promise<void>): void => {
+    withStorage(title, async (t, storage) => {
+      if (!(storage instanceof AbstractStorage)) {
+        t.pass('this storage is not built on the storage kit')
+        return
+      }
+      await body(t, storage)
+    })
+  }
+
+  withStorage('declares its capabilities, and the methods match them', async (t, storage) => {
+    const declared = capabilitiesOf(storage)
+    t.is(typeof declared.batch, 'boolean')
+    t.is(typeof declared.admin, 'boolean')
+    t.is(typeof declared.shared, 'boolean')
+    t.is(typeof storage.batch === 'function', declared.batch, 'batch() is there exactly when declared')
+    const admin = storage as Storage & Partial<Record<(typeof ADMIN_METHODS)[number], unknown>>
+    for (const method of ADMIN_METHODS) {
+      if (declared.admin) t.is(typeof admin[method], 'function', `${method}() is there`)
+    }
+    if (!declared.admin) {
+      // Not declared: absent, or there but refusing with a code.
+      for (const method of ['length', 'clear', 'cleanup'] as const) {
+        const call = admin[method]
+        if (typeof call !== 'function') continue
+        await rejectsWith(t, (call as () => Promise<unknown>).call(storage), 'SESSION_INVALID_STATE')
+      }
+    }
+  })
 
   withStorage('get of an unknown id is undefined, not an error', async (t, storage) => {
     t.is(await storage.get(generateId()), undefined)
@@ -188,7 +249,7 @@ export function storageContract(name: string, options: ContractOptions): void {
     for (let i = 0; i < 20; i++) t.is(got!.data[`k${i}`], i)
   })
 
-  withStorage('length, all and clear see live records only', async (t, storage) => {
+  withAdmin('length, all and clear see live records only', async (t, storage) => {
     const live = [generateId(), generateId(), generateId()]
     for (const id of live) await storage.set(id, record({ id }))
     await storage.set(generateId(), record({ dead: true }, { expiresAt: Date.now() - 1 }))
@@ -204,7 +265,7 @@ export function storageContract(name: string, options: ContractOptions): void {
     t.is(await storage.get(live[0]!), undefined)
   })
 
-  withStorage('cleanup deletes expired records and reports how many', async (t, storage) => {
+  withAdmin('cleanup deletes expired records and reports how many', async (t, storage) => {
     const now = Date.now()
     const keep = generateId()
     await storage.set(keep, record({ keep: true }))
@@ -216,17 +277,13 @@ export function storageContract(name: string, options: ContractOptions): void {
     t.is(await storage.length(), 1)
   })
 
-  withStorage('batch applies operations in order and reports each outcome', async (t, storage) => {
-    if (storage.batch === undefined) {
-      t.pass('this storage has no batch entry point')
-      return
-    }
+  withBatch('batch applies operations in order and reports each outcome', async (t, storage, batch) => {
     const a = generateId()
     const b = generateId()
     const missing = generateId()
     const expiresAt = Date.now() + HOUR
     await storage.set(b, record({ old: true }))
-    const outcomes = await storage.batch([
+    const outcomes = await batch([
       { type: 'set', id: a, record: record({ x: 1 }) },
       { type: 'update', id: a, key: 'y', value: 2, expiresAt },
       { type: 'remove', id: a, key: 'x', expiresAt },
@@ -241,13 +298,9 @@ export function storageContract(name: string, options: ContractOptions): void {
     t.is(await storage.get(missing), undefined)
   })
 
-  withStorage('a batch of many sessions lands whole', async (t, storage) => {
-    if (storage.batch === undefined) {
-      t.pass('this storage has no batch entry point')
-      return
-    }
+  withBatch('a batch of many sessions lands whole', async (t, storage, batch) => {
     const ids = Array.from({ length: 300 }, () => generateId())
-    const outcomes = await storage.batch(ids.map((id, i) => ({ type: 'set' as const, id, record: record({ i }) })))
+    const outcomes = await batch(ids.map((id, i) => ({ type: 'set' as const, id, record: record({ i }) })))
     t.is(outcomes.length, 300)
     t.true(outcomes.every((outcome) => outcome === true))
     for (const [i, id] of ids.entries()) t.is((await storage.get(id))!.data['i'], i)
@@ -257,4 +310,122 @@ export function storageContract(name: string, options: ContractOptions): void {
     await storage.close()
     await t.notThrowsAsync(storage.close())
   })
+
+  withStorage('-0 reads back as 0', async (t, storage) => {
+    const id = generateId()
+    await storage.set(id, record({ zero: -0, list: [-0] }))
+    t.true(await storage.update(id, 'other', -0, Date.now() + HOUR))
+    const got = await storage.get(id)
+    t.true(Object.is(got!.data['zero'], 0))
+    t.true(Object.is((got!.data['list'] as number[])[0], 0))
+    t.true(Object.is(got!.data['other'], 0))
+  })
+
+  withKitStorage('"no absolute deadline" is undefined, however the record said it', async (t, storage) => {
+    const id = generateId()
+    await storage.set(id, { ...record({ a: 1 }), absoluteExpiresAt: null as never })
+    const got = await storage.get(id)
+    t.false('absoluteExpiresAt' in got! && got.absoluteExpiresAt !== undefined)
+  })
+
+  withKitStorage('a closed storage rejects every call with SESSION_CLOSED', async (t, storage) => {
+    await storage.close()
+    const id = generateId()
+    const expiresAt = Date.now() + HOUR
+    await rejectsWith(t, storage.get(id), 'SESSION_CLOSED')
+    await rejectsWith(t, storage.set(id, record({})), 'SESSION_CLOSED')
+    await rejectsWith(t, storage.update(id, 'a', 1, expiresAt), 'SESSION_CLOSED')
+    await rejectsWith(t, storage.remove(id, 'a', expiresAt), 'SESSION_CLOSED')
+    await rejectsWith(t, storage.delete(id), 'SESSION_CLOSED')
+    await rejectsWith(t, storage.touch(id, expiresAt), 'SESSION_CLOSED')
+    if (storage.batch !== undefined) await rejectsWith(t, storage.batch([{ type: 'delete', id }]), 'SESSION_CLOSED')
+    if (capabilitiesOf(storage).admin) {
+      const admin = storage as Admin
+      await rejectsWith(t, admin.length(), 'SESSION_CLOSED')
+      await rejectsWith(t, admin.cleanup(), 'SESSION_CLOSED')
+      await rejectsWith(t, admin.clear(), 'SESSION_CLOSED')
+      await rejectsWith(
+        t,
+        (async () => {
+          for await (const _ of admin.all()) break
+        })(),
+        'SESSION_CLOSED',
+      )
+    }
+  })
+
+  withKitStorage('malformed operations reject with SESSION_INVALID_OPERATION and change nothing', async (t, storage) => {
+    const id = generateId()
+    await storage.set(id, record({ a: 1 }))
+    await rejectsWith(t, storage.set(generateId(), { data: ['not', 'an', 'object'] } as never), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.set(generateId(), record({}, { expiresAt: Number.NaN })), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.update(id, 42 as never, 1, Date.now() + HOUR), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.touch(id, 'later' as never), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.update(id, 'big', 10n as never, Date.now() + HOUR), 'SESSION_INVALID_VALUE')
+    t.deepEqual((await storage.get(id))!.data, { a: 1 })
+    t.is(await storage.get(42 as never), undefined, 'an id that is not a string is no session')
+  })
+
+  withKitStorage('in a batch, a failed operation fails the later operations of its session only', async (t, storage) => {
+    if (storage.batch === undefined) {
+      t.pass('this storage does not declare batch')
+      return
+    }
+    const [bad, good] = [generateId(), generateId()]
+    const expiresAt = Date.now() + HOUR
+    await storage.set(bad, record({ a: 1 }))
+    const operations: StorageOperation[] = [
+      { type: 'update', id: bad, key: 'b', value: 10n as never, expiresAt },
+      { type: 'set', id: good, record: record({ fine: true }) },
+      { type: 'update', id: bad, key: 'c', value: 3, expiresAt },
+      { type: 'touch', id: 7 as never, expiresAt },
+      { type: 'update', id: good, key: 'more', value: 2, expiresAt },
+    ]
+    const outcomes = await storage.batch(operations)
+    t.true(isSessionError(outcomes[0], 'SESSION_INVALID_VALUE'))
+    t.is(outcomes[1], true)
+    t.is(outcomes[2], outcomes[0], 'the later operation of the failed session gets the same error, unapplied')
+    t.true(isSessionError(outcomes[3], 'SESSION_INVALID_OPERATION'))
+    t.is(outcomes[4], true)
+    t.deepEqual((await storage.get(bad))!.data, { a: 1 })
+    t.deepEqual((await storage.get(good))!.data, { fine: true, more: 2 })
+  })
+
+  test(`${name}: liveness and cleanup follow the storage's clock (its now option)`, async (t) => {
+    if (options.openWithClock === undefined) {
+      t.pass('no clock given for this storage')
+      return
+    }
+    let now = Date.now() + 10 * HOUR
+    const storage = await options.openWithClock(() => now)
+    await run(t, storage, async () => {
+      const [id, unread, kept] = [generateId(), generateId(), generateId()]
+      await storage.set(id, { data: { a: 1 }, createdAt: now, expiresAt: now + 1000, absoluteExpiresAt: now + 5000 })
+      await storage.set(unread, { data: {}, createdAt: now, expiresAt: now + 1000 })
+      await storage.set(kept, { data: {}, createdAt: now, expiresAt: now + 100 * HOUR })
+      t.truthy(await storage.get(id), 'live by the storage clock')
+      now += 900
+      t.true(await storage.touch(id, now + 1000))
+      now += 900
+      t.truthy(await storage.get(id), 'the touch moved the idle deadline')
+      now += 1000
+      t.is(await storage.get(id), undefined, 'past the idle deadline by the storage clock')
+      t.false(await storage.update(id, 'b', 2, now + 1000))
+      if (capabilitiesOf(storage).admin) {
+        const admin = storage as Admin
+        t.true((await admin.cleanup()) >= 1, 'cleanup() defaults to the storage clock')
+        t.is(await admin.length(), 1, 'and keeps what is live by it')
+        t.truthy(await storage.get(kept))
+        t.is(await storage.get(unread), undefined)
+      }
+    })
+  })
+}
+
+async function rejectsWith(t: ExecutionContext, promise: Promise<unknown>, code: SessionErrorCode): Promise<void> {
+  const error = await t.throwsAsync(promise)
+  t.true(
+    isSessionError(error, code),
+    `${code} expected, got ${error instanceof Error ? `${(error as { code?: string }).code}: ${error.message}` : String(error)}`,
+  )
 }

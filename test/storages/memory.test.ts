@@ -3,7 +3,7 @@ import { MemoryStorage } from '../../storages/memory.js'
 import { generateId } from '../../src/ids.js'
 import { storageContract } from '../helpers/storage-contract.js'
 
-storageContract('memory', { open: async () => new MemoryStorage() })
+storageContract('memory', { open: async () => new MemoryStorage(), openWithClock: async (now) => new MemoryStorage({ now }) })
 
 test('memory: bounded to max sessions, least recently used first', async (t) => {
   const storage = new MemoryStorage({ max: 2 })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { LevelStorage } from '../../storages/level.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { toExpressStore, type StorageExpressStore } from '../../storages/to-express-store.js'
-import type { Storage } from '../../src/types.js'
+import type { Storage, StorageAdmin } from '../../src/types.js'
 import { CookieJar, listen, send } from '../helpers/http-client.js'
 
 const SECRET = 'express-session-secret-for-the-tests'
@@ -28,14 +28,14 @@ function call<T>(invoke: (callback: (err: unknown, value?: T) => void) => void):
 }
 
 /** The only session of a storage, with its id. */
-async function onlySession(storage: Storage): Promise<[string, Awaited<ReturnType<Storage['get']>>]> {
+async function onlySession(storage: Storage & StorageAdmin): Promise<[string, Awaited<ReturnType<Storage['get']>>]> {
   const all = []
   for await (const entry of storage.all()) all.push(entry)
   if (all.length !== 1) throw new Error(`expected one session, found ${all.length}`)
   return all[0]!
 }
 
-async function app(t: import('ava').ExecutionContext, storage: Storage): Promise<string> {
+async function app(t: import('ava').ExecutionContext, storage: Storage & StorageAdmin): Promise<string> {
   const store = toExpressStore(storage)
   const application = express()
   application.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store, cookie: { maxAge: MINUTE } }))
@@ -66,7 +66,7 @@ async function app(t: import('ava').ExecutionContext, storage: Storage): Promise
 }
 
 /** The express-session scenario: views survive, regenerate, touch, destroy. */
-async function endToEnd(t: import('ava').ExecutionContext, storage: Storage): Promise<void> {
+async function endToEnd(t: import('ava').ExecutionContext, storage: Storage & StorageAdmin): Promise<void> {
   const url = await app(t, storage)
   const jar = new CookieJar()
 
@@ -188,6 +188,6 @@ test('toExpressStore: a session JSON cannot hold is refused through the callback
 })
 
 test('toExpressStore: options are checked', (t) => {
-  t.throws(() => toExpressStore({} as Storage), { instanceOf: TypeError, message: /storage with/ })
+  t.throws(() => toExpressStore({} as Storage & StorageAdmin), { instanceOf: TypeError, message: /storage with/ })
   t.throws(() => toExpressStore(new MemoryStorage(), { ttl: 0 }), { instanceOf: TypeError, message: /"ttl"/ })
 })

@@ -1,0 +1,263 @@
+import type { JsonValue } from '../types.js'
+import { Batch } from './batch.js'
+import type { BatchOutcome, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageCapabilities, StorageOperation } from './contract.js'
+import { invalidOperation, storageClosed, storageError, unsupported } from './errors.js'
+import { isLive } from './liveness.js'
+import { clockOption, optionsObject, stringOption } from './options.js'
+import { checkOperation, normalizeOperation } from './record.js'
+
+/** Options every storage built on {@link AbstractStorage} accepts. */
+export interface AbstractStorageOptions {
+  /** Clock in epoch ms: what "now" is for liveness and cleanup. Default `Date.now`. */
+  now?: (() => number) | undefined
+}
+
+/**
+ * The base of a storage, in the manner of abstract-level: its public methods do what every
+ * storage shares and call a few protected hooks that do the backend's work.
+ *
+ * The public methods refuse calls once the storage is closed (`SESSION_CLOSED`), wait for
+ * {@link AbstractStorage._open}, validate operations (`SESSION_INVALID_OPERATION`), read the
+ * clock once per call and hand it to the hook, never return a record that is not live, turn
+ * every backend failure into `SESSION_STORAGE_ERROR` with the backend's error as `cause`, and
+ * wait for calls in flight before {@link AbstractStorage._close}. A single write runs as a
+ * one-operation batch unless the backend has a cheaper path ({@link AbstractStorage._apply}).
+ *
+ * A storage never retries: a failed operation rejects (or, in a batch, gets its error as its
+ * outcome, with the later operations of its session) and the manager's write queue retries
+ * whole operations with its backoff. The one exception is finishing a single call that the
+ * backend protocol returns unfinished (DynamoDB's `UnprocessedItems`), bounded, within that call.
+ *
+ * A backend overrides `_get`, one of `_write` (a batch) or `_apply` (one operation), and for
+ * the operators' side `_all`, `_clear`, `_cleanup` (and `_length` when it can count faster than
+ * listing). It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and
+ * defining `batch(operations) { return this.applyBatch(operations) }`.
+ *
+ * @example
+ * ```ts
+ * class MapStorage extends AbstractStorage {
+ *   readonly capabilities = { batch: false, admin: true, shared: false }
+ *   readonly #records = new Map<string, SessionRecord>()
+ *   constructor(options?: AbstractStorageOptions) {
+ *     super('map', options, 'MapStorage')
+ *   }
+ *   protected override _get(id: string) {
+ *     return this.#records.get(id)
+ *   }
+ *   protected override _apply(op: StorageOperation, now: number) {
+ *     // …the backend's work for one operation
+ *   }
+ * }
+ * ```
+ */
+export abstract class AbstractStorage implements Storage, StorageAdmin {
+  /** A short name used in error messages, e.g. `"level"`. */
+  readonly name: string
+  /** What this storage offers; the contract suite checks it for exactly this. */
+  abstract readonly capabilities: StorageCapabilities
+  readonly #now: () => number
+  #closing: Promise<void> | undefined
+  #inflight = 0
+  #drained: (() => void) | undefined
+
+  /**
+   * @param name The storage's name in error messages (checked: a non-empty string).
+   * @param options The storage's options; the base reads `now`.
+   * @param owner The class name that option errors name, e.g. `"LevelStorage"`.
+   */
+  protected constructor(name: string, options: AbstractStorageOptions | undefined, owner: string) {
+    const checked = optionsObject(options, owner) as AbstractStorageOptions
+    this.name = stringOption(name, owner, 'name', name)
+    this.#now = clockOption(checked.now, owner)
+    const base = AbstractStorage.prototype
+    if (this._write === base._write && this._apply === base._apply) throw new TypeError(`${owner} must override _write or _apply`)
+  }
+
+  /** The storage's clock (the `now` option). */
+  protected now(): number {
+    return this.#now()
+  }
+
+  /** Whether `close()` was called. */
+  protected get closed(): boolean {
+    return this.#closing !== undefined
+  }
+
+  /** The live record of `id`, or `undefined` when there is none (missing, expired, or an id that is not a string). */
+  get(id: string): Promise<SessionRecord | undefined> {
+    return this.#call('read a session', async (now) => {
+      if (typeof id !== 'string') return undefined
+      const record = await this._get(id, now)
+      return record !== undefined && isLive(record, now) ? record : undefined
+    })
+  }
+
+  /** Create or replace the whole record of `id`; its version goes up by one. */
+  async set(id: string, record: SessionRecordInput): Promise<void> {
+    await this.#single({ type: 'set', id, record })
+  }
+
+  /** Set one key of a live record and move its idle deadline. `false` when there is no live record. */
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
+    return this.#single({ type: 'update', id, key, value, expiresAt })
+  }
+
+  /** Remove one key of a live record and move its idle deadline. `false` when there is no live record. */
+  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
+    return this.#single({ type: 'remove', id, key, expiresAt })
+  }
+
+  /** Delete the record of `id`; deleting a missing record succeeds. */
+  async delete(id: string): Promise<void> {
+    await this.#single({ type: 'delete', id })
+  }
+
+  /** Move the idle deadline of a live record without rewriting its data. `false` when there is none. */
+  touch(id: string, expiresAt: number): Promise<boolean> {
+    return this.#single({ type: 'touch', id, expiresAt })
+  }
+
+  /** Number of live records. */
+  length(): Promise<number> {
+    return this.#call('count sessions', (now) => this._length(now))
+  }
+
+  /** Every live record with its id. */
+  async *all(): AsyncIterable<[string, SessionRecord]> {
+    if (this.closed) throw storageClosed(this.name)
+    await this._open()
+    if (this.closed) throw storageClosed(this.name)
+    const now = this.#now()
+    try {
+      for await (const entry of this._all(now)) if (isLive(entry[1], now)) yield entry
+    } catch (err) {
+      throw storageError(this.name, 'list sessions', err)
+    }
+  }
+
+  /** Delete every record. */
+  clear(): Promise<void> {
+    return this.#call('clear sessions', () => this._clear())
+  }
+
+  /** Delete records expired at `now` (default: the storage's clock), in bounded batches; resolves to how many. */
+  cleanup(now?: number): Promise<number> {
+    return this.#call('clean up expired sessions', (clock) => {
+      if (now !== undefined && !Number.isFinite(now)) throw invalidOperation(this.name, 'cleanup(now) takes a finite number of epoch milliseconds')
+      return this._cleanup(now ?? clock)
+    })
+  }
+
+  /** Wait for the calls in flight, then release the backend ({@link AbstractStorage._close}). Idempotent; later calls reject with `SESSION_CLOSED`. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#inflight > 0) await new Promise<void>((resolve) => (this.#drained = resolve))
+      await this._close()
+    })()
+    return this.#closing
+  }
+
+  /**
+   * Apply several operations and report one outcome per operation: what a backend's
+   * `batch(operations)` returns. An invalid operation gets its error as its outcome, and so
+   * do the later operations of its session; a failure of the whole backend call rejects.
+   */
+  protected applyBatch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    return this.#call('write sessions', async (now) => {
+      const given: unknown = operations
+      if (!Array.isArray(given)) throw invalidOperation(this.name, 'batch() takes an array of operations')
+      const problems = operations.map((op) => checkOperation(this.name, op))
+      const batch = new Batch(operations.map((op, index) => (problems[index] === undefined ? normalizeOperation(op) : op)))
+      problems.forEach((problem, index) => {
+        if (problem !== undefined) batch.fail(index, problem)
+      })
+      if (batch.pendingCount > 0) await this._write(batch, now)
+      return batch.outcomes
+    })
+  }
+
+  /**
+   * Resolves when the backend is ready; every call waits for it. Default: ready at once. A
+   * rejection is every call's rejection (it should be a `storageFailure` saying why).
+   */
+  protected _open(): Promise<void> | void {}
+
+  /** The record of `id` as stored (the base drops it if it is not live), or `undefined`. Unusable → throw `readRecord`'s error. */
+  protected abstract _get(id: string, now: number): Promise<SessionRecord | undefined> | SessionRecord | undefined
+
+  /**
+   * Apply the pending operations of `batch` (well-formed, in array order per session) and
+   * settle each with `batch.done` or `batch.fail`. Reject only when the whole call failed.
+   * Default: each operation through {@link AbstractStorage._apply}, one at a time.
+   */
+  protected _write(batch: Batch, now: number): Promise<void> | void {
+    return batch.applyEach((op) => this._apply(op, now))
+  }
+
+  /**
+   * Apply one well-formed operation: whether it applied (`false`: no live record for an
+   * update, remove or touch). Default: a one-operation {@link AbstractStorage._write}.
+   */
+  protected _apply(op: StorageOperation, now: number): Promise<boolean> | boolean {
+    return this.#applyAsBatch(op, now)
+  }
+
+  async #applyAsBatch(op: StorageOperation, now: number): Promise<boolean> {
+    const batch = new Batch([op])
+    await this._write(batch, now)
+    const outcome = batch.outcomes[0]!
+    if (outcome instanceof Error) throw outcome
+    return outcome
+  }
+
+  /** Number of live records at `now`. Default: counts {@link AbstractStorage._all}. */
+  protected _length(now: number): Promise<number> | number {
+    return this.#countAll(now)
+  }
+
+  async #countAll(now: number): Promise<number> {
+    let count = 0
+    for await (const [, record] of this._all(now)) if (isLive(record, now)) count++
+    return count
+  }
+
+  /** Every record with its id (the base drops those that are not live). Default: not offered. */
+  protected _all(_now: number): AsyncIterable<[string, SessionRecord]> | Iterable<[string, SessionRecord]> {
+    throw unsupported(this.name, 'all')
+  }
+
+  /** Delete every record. Default: not offered. */
+  protected _clear(): Promise<void> | void {
+    throw unsupported(this.name, 'clear')
+  }
+
+  /** Delete the records expired at `now`; how many. Default: not offered. */
+  protected _cleanup(_now: number): Promise<number> | number {
+    throw unsupported(this.name, 'cleanup')
+  }
+
+  /** Release the backend once no call is in flight. Default: nothing to release. */
+  protected _close(): Promise<void> | void {}
+
+  async #single(op: StorageOperation): Promise<boolean> {
+    return this.#call('write a session', (now) => {
+      const problem = checkOperation(this.name, op)
+      if (problem !== undefined) throw problem
+      return this._apply(normalizeOperation(op), now)
+    })
+  }
+
+  async #call<T>(action: string, work: (now: number) => Promise<T> | T): Promise<T> {
+    if (this.#closing !== undefined) throw storageClosed(this.name)
+    this.#inflight++
+    try {
+      await this._open()
+      if (this.#closing !== undefined) throw storageClosed(this.name)
+      return await work(this.#now())
+    } catch (err) {
+      throw storageError(this.name, action, err)
+    } finally {
+      if (--this.#inflight === 0 && this.#drained !== undefined) this.#drained()
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import type { BatchOutcome, StorageOperation } from './contract.js'
+import { toError } from './errors.js'
+
+/**
+ * One batch of operations and their outcomes while a backend applies it, with the rule every
+ * storage keeps: once an operation fails, the later operations of the same session fail with
+ * the same error without being applied (they were meant to apply after it). Operations of
+ * other sessions are not affected.
+ *
+ * An operation is pending until the backend settles it with {@link Batch.done} or
+ * {@link Batch.fail}; {@link Batch.entries} and {@link Batch.rounds} list only pending ones.
+ *
+ * @example
+ * ```ts
+ * const batch = new Batch(operations)
+ * for (const [index, op] of batch.entries()) {
+ *   try {
+ *     batch.done(index, apply(op))
+ *   } catch (err) {
+ *     batch.fail(index, err) // and the later operations of op.id
+ *   }
+ * }
+ * return batch.outcomes
+ * ```
+ */
+export class Batch {
+  /** The operations, in the order given. */
+  readonly operations: readonly StorageOperation[]
+  /** One outcome per operation; `false` until settled. */
+  readonly outcomes: BatchOutcome[]
+  readonly #settled: boolean[]
+  /** Per session, the indices of its operations in array order. */
+  readonly #bySession = new Map<unknown, number[]>()
+  #pending: number
+
+  constructor(operations: readonly StorageOperation[]) {
+    this.operations = operations
+    this.outcomes = operations.map(() => false)
+    this.#settled = operations.map(() => false)
+    this.#pending = operations.length
+    operations.forEach((op, index) => {
+      const session = typeof op === 'object' && op !== null ? op.id : Symbol('not an operation')
+      const indices = this.#bySession.get(session)
+      if (indices === undefined) this.#bySession.set(session, [index])
+      else indices.push(index)
+    })
+  }
+
+  /** How many operations are not settled yet. */
+  get pendingCount(): number {
+    return this.#pending
+  }
+
+  /** Whether operation `index` is still to be applied. */
+  isPending(index: number): boolean {
+    return this.#settled[index] === false
+  }
+
+  /** The pending operations with their indices, in array order; an operation failed meanwhile is skipped. */
+  *entries(): Generator<[number, StorageOperation]> {
+    for (let index = 0; index < this.operations.length; index++) if (this.#settled[index] === false) yield [index, this.operations[index]!]
+  }
+
+  /**
+   * The pending operations in rounds, for backends that cannot apply two operations of one
+   * session in one statement: round k holds the k-th pending operation of every session (with
+   * its index), so running the rounds in order keeps each session's order. Check
+   * {@link Batch.isPending} before applying one: an earlier round may have failed its session.
+   */
+  rounds(): Array<Array<[number, StorageOperation]>> {
+    return batchRounds(this.operations, (index) => this.#settled[index] === false)
+  }
+
+  /** Operation `index` was applied (`true`) or found no live record it needed (`false`). */
+  done(index: number, applied: boolean): void {
+    if (this.#settled[index] !== false) return
+    this.#settled[index] = true
+    this.outcomes[index] = applied
+    this.#pending--
+  }
+
+  /** Operation `index` failed with `error`; so do the later pending operations of its session. Returns the error. */
+  fail(index: number, error: unknown): Error {
+    const failure = toError(error)
+    const op = this.operations[index]
+    const session = typeof op === 'object' && op !== null ? op.id : undefined
+    for (const later of this.#bySession.get(session) ?? [index]) {
+      if (later < index || this.#settled[later] !== false) continue
+      this.#settled[later] = true
+      this.outcomes[later] = failure
+      this.#pending--
+    }
+    if (this.#settled[index] === false) {
+      this.#settled[index] = true
+      this.outcomes[index] = failure
+      this.#pending--
+    }
+    return failure
+  }
+
+  /** Every pending operation fails with `error` (the backend could not be reached). */
+  failAll(error: unknown): void {
+    const failure = toError(error)
+    for (const [index] of this.entries()) this.fail(index, failure)
+  }
+
+  /**
+   * Apply the pending operations one at a time, in array order, with `apply` (which resolves
+   * whether it applied, and throws or rejects when it failed).
+   */
+  async applyEach(apply: (op: StorageOperation, index: number) => boolean | Promise<boolean>): Promise<void> {
+    for (const [index, op] of this.entries()) {
+      try {
+        this.done(index, await apply(op, index))
+      } catch (err) {
+        this.fail(index, err)
+      }
+    }
+  }
+
+  /** {@link Batch.applyEach} for a synchronous `apply` (one that stages writes in memory). */
+  applyEachSync(apply: (op: StorageOperation, index: number) => boolean): void {
+    for (const [index, op] of this.entries()) {
+      try {
+        this.done(index, apply(op, index))
+      } catch (err) {
+        this.fail(index, err)
+      }
+    }
+  }
+}
+
+/**
+ * Split operations into rounds: round k holds the k-th operation of every session (with its
+ * index in `operations`), so each session appears at most once per round and running the
+ * rounds in order keeps each session's order. `include` leaves operations out.
+ *
+ * @example
+ * ```ts
+ * batchRounds([a1, b1, a2]) // [[[0, a1], [1, b1]], [[2, a2]]]
+ * ```
+ */
+export function batchRounds(
+  operations: readonly StorageOperation[],
+  include: (index: number) => boolean = () => true,
+): Array<Array<[number, StorageOperation]>> {
+  const seen = new Map<string, number>()
+  const result: Array<Array<[number, StorageOperation]>> = []
+  operations.forEach((op, index) => {
+    if (!include(index)) return
+    const round = seen.get(op.id) ?? 0
+    seen.set(op.id, round + 1)
+    ;(result[round] ??= []).push([index, op])
+  })
+  return result
+}

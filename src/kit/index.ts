@@ -1,0 +1,56 @@
+/**
+ * The storage kit: what every storage of caching-session-manager shares, for the storages in
+ * this package and for third-party backends (`caching-session-manager/kit`).
+ *
+ * - {@link AbstractStorage}: the base class. Its public methods check, validate, apply the
+ *   clock and wrap failures; a backend implements a few protected hooks.
+ * - The contract: {@link Storage} (what the manager calls), {@link StorageAdmin} (what
+ *   operators call), {@link StorageCapabilities} (what a storage declares), records and
+ *   operations.
+ * - Records: {@link readRecord} / {@link parseRecord} turn a backend's raw fields into a
+ *   {@link SessionRecord}; {@link checkOperation} validates a write. "No absolute deadline" is
+ *   `undefined` in records, whatever a backend writes for it.
+ * - Liveness: {@link isLive} and {@link deadlineOf}, the one rule.
+ * - The value codec: {@link encodeValue}, {@link decodeValue}, {@link decodeData},
+ *   {@link dataFromEntries}, {@link setOwn} (JSON text, `__proto__` as an own key, `-0` as 0).
+ * - Batches: {@link Batch} (per-session failure propagation) and {@link batchRounds}.
+ * - Errors: {@link storageClosed}, {@link storageError}, {@link storageFailure},
+ *   {@link invalidRecord}, {@link invalidOperation}, {@link unsupported}: each a
+ *   `SessionError` recognised by its `code`.
+ * - Options: {@link clockOption} (the `now` option every storage accepts) and the other checks.
+ * - {@link KeyedLock}: per-session exclusive sections for backends that read before they write.
+ *
+ * Retry policy: storages never retry. A failed operation rejects (or, in a batch, gets its
+ * error as its outcome); the manager's write queue retries whole operations with backoff.
+ *
+ * Adding a backend is one file built on {@link AbstractStorage} plus one line in the storage
+ * contract suite; see docs/implementing-a-storage.md.
+ *
+ * @example
+ * ```ts
+ * import { AbstractStorage, readRecord, decodeData, type StorageOperation } from 'caching-session-manager/kit'
+ * ```
+ *
+ * @module
+ */
+export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage.js'
+export { Batch, batchRounds } from './batch.js'
+export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
+export {
+  capabilitiesOf,
+  hasAdmin,
+  type BatchOutcome,
+  type SessionRecord,
+  type SessionRecordInput,
+  type Storage,
+  type StorageAdmin,
+  type StorageCapabilities,
+  type StorageOperation,
+} from './contract.js'
+export { hasCode, invalidOperation, invalidRecord, messageOf, storageClosed, storageError, storageFailure, toError, unsupported } from './errors.js'
+export { deadlineOf, isLive, type Deadlines } from './liveness.js'
+export { KeyedLock } from './locks.js'
+export { booleanOption, clockOption, functionOption, nonNegativeNumberOption, optionsObject, positiveIntegerOption, stringOption } from './options.js'
+export { checkOperation, checkRecordInput, isPlainObject, normalizeOperation, parseRecord, readRecord, type RawRecord } from './record.js'
+export { SessionError, isSessionError, type SessionErrorCode } from '../errors.js'
+export type { JsonValue, SessionData } from '../types.js'

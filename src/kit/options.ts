@@ -1,0 +1,103 @@
+/**
+ * Option checks shared by every storage. A bad option throws a `TypeError` that names the
+ * storage and the option, at construction, as lru-cache does.
+ */
+
+/**
+ * `options` when it is an object (or `{}` when it is undefined).
+ *
+ * @example
+ * ```ts
+ * const checked = optionsObject(options, 'MemoryStorage')
+ * ```
+ */
+export function optionsObject<T extends object>(options: T | undefined, owner: string): T | Record<string, never> {
+  if (options === undefined) return {}
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${owner} options must be an object`)
+  return options
+}
+
+/**
+ * The `now` option every storage accepts: a clock in epoch ms (default `Date.now`), so a test
+ * or the manager can move time for the storage too.
+ *
+ * @example
+ * ```ts
+ * this.#now = clockOption(options.now, 'LevelStorage')
+ * ```
+ */
+export function clockOption(now: unknown, owner: string): () => number {
+  if (now === undefined) return Date.now
+  if (typeof now !== 'function') throw new TypeError(`${owner} option "now" must be a function returning epoch milliseconds`)
+  return now as () => number
+}
+
+/**
+ * A positive safe integer option, or `fallback` when it is undefined.
+ *
+ * @example
+ * ```ts
+ * const max = positiveIntegerOption(options.max, 'MemoryStorage', 'max', 100_000)
+ * ```
+ */
+export function positiveIntegerOption(value: unknown, owner: string, name: string, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new TypeError(`${owner} option "${name}" must be a positive integer`)
+  return value
+}
+
+/**
+ * A finite, non-negative number option (a duration), or `fallback` when it is undefined.
+ *
+ * @example
+ * ```ts
+ * const seconds = nonNegativeNumberOption(options.cleanupInterval, 'LevelStorage', 'cleanupInterval', 3600, 'number of seconds')
+ * ```
+ */
+export function nonNegativeNumberOption(value: unknown, owner: string, name: string, fallback: number, what = 'number'): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new TypeError(`${owner} option "${name}" must be a non-negative ${what}`)
+  return value
+}
+
+/**
+ * A boolean option, or `fallback` when it is undefined.
+ *
+ * @example
+ * ```ts
+ * const createTable = booleanOption(options.createTable, 'MySQLStorage', 'createTable', true)
+ * ```
+ */
+export function booleanOption(value: unknown, owner: string, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new TypeError(`${owner} option "${name}" must be a boolean`)
+  return value
+}
+
+/**
+ * A function option, or `fallback` when it is undefined.
+ *
+ * @example
+ * ```ts
+ * const onError = functionOption(options.onCleanupError, 'LevelStorage', 'onCleanupError', (error: Error) => process.emitWarning(error))
+ * ```
+ */
+export function functionOption<F extends (...args: never[]) => unknown>(value: unknown, owner: string, name: string, fallback: F): F {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') throw new TypeError(`${owner} option "${name}" must be a function`)
+  return value as F
+}
+
+/**
+ * A non-empty string option, or `fallback` when it is undefined.
+ *
+ * @example
+ * ```ts
+ * const name = stringOption(options.name, 'ExpressStoreStorage', 'name', 'express-store')
+ * ```
+ */
+export function stringOption(value: unknown, owner: string, name: string, fallback: string): string {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${owner} option "${name}" must be a non-empty string`)
+  return value
+}
