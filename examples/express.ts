@@ -9,6 +9,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+import '../src/middleware/express.js' // caching-session-manager/express: types req.session
 import { closeServer, shutdownOnSignal, signingKey } from './support.js'
 
 const port = Number(process.env['PORT'] ?? 3000)

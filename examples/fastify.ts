@@ -9,6 +9,7 @@
 import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+import fastifySession from '../src/middleware/fastify.js' // caching-session-manager/fastify
 import { shutdownOnSignal, signingKey } from './support.js'
 
 const port = Number(process.env['PORT'] ?? 3000)
@@ -18,7 +19,7 @@ const manager = new SessionManager({
 })
 
 const app = Fastify()
-await app.register(manager.fastify()) // request.session, loaded in onRequest; a storage outage answers 503
+await app.register(fastifySession, { manager }) // request.session, loaded in onRequest; a storage outage answers 503
 
 app.get('/', async (request) => {
   const views = Number(request.session.get('views') ?? 0) + 1

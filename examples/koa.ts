@@ -10,6 +10,7 @@
 import Koa from 'koa'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
+import '../src/middleware/koa.js' // caching-session-manager/koa: types ctx.session
 import { closeServer, shutdownOnSignal, signingKey } from './support.js'
 
 const port = Number(process.env['PORT'] ?? 3000)

@@ -5,6 +5,20 @@ import { isValidId } from '../src/ids.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 
+/**
+ * A key list that signs and verifies, as the `keygrip` package makes it
+ * (`new Keygrip(keys, 'sha256')`). Declared here so that this package's types do not need
+ * `@types/keygrip`; at run time the option takes a `Keygrip` instance.
+ */
+export interface KeygripLike {
+  /** The signature of `data` with the first key. */
+  sign(data: string): string
+  /** Whether `digest` is the signature of `data` with any key. */
+  verify(data: string, digest: string): boolean
+  /** The index of the key that made `digest` for `data`, or -1. */
+  index(data: string, digest: string): number
+}
+
 /** Options of {@link CookieIdentity}. */
 export interface CookieIdentityOptions {
   /** Cookie name. Default `'sid'`. `__Host-` and `__Secure-` prefixes are checked. */
@@ -31,7 +45,7 @@ export interface CookieIdentityOptions {
    * is re-signed with the newest. Without keys the cookie is not signed (the id is still 256
    * random bits).
    */
-  keys?: readonly string[] | Keygrip
+  keys?: readonly string[] | KeygripLike
   /** Send Expires with the session's deadline (a persistent cookie). Default `true`. */
   persistent?: boolean
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-Host` (only behind a proxy that sets them). Default `false`. */

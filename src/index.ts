@@ -4,8 +4,7 @@ export { SessionError, isSessionError, type SessionErrorCode, type SessionErrorO
 export { generateId, isValidId, ID_BYTES, ID_LENGTH } from './ids.js'
 export { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 export { createNodeMiddleware, type NodeMiddleware, type NextFunction, type RequestWithSession, type ResponseWithSession } from './middleware/node.js'
-export { createKoaMiddleware, type KoaMiddleware, type KoaContextLike } from './middleware/koa.js'
-export { createFastifyPlugin, type FastifySessionPlugin, type FastifySessionOptions } from './middleware/fastify.js'
+export { createKoaMiddleware, type KoaMiddleware, type KoaContextLike } from './middleware/koa-middleware.js'
 export type { AppSession, AppSessionData, AppSessionDataType } from './middleware/app-session.js'
 export type {
   BatchOutcome,

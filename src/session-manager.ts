@@ -4,8 +4,7 @@ import { CookieIdentity } from '../identities/cookie.js'
 import { MemoryStorage } from '../storages/memory.js'
 import { SessionError } from './errors.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
-import { createFastifyPlugin, type FastifySessionPlugin } from './middleware/fastify.js'
-import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa.js'
+import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
 import { Session, SessionState, settle, type SessionCallback, type SessionHost } from './session.js'
 import type { Identity, SessionData, SessionEvents, SessionRecord, SessionRequest, SessionResponse, Storage, StorageOperation } from './types.js'
 import { freezeJson, isPlainObject } from './values.js'
@@ -216,20 +215,6 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   koa(): KoaMiddleware {
     return createKoaMiddleware(this)
-  }
-
-  /**
-   * Fastify plugin: decorates `request.session`, loaded in an `onRequest` hook; headers go out
-   * through `reply.header`, so other plugins' cookies survive. Also `caching-session-manager/fastify`.
-   *
-   * @example
-   * ```ts
-   * await app.register(manager.fastify())
-   * app.get('/', (request) => ({ views: request.session.get('views') }))
-   * ```
-   */
-  fastify(): FastifySessionPlugin {
-    return createFastifyPlugin(this)
   }
 
   /**

@@ -1,6 +1,8 @@
 /**
- * Types `req.session` for Express applications that use `app.use(manager.middleware())`.
- * Type-only: nothing here exists at run time, and Express is never loaded by this library.
+ * `caching-session-manager/express`: types `req.session` (and `res.session`) for Express
+ * applications that use `app.use(manager.middleware())`. Import it once anywhere in the
+ * program (`import 'caching-session-manager/express'`). Type-only as far as Express goes:
+ * Express is never loaded by this library; compiling this file needs `@types/express`.
  *
  * Express 5's `Request` (in `express-serve-static-core`) is the interface every handler's
  * `req` is typed with, so augmenting it makes `app.get('/', (req) => req.session.get('x'))`
@@ -8,9 +10,10 @@
  * it is there in every handler that runs after the middleware.
  *
  * express-session declares its own `req.session`; one program cannot use both declarations.
- * When an app runs express-session on {@link toExpressStore}, import the storages from their
- * subpaths (`caching-session-manager/storages/...`), which do not load this file.
+ * An app that runs express-session on `toExpressStore` does not import this subpath.
  */
+// Loads Express's declarations wherever this file's are loaded, so the augmentation below finds its module.
+/// <reference types="express" preserve="true" />
 import type { AppSession } from './app-session.js'
 
 declare module 'express-serve-static-core' {
@@ -24,4 +27,5 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export type { AppSession }
+export { createNodeMiddleware, type NextFunction, type NodeMiddleware } from './node.js'
+export type { AppSession, AppSessionData, AppSessionDataType } from './app-session.js'

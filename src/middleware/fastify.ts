@@ -1,3 +1,19 @@
+/**
+ * `caching-session-manager/fastify`: the Fastify plugin, and the `request.session` typing of
+ * every Fastify handler in the program. Fastify is never loaded by this library; compiling
+ * this file needs `fastify` (which ships its types).
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { SessionManager } from 'caching-session-manager'
+ * import fastifySession from 'caching-session-manager/fastify'
+ *
+ * const manager = new SessionManager()
+ * const app = Fastify()
+ * await app.register(fastifySession, { manager })
+ * ```
+ */
 import type { FastifyInstance, FastifyPluginCallback, FastifyPluginOptions, FastifyReply, FastifyRequest } from 'fastify'
 import type { Session } from '../session.js'
 import type { SessionResponse } from '../types.js'
@@ -12,7 +28,7 @@ declare module 'fastify' {
   }
 }
 
-/** A Fastify plugin as `manager.fastify()` returns it: registered without encapsulation. */
+/** A Fastify plugin as {@link createFastifyPlugin} returns it: registered without encapsulation. */
 export type FastifySessionPlugin<Options extends FastifyPluginOptions = Record<never, never>> = FastifyPluginCallback<Options> & {
   readonly [key: symbol]: unknown
 }
@@ -71,7 +87,7 @@ class ReplyHeaders implements SessionResponse {
  * @example
  * ```ts
  * const app = Fastify()
- * await app.register(manager.fastify())
+ * await app.register(createFastifyPlugin(manager))
  * app.get('/', async (request) => {
  *   const views = Number(request.session.get('views') ?? 0) + 1
  *   await request.session.set('views', views)
@@ -124,7 +140,7 @@ export function createFastifyPlugin<D extends object>(manager: SessionResolver<D
  * await app.register(fastifySession, { manager })
  * ```
  */
-const fastifySession: FastifySessionPlugin<FastifySessionOptions> = skipOverride(
+export const fastifySession: FastifySessionPlugin<FastifySessionOptions> = skipOverride(
   function fastifySession(fastify: FastifyInstance, options: FastifySessionOptions, done: (err?: Error) => void): void {
     const manager = (options as Partial<FastifySessionOptions> | undefined)?.manager
     if (typeof manager !== 'object' || manager === null || typeof manager.resolve !== 'function') {
@@ -151,3 +167,4 @@ function skipOverride<P extends object>(plugin: P, name: string): P {
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err))
 }
+export type { AppSession, AppSessionData, AppSessionDataType } from './app-session.js'

@@ -1,9 +1,9 @@
+// `caching-session-manager/node`: the node:http / Connect middleware and the request and
+// response types once it ran. No framework types: Express's `req.session` typing is in
+// `caching-session-manager/express`.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Session } from '../session.js'
 import type { SessionData, SessionRequest, SessionResponse } from '../types.js'
-// Re-exported from the file that types `req.session` for Express, so every program (and every
-// .d.ts) that loads this middleware loads that declaration merge too; nothing loads at run time.
-export type { AppSession } from './express.js'
 
 /** What the middleware needs of the manager. */
 export interface SessionResolver<D extends object = SessionData> {

@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { createServer } from 'node:http'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
+import '../../src/middleware/express.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { isSessionError } from '../../src/errors.js'
 import type { Storage } from '../../src/types.js'

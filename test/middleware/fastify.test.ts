@@ -4,7 +4,7 @@ import fastifySessionPlugin from '@fastify/session'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
-import fastifySession from '../../src/middleware/fastify.js'
+import fastifySession, { createFastifyPlugin } from '../../src/middleware/fastify.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
 import { MemoryStorage } from '../../storages/memory.js'
@@ -50,7 +50,7 @@ async function start(t: import('ava').ExecutionContext, app: FastifyInstance): P
 async function fastifyApp(t: import('ava').ExecutionContext, sessions: SessionManager): Promise<string> {
   const app = Fastify()
   await app.register(fastifyCookie)
-  await app.register(sessions.fastify())
+  await app.register(createFastifyPlugin(sessions))
   routes(app)
   return start(t, app)
 }
@@ -95,7 +95,7 @@ test('fastify: destroy clears the cookie; the old cookie brings nothing back', a
 
 test('fastify: the plugin is not encapsulated: routes of other plugins see request.session', async (t) => {
   const app = Fastify()
-  await app.register(manager(new MemoryStorage()).fastify())
+  await app.register(createFastifyPlugin(manager(new MemoryStorage())))
   await app.register(async (child) => {
     child.get('/child', async (request) => ({ hasSession: request.session !== null && typeof request.session.get === 'function' }))
   })
@@ -117,13 +117,13 @@ test('fastify: bad plugin options and a second session plugin (ours or @fastify/
   const bad = Fastify()
   await t.throwsAsync(bad.register(fastifySession, { manager: {} as SessionManager }).ready(), { instanceOf: TypeError, message: /option "manager"/ })
   const twice = Fastify()
-  twice.register(manager(new MemoryStorage()).fastify())
-  twice.register(manager(new MemoryStorage()).fastify())
+  twice.register(createFastifyPlugin(manager(new MemoryStorage())))
+  twice.register(createFastifyPlugin(manager(new MemoryStorage())))
   await t.throwsAsync(twice.ready(), { message: /already decorated/ })
   const theirsFirst = Fastify()
   theirsFirst.register(fastifyCookie)
   theirsFirst.register(fastifySessionPlugin, { secret: KEY })
-  theirsFirst.register(manager(new MemoryStorage()).fastify())
+  theirsFirst.register(createFastifyPlugin(manager(new MemoryStorage())))
   await t.throwsAsync(theirsFirst.ready(), { message: /already decorated by another plugin \(@fastify\/session\?\)/ })
 })
 

@@ -20,6 +20,9 @@ import {
   type Session,
   type SessionData,
 } from '../../src/index.js'
+import '../../src/middleware/express.js'
+import fastifySession, { createFastifyPlugin } from '../../src/middleware/fastify.js'
+import '../../src/middleware/koa.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
 /** Compiles only when `A` and `B` are the same type. */
@@ -99,7 +102,7 @@ export function koaTypes(): void {
 
 export async function fastifyTypes(): Promise<void> {
   const app = Fastify()
-  await app.register(untyped.fastify())
+  await app.register(fastifySession, { manager: untyped })
   app.get('/', async (request) => {
     exactly<AppSession>()(request.session)
     return { value: exactly<JsonValue | undefined>()(request.session.get('x')) }
@@ -110,5 +113,6 @@ export function typedManagersFitEveryFramework(): void {
   // A typed manager's adapters are accepted whatever `AppSessionData` says.
   express().use(typed.middleware())
   new Koa().use(typed.koa())
-  void Fastify().register(typed.fastify())
+  void Fastify().register(createFastifyPlugin(typed))
+  void Fastify().register(fastifySession, { manager: typed })
 }
