@@ -1,5 +1,23 @@
-import { SessionError } from '../src/errors.js'
-import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage } from '../src/types.js'
+import {
+  AbstractStorage,
+  KeyedLock,
+  booleanOption,
+  deadlineOf,
+  encodeValue,
+  hasCode,
+  invalidRecord,
+  isLive,
+  optionsObject,
+  parseRecord,
+  setOwn,
+  toError,
+  unsupported,
+  type AbstractStorageOptions,
+  type SessionData,
+  type SessionRecord,
+  type StorageCapabilities,
+  type StorageOperation,
+} from '../src/kit/index.js'
 
 /** A node-style callback as express-session stores call them; what they pass is checked, not trusted. */
 export type ExpressStoreCallback = (err?: unknown, value?: unknown) => unknown
@@ -30,7 +48,7 @@ export interface ExpressSessionStore {
 }
 
 /** Options of {@link ExpressStoreStorage}. */
-export interface ExpressStoreStorageOptions {
+export interface ExpressStoreStorageOptions extends AbstractStorageOptions {
   /** Milliseconds to wait for the store to call back before the call fails. Default 10_000; 0 waits forever. */
   timeout?: number
   /** Name in error messages. Default `'express-store'`. */
@@ -51,17 +69,13 @@ export interface ExpressStoreStorageOptions {
 export const RECORD_FIELD = '__csm'
 
 /** This library's record, as kept under {@link RECORD_FIELD}. */
-interface StoredRecord {
+interface StoredRecord extends SessionRecord {
   id: string
-  data: SessionData
-  createdAt: number
-  expiresAt: number
-  absoluteExpiresAt?: number
-  version: number
 }
 
 /** At most this many deletions of `cleanup` are in flight at once. */
 const CLEANUP_CONCURRENCY = 16
+const OWNER = 'ExpressStoreStorage'
 
 /**
  * Keeps sessions in any express-session store, so the 60+ existing stores (connect-redis,
@@ -97,16 +111,16 @@ const CLEANUP_CONCURRENCY = 16
  * })
  * ```
  */
-export class ExpressStoreStorage implements Storage {
-  readonly name: string
+export class ExpressStoreStorage extends AbstractStorage {
+  /** No batch; the operators' side when the store has `all()` and `clear()`; the store may be shared. */
+  readonly capabilities: StorageCapabilities
   readonly #store: ExpressSessionStore
   readonly #timeout: number
   readonly #storeExpires: boolean
-  /** Per id, the last operation queued: the next one starts after it settles. */
-  readonly #locks = new Map<string, Promise<unknown>>()
-  #closed = false
+  readonly #locks = new KeyedLock()
 
   constructor(store: ExpressSessionStore, options: ExpressStoreStorageOptions = {}) {
+    super((options as Partial<ExpressStoreStorageOptions> | null)?.name ?? 'express-store', options, OWNER)
     const candidate = store as Partial<ExpressSessionStore> | null
     if (
       typeof candidate !== 'object' ||
@@ -117,58 +131,52 @@ export class ExpressStoreStorage implements Storage {
     ) {
       throw new TypeError('ExpressStoreStorage needs an express-session store (an object with get, set and destroy methods)')
     }
-    if (typeof options !== 'object' || options === null) throw new TypeError('ExpressStoreStorage options must be an object')
-    const timeout = options.timeout ?? 10_000
+    const timeout = optionsObject(options, OWNER).timeout ?? 10_000
     if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout < 0) {
       throw new TypeError('ExpressStoreStorage option "timeout" must be a non-negative integer of milliseconds')
     }
-    const name = options.name ?? 'express-store'
-    if (typeof name !== 'string' || name.length === 0) throw new TypeError('ExpressStoreStorage option "name" must be a non-empty string')
-    if (options.storeExpires !== undefined && typeof options.storeExpires !== 'boolean')
-      throw new TypeError('ExpressStoreStorage option "storeExpires" must be a boolean')
-    this.#storeExpires = options.storeExpires ?? true
+    this.#storeExpires = booleanOption(options.storeExpires, OWNER, 'storeExpires', true)
     this.#store = store
     this.#timeout = timeout
-    this.name = name
+    this.capabilities = { batch: false, admin: typeof store.all === 'function' && typeof store.clear === 'function', shared: true }
   }
 
-  async get(id: string): Promise<SessionRecord | undefined> {
-    this.#assertOpen()
+  protected override async _get(id: string): Promise<SessionRecord | undefined> {
     const stored = await this.#read(id)
-    return stored !== undefined && isLive(stored, Date.now()) ? toRecord(stored) : undefined
+    return stored === undefined ? undefined : toRecord(stored)
   }
 
-  set(id: string, record: SessionRecordInput): Promise<void> {
-    return this.#exclusive(id, async () => {
-      // The version continues from the record being replaced; one that is not ours starts over.
-      const previous = await this.#read(id).catch((err: unknown) => {
-        if (err instanceof SessionError && err.code === 'SESSION_INVALID_RECORD') return undefined
-        throw err
-      })
-      const stored: StoredRecord = { id, data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt, version: (previous?.version ?? 0) + 1 }
-      if (record.absoluteExpiresAt !== undefined && record.absoluteExpiresAt !== null) stored.absoluteExpiresAt = record.absoluteExpiresAt
-      await this.#write(stored)
-    })
-  }
-
-  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
-    return this.#change(id, expiresAt, (data) => ({ ...data, [key]: value }))
-  }
-
-  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
-    return this.#change(id, expiresAt, (data) => {
-      const { [key]: _removed, ...rest } = data
-      return rest
-    })
-  }
-
-  delete(id: string): Promise<void> {
-    return this.#exclusive(id, () => this.#destroy(id))
-  }
-
-  /** Moves the deadline by rewriting the session: a store's own `touch` may only reset its TTL, not the stored deadline. */
-  touch(id: string, expiresAt: number): Promise<boolean> {
-    return this.#change(id, expiresAt, (data) => data)
+  /** `touch` moves the deadline by rewriting the session: a store's own `touch` may only reset its TTL, not the stored deadline. */
+  protected override _apply(op: StorageOperation, now: number): Promise<boolean> {
+    switch (op.type) {
+      case 'set':
+        return this.#exclusive(op.id, async () => {
+          // The version continues from the record being replaced; one that is not ours starts over.
+          const previous = await this.#read(op.id).catch((err: unknown) => {
+            if (hasCode(err, 'SESSION_INVALID_RECORD')) return undefined
+            throw err
+          })
+          encodeValue(op.record.data, 'data') // refused here, not by the store's serializer
+          await this.#write({ ...op.record, id: op.id, version: (previous?.version ?? 0) + 1 })
+          return true
+        })
+      case 'update':
+        encodeValue(op.value, op.key)
+        return this.#change(op.id, op.expiresAt, now, (data) => {
+          const changed = { ...data }
+          setOwn(changed, op.key, op.value)
+          return changed
+        })
+      case 'remove':
+        return this.#change(op.id, op.expiresAt, now, (data) => {
+          const { [op.key]: _removed, ...rest } = data
+          return rest
+        })
+      case 'touch':
+        return this.#change(op.id, op.expiresAt, now, (data) => data)
+      case 'delete':
+        return this.#exclusive(op.id, () => this.#destroy(op.id).then(() => true))
+    }
   }
 
   /**
@@ -176,14 +184,9 @@ export class ExpressStoreStorage implements Storage {
    * sessions expired by our deadline but still held (and sessions other code wrote) are left
    * out; otherwise the store's own `length()`.
    */
-  async length(): Promise<number> {
-    this.#assertOpen()
+  protected override async _length(now: number): Promise<number> {
     const store = this.#store
-    if (typeof store.all === 'function') {
-      let count = 0
-      for await (const _entry of this.all()) count++
-      return count
-    }
+    if (typeof store.all === 'function') return (await this.#ours('length')).filter(([, stored]) => isLive(stored, now)).length
     if (typeof store.length !== 'function') throw missing(this.name, 'all() or length()', 'length')
     const count = await this.#call('length', (callback) => store.length!(callback))
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0)
@@ -191,21 +194,17 @@ export class ExpressStoreStorage implements Storage {
     return count
   }
 
-  async *all(): AsyncIterable<[string, SessionRecord]> {
-    const now = Date.now()
-    for (const [id, stored] of await this.#ours('all')) {
-      if (isLive(stored, now)) yield [id, toRecord(stored)]
-    }
+  protected override async _all(): Promise<Array<[string, SessionRecord]>> {
+    return (await this.#ours('all')).map(([id, stored]) => [id, toRecord(stored)])
   }
 
-  async clear(): Promise<void> {
-    this.#assertOpen()
+  protected override async _clear(): Promise<void> {
     const store = this.#store
     if (typeof store.clear !== 'function') throw missing(this.name, 'clear()', 'clear')
     await this.#call('clear', (callback) => store.clear!(callback))
   }
 
-  async cleanup(now: number = Date.now()): Promise<number> {
+  protected override async _cleanup(now: number): Promise<number> {
     const expired = (await this.#ours('cleanup')).filter(([, stored]) => !isLive(stored, now)).map(([id]) => id)
     let removed = 0
     for (let i = 0; i < expired.length; i += CLEANUP_CONCURRENCY) {
@@ -216,37 +215,15 @@ export class ExpressStoreStorage implements Storage {
     return removed
   }
 
-  /** Waits for the operations in flight, then refuses new ones. The store's client stays open. */
-  async close(): Promise<void> {
-    this.#closed = true
-    while (this.#locks.size > 0) await Promise.all([...this.#locks.values()])
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new SessionError('SESSION_CLOSED', `the ${this.name} storage is closed`)
-  }
-
   /** Run `work` after every earlier operation on `id` has settled. */
   #exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    try {
-      this.#assertOpen()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    const previous = this.#locks.get(id)
-    const run = previous === undefined ? work() : previous.then(work, work)
-    const tail = run.then(noop, noop)
-    this.#locks.set(id, tail)
-    void tail.then(() => {
-      if (this.#locks.get(id) === tail) this.#locks.delete(id)
-    })
-    return run
+    return this.#locks.run([id], work)
   }
 
-  #change(id: string, expiresAt: number, change: (data: SessionData) => SessionData): Promise<boolean> {
+  #change(id: string, expiresAt: number, now: number, change: (data: SessionData) => SessionData): Promise<boolean> {
     return this.#exclusive(id, async () => {
       const stored = await this.#read(id)
-      if (stored === undefined || !isLive(stored, Date.now())) return false
+      if (stored === undefined || !isLive(stored, now)) return false
       await this.#write({ ...stored, data: change(stored.data), expiresAt, version: stored.version + 1 })
       return true
     })
@@ -257,18 +234,16 @@ export class ExpressStoreStorage implements Storage {
     const session = await this.#call('get', (callback) => store.get(id, callback))
     if (session === undefined || session === null) return undefined
     const stored = parseStored(session, id)
-    if (typeof stored === 'string') {
-      throw new SessionError('SESSION_INVALID_RECORD', `the ${this.name} store holds a session that caching-session-manager cannot use: ${stored}`)
-    }
+    if (typeof stored === 'string') throw invalidRecord(this.name, stored, id)
     return stored
   }
 
   #write(stored: StoredRecord): Promise<unknown> {
-    const deadline = stored.absoluteExpiresAt === undefined ? stored.expiresAt : Math.min(stored.expiresAt, stored.absoluteExpiresAt)
+    const deadline = deadlineOf(stored)
     const session: ExpressSessionObject & { [RECORD_FIELD]: StoredRecord } = {
       // What express-session writes, so the store's own expiry (a TTL, a purge on read) follows ours.
       cookie: this.#storeExpires
-        ? { originalMaxAge: Math.max(0, deadline - Date.now()), expires: new Date(deadline) }
+        ? { originalMaxAge: Math.max(0, deadline - this.now()), expires: new Date(deadline) }
         : { originalMaxAge: null, expires: null },
       [RECORD_FIELD]: stored,
     }
@@ -291,7 +266,6 @@ export class ExpressStoreStorage implements Storage {
 
   /** Every session of the store that this library wrote, with its id. */
   async #ours(caller: string): Promise<Array<[string, StoredRecord]>> {
-    this.#assertOpen()
     const store = this.#store
     if (typeof store.all !== 'function') throw missing(this.name, 'all()', caller)
     const listed = await this.#call('all', (callback) => store.all!(callback))
@@ -335,38 +309,24 @@ function parseStored(session: unknown, sid: string | undefined): StoredRecord | 
   if (typeof session !== 'object' || session === null) return 'it is not an object'
   const stored = (session as Record<string, unknown>)[RECORD_FIELD] as Partial<StoredRecord> | undefined
   if (typeof stored !== 'object' || stored === null) return `it has no "${RECORD_FIELD}" field (it was not written by caching-session-manager)`
-  const { data, createdAt, expiresAt, absoluteExpiresAt, version } = stored
   const id = stored.id ?? sid
   if (typeof id !== 'string' || (sid !== undefined && id !== sid)) return 'it belongs to another id'
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'its data is not an object'
-  if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return 'its timestamps are missing'
-  if (absoluteExpiresAt !== undefined && absoluteExpiresAt !== null && !Number.isFinite(absoluteExpiresAt)) return 'its absolute deadline is not a number'
-  if (!Number.isSafeInteger(version)) return 'its version is missing'
-  const parsed: StoredRecord = { id, data, createdAt: createdAt!, expiresAt: expiresAt!, version: version! }
-  if (absoluteExpiresAt !== undefined && absoluteExpiresAt !== null) parsed.absoluteExpiresAt = absoluteExpiresAt
-  return parsed
+  const record = parseRecord(stored as SessionRecord)
+  return typeof record === 'string' ? record : { ...record, id }
 }
 
-function isLive(stored: StoredRecord, now: number): boolean {
-  return now < stored.expiresAt && (stored.absoluteExpiresAt === undefined || now < stored.absoluteExpiresAt)
-}
-
+/** The record without its id, as `get` returns it. */
 function toRecord(stored: StoredRecord): SessionRecord {
-  const record: SessionRecord = { data: stored.data, createdAt: stored.createdAt, expiresAt: stored.expiresAt, version: stored.version }
-  if (stored.absoluteExpiresAt !== undefined) record.absoluteExpiresAt = stored.absoluteExpiresAt
+  const { id: _id, ...record } = stored
   return record
 }
 
-function missing(name: string, methods: string, caller: string): SessionError {
-  return new SessionError('SESSION_INVALID_STATE', `the ${name} store has no ${methods} method, which ExpressStoreStorage.${caller}() needs`)
+function missing(name: string, methods: string, caller: string): Error {
+  return unsupported(name, caller, `the store has no ${methods} method, which ExpressStoreStorage.${caller}() needs`)
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-}
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err))
 }
 
 function noop(): void {}

@@ -129,7 +129,7 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     if (this.closed) throw storageClosed(this.name)
     const now = this.#now()
     try {
-      for await (const entry of this._all(now)) if (isLive(entry[1], now)) yield entry
+      for await (const entry of await this._all(now)) if (isLive(entry[1], now)) yield entry
     } catch (err) {
       throw storageError(this.name, 'list sessions', err)
     }
@@ -217,12 +217,12 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
 
   async #countAll(now: number): Promise<number> {
     let count = 0
-    for await (const [, record] of this._all(now)) if (isLive(record, now)) count++
+    for await (const [, record] of await this._all(now)) if (isLive(record, now)) count++
     return count
   }
 
   /** Every record with its id (the base drops those that are not live). Default: not offered. */
-  protected _all(_now: number): AsyncIterable<[string, SessionRecord]> | Iterable<[string, SessionRecord]> {
+  protected _all(_now: number): AsyncIterable<[string, SessionRecord]> | Iterable<[string, SessionRecord]> | Promise<Iterable<[string, SessionRecord]>> {
     throw unsupported(this.name, 'all')
   }
 
@@ -251,8 +251,9 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     if (this.#closing !== undefined) throw storageClosed(this.name)
     this.#inflight++
     try {
-      await this._open()
-      if (this.#closing !== undefined) throw storageClosed(this.name)
+      // A call accepted before close() goes ahead: close() waits for it.
+      const opening = this._open()
+      if (opening !== undefined) await opening
       return await work(this.#now())
     } catch (err) {
       throw storageError(this.name, action, err)

@@ -52,6 +52,14 @@ function expressSessionShape(views: number): RawSession {
 // expires sessions and cleanup deletes them.
 storageContract('express-store (express-session MemoryStore)', {
   open: async () => new ExpressStoreStorage(new session.MemoryStore(), { storeExpires: false }),
+  openWithClock: async (now) => new ExpressStoreStorage(new session.MemoryStore(), { storeExpires: false, now }),
+})
+
+storageContract('express-store (a store without all, length or clear)', {
+  open: async () => {
+    const base = new session.MemoryStore()
+    return new ExpressStoreStorage({ get: base.get.bind(base), set: base.set.bind(base), destroy: base.destroy.bind(base) })
+  },
 })
 
 test('express-store: a session is stored as a valid express-session session object', async (t) => {
@@ -200,11 +208,19 @@ test('express-store: a store that fails, throws, rejects or never calls back mak
     set: base.set.bind(base),
     destroy: base.destroy.bind(base),
   })
-  await t.throwsAsync(new ExpressStoreStorage(failing('callback')).get(generateId()), { message: 'store down' })
-  await t.throwsAsync(new ExpressStoreStorage(failing('throw')).get(generateId()), { message: 'store threw' })
-  await t.throwsAsync(new ExpressStoreStorage(failing('reject')).get(generateId()), { message: 'store rejected' })
-  await t.throwsAsync(new ExpressStoreStorage(failing('silent'), { timeout: 50 }).get(generateId()), { message: /did not call back from get\(\) within 50 ms/ })
-  await t.throwsAsync(new ExpressStoreStorage(failing('callback')).update(generateId(), 'a', 1, Date.now() + HOUR), { message: 'store down' })
+  // A SESSION_STORAGE_ERROR that names the storage and carries the store's own error as its cause.
+  const failed = async (call: Promise<unknown>, cause: string | RegExp): Promise<void> => {
+    const error = await t.throwsAsync(call, { message: /^the express-store storage could not (read|write) a session: / })
+    t.true(isSessionError(error, 'SESSION_STORAGE_ERROR'))
+    const message = (error?.cause as Error).message
+    if (typeof cause === 'string') t.is(message, cause)
+    else t.regex(message, cause)
+  }
+  await failed(new ExpressStoreStorage(failing('callback')).get(generateId()), 'store down')
+  await failed(new ExpressStoreStorage(failing('throw')).get(generateId()), 'store threw')
+  await failed(new ExpressStoreStorage(failing('reject')).get(generateId()), 'store rejected')
+  await failed(new ExpressStoreStorage(failing('silent'), { timeout: 50 }).get(generateId()), /did not call back from get\(\) within 50 ms/)
+  await failed(new ExpressStoreStorage(failing('callback')).update(generateId(), 'a', 1, Date.now() + HOUR), 'store down')
 })
 
 test('express-store: a closed storage refuses calls; close waits for writes in flight', async (t) => {

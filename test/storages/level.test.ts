@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { CookieIdentity } from '../../identities/cookie.js'
-import { SessionError } from '../../src/errors.js'
+import { SessionError, isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import type { RequestWithSession } from '../../src/middleware/node.js'
 import { SessionManager } from '../../src/session-manager.js'
@@ -31,6 +31,13 @@ storageContract('level', {
     const storage = new LevelStorage({ location: join(folder, 'db'), cleanupInterval: 0 })
     folders.set(storage, folder)
     // Opened before the suite's clock starts: its expiry tests give a record a few hundred ms.
+    await storage.open()
+    return storage
+  },
+  async openWithClock(now) {
+    const folder = await tempFolder()
+    const storage = new LevelStorage({ location: join(folder, 'db'), cleanupInterval: 0, now })
+    folders.set(storage, folder)
     await storage.open()
     return storage
   },
@@ -397,7 +404,8 @@ test.serial('level: ids it cannot hold are refused on write and absent on read',
   const storage = new LevelStorage({ db, cleanupInterval: 0 })
   t.teardown(() => storage.close())
   for (const id of ['', 'with space', 'nul\x00byte', 'é'.repeat(10)]) {
-    await t.throwsAsync(storage.set(id, record({}, Date.now() + HOUR)), { instanceOf: TypeError, message: /printable ASCII/ })
+    const refused = await t.throwsAsync(storage.set(id, record({}, Date.now() + HOUR)), { instanceOf: SessionError, message: /printable ASCII/ })
+    t.is(refused?.code, 'SESSION_INVALID_OPERATION')
     t.is(await storage.get(id), undefined)
     t.false(await storage.update(id, 'a', 1, Date.now() + HOUR))
   }
@@ -405,7 +413,7 @@ test.serial('level: ids it cannot hold are refused on write and absent on read',
     { type: 'set', id: 'bad id', record: record({}, Date.now() + HOUR) },
     { type: 'set', id: generateId(), record: record({ ok: true }, Date.now() + HOUR) },
   ])
-  t.true(outcomes[0] instanceof TypeError)
+  t.true(isSessionError(outcomes[0], 'SESSION_INVALID_OPERATION'))
   t.true(outcomes[1])
 })
 
@@ -421,8 +429,8 @@ test.serial('level: a value that is not JSON fails its own operation only', asyn
     { type: 'update', id, key: 'c', value: 3, expiresAt: Date.now() + HOUR },
     { type: 'set', id: other, record: record({ fine: true }, Date.now() + HOUR) },
   ])
-  t.true(outcomes[0] instanceof TypeError)
-  t.true(outcomes[1] instanceof TypeError, 'later operations of the same session are not applied out of order')
+  t.true(isSessionError(outcomes[0], 'SESSION_INVALID_VALUE'))
+  t.is(outcomes[1], outcomes[0], 'later operations of the same session are not applied out of order')
   t.true(outcomes[2])
   t.deepEqual((await storage.get(id))!.data, { a: 1 })
   t.deepEqual((await storage.get(other))!.data, { fine: true })
