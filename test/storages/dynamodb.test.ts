@@ -8,7 +8,7 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb'
 import { CookieIdentity } from '../../identities/cookie.js'
-import { SessionError } from '../../src/errors.js'
+import { SessionError, isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
@@ -51,6 +51,11 @@ storageContract('dynamodb', {
     const table = uniqueTableName()
     await createSessionTable(dynamo.admin, table)
     return new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table })
+  },
+  openWithClock: async (now) => {
+    const table = uniqueTableName()
+    await createSessionTable(dynamo.admin, table)
+    return new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table, now })
   },
   dispose: async (storage) => deleteTable(dynamo.admin, (storage as DynamoDBStorage).table),
 })
@@ -175,9 +180,9 @@ test.serial('dynamodb: in a batch, a failed operation fails the later ones of it
       { type: 'update', id: tooLarge, key: 'b', value: 2, expiresAt },
       { type: 'update', id: fine, key: 'b', value: 2, expiresAt },
     ])
-    t.true(outcomes[0] instanceof Error)
-    t.regex((outcomes[0] as Error).message, /^dynamodb storage: set failed: ValidationException/)
-    t.truthy((outcomes[0] as Error).cause)
+    t.true(isSessionError(outcomes[0], 'SESSION_STORAGE_ERROR'))
+    t.regex((outcomes[0] as Error).message, /^the dynamodb storage could not write a session: /)
+    t.is(((outcomes[0] as Error).cause as Error).name, 'ValidationException')
     t.is(outcomes[2], outcomes[0], 'the later operation of that id was not sent')
     t.deepEqual([outcomes[1], outcomes[3]], [true, true])
     t.is(await rawItem(storage.table, tooLarge), undefined)
@@ -217,17 +222,18 @@ test.serial('dynamodb: items that are not usable records are absent and reported
 test.serial('dynamodb: a missing table or an unreachable endpoint rejects with an error naming the storage, and the manager answers 503', async (t) => {
   const missing = new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: uniqueTableName() })
   const error = await t.throwsAsync(missing.get(generateId()))
-  t.regex(error.message, /^dynamodb storage: get failed: ResourceNotFoundException/)
-  t.truthy(error.cause)
+  t.true(isSessionError(error, 'SESSION_STORAGE_ERROR'))
+  t.regex(error.message, /^the dynamodb storage could not read a session: /)
+  t.is((error.cause as Error).name, 'ResourceNotFoundException')
   await missing.close()
 
   const down = new DynamoDBStorage({ clientConfig: { ...dynamo.clientConfig, endpoint: 'http://127.0.0.1:1', maxAttempts: 1 } })
-  await t.throwsAsync(down.get(generateId()), { message: /^dynamodb storage: get failed: / })
+  t.true(isSessionError(await t.throwsAsync(down.get(generateId()), { message: /^the dynamodb storage could not read a session: / }), 'SESSION_STORAGE_ERROR'))
   const outcomes = await down.batch([
     { type: 'delete', id: generateId() },
     { type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR },
   ])
-  t.true(outcomes.every((outcome) => outcome instanceof Error && outcome.message.startsWith('dynamodb storage: ')))
+  t.true(outcomes.every((outcome) => isSessionError(outcome, 'SESSION_STORAGE_ERROR') && outcome.message.startsWith('the dynamodb storage could not ')))
   const manager = new SessionManager({ storage: down, identities: [new CookieIdentity()] })
   const unavailable = await t.throwsAsync(manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse()), { instanceOf: SessionError })
   t.is(unavailable.code, 'SESSION_STORAGE_UNAVAILABLE')
@@ -243,7 +249,8 @@ test.serial('dynamodb: a client passed in stays usable after close; the storage 
     await storage.set(generateId(), record({}))
     await storage.close()
     await storage.close()
-    await t.throwsAsync(storage.length(), { message: /^dynamodb storage: length failed: the storage is closed/ })
+    const closed = await t.throwsAsync(storage.length(), { message: /^the dynamodb storage is closed/ })
+    t.true(isSessionError(closed, 'SESSION_CLOSED'))
     t.true(((await dynamo.admin.send(new ListTablesCommand({}))).TableNames ?? []).includes(table))
   } finally {
     await deleteTable(dynamo.admin, table)
@@ -260,12 +267,12 @@ test.serial('dynamodb: sendUntilProcessed resends only what was left unprocessed
       sent.push(requests)
       return requests.slice(Math.ceil(requests.length / 2)) // half of each request is throttled
     },
-    [1, 2, 3, 4, 5, 6, 7, 8],
+    [1, 2, 3, 4],
     { sleep: async (ms) => void delays.push(ms), baseDelayMs: 10, maxDelayMs: 1000 },
   )
   t.deepEqual(left, [])
-  t.deepEqual(sent, [[1, 2, 3, 4, 5, 6, 7, 8], [5, 6, 7, 8], [7, 8], [8]])
-  t.is(delays.length, 3)
+  t.deepEqual(sent, [[1, 2, 3, 4], [3, 4], [4]])
+  t.is(delays.length, 2)
   delays.forEach((delay, i) => t.true(delay >= 0 && delay <= 10 * 2 ** (i + 1), `delay ${i} within its doubling cap`))
 })
 
@@ -289,6 +296,107 @@ test.serial('dynamodb: sendUntilProcessed gives up after its attempts, capped de
     { message: 'network down' },
   )
   t.deepEqual(await sendUntilProcessed(() => Promise.reject(new Error('never called')), []), [])
+})
+
+test.serial('dynamodb: by default a call is finished in 3 sends with short waits; what is left is returned, a failed send is not sent again', async (t) => {
+  const delays: number[] = []
+  const sleep = async (ms: number): Promise<void> => void delays.push(ms)
+  let calls = 0
+  const left = await sendUntilProcessed(
+    async (requests: string[]) => {
+      calls++
+      return requests
+    },
+    ['a', 'b'],
+    { sleep },
+  )
+  t.deepEqual(left, ['a', 'b'], 'still unprocessed: the caller reports them as failed outcomes')
+  t.is(calls, 3)
+  t.is(delays.length, 2)
+  delays.forEach((delay, i) => t.true(delay >= 0 && delay <= Math.min(200, 25 * 2 ** (i + 1)), `delay ${i} is short`))
+  let sends = 0
+  const throttled = Object.assign(new Error('rate exceeded'), { name: 'ProvisionedThroughputExceededException' })
+  await t.throwsAsync(
+    sendUntilProcessed(
+      async () => {
+        sends++
+        throw throttled
+      },
+      [1, 2],
+      { sleep },
+    ),
+    { is: throttled },
+  )
+  t.is(sends, 1, 'a rejected send is for the write queue to retry')
+})
+
+test.serial('dynamodb: the now option decides liveness in reads, conditional writes and scans', async (t) => {
+  let now = Date.now() - 10 * HOUR
+  await withStorage(
+    async (storage) => {
+      const id = generateId()
+      // Dead by the machine's clock for 9 hours, live by the storage's.
+      await storage.set(id, { data: { a: 1 }, createdAt: now, expiresAt: now + HOUR, absoluteExpiresAt: now + 2 * HOUR })
+      t.truthy(await storage.get(id))
+      t.true(await storage.update(id, 'b', 2, now + HOUR))
+      t.true(await storage.remove(id, 'a', now + HOUR))
+      t.true(await storage.touch(id, now + 3 * HOUR), 'the absolute deadline has not passed by the storage clock')
+      t.is(await storage.length(), 1)
+      t.is(await storage.cleanup(), 0)
+      now += 2 * HOUR // past the absolute deadline, not the idle one
+      t.is(await storage.get(id), undefined)
+      t.false(await storage.touch(id, now + HOUR), 'the condition used the storage clock')
+      t.is(await storage.length(), 0)
+      const listed: string[] = []
+      for await (const [listedId] of storage.all()) listed.push(listedId)
+      t.deepEqual(listed, [])
+      t.is(await storage.cleanup(), 1)
+      t.is(await rawItem(storage.table, id), undefined)
+    },
+    { now: () => now },
+  )
+})
+
+test.serial('dynamodb: a NULL absoluteExpiresAt is no absolute deadline for reads, conditions and scans alike', async (t) => {
+  await withStorage(async (storage) => {
+    const id = generateId()
+    const expiresAt = Date.now() + HOUR
+    await storage.length() // creates the table
+    await dynamo.admin.send(
+      new PutItemCommand({
+        TableName: storage.table,
+        Item: {
+          id: { S: id },
+          data: { M: { a: { S: '1' } } },
+          createdAt: { N: '1' },
+          expiresAt: { N: String(expiresAt) },
+          absoluteExpiresAt: { NULL: true },
+          version: { N: '1' },
+        },
+      }),
+    )
+    const got = await storage.get(id)
+    t.deepEqual(got, { data: { a: 1 }, createdAt: 1, expiresAt, version: 1 })
+    t.true(await storage.update(id, 'b', 2, expiresAt))
+    t.is(await storage.length(), 1)
+    t.is(await storage.cleanup(), 0)
+    const broken = generateId()
+    await dynamo.admin.send(
+      new PutItemCommand({
+        TableName: storage.table,
+        Item: {
+          id: { S: broken },
+          data: { M: {} },
+          createdAt: { N: '1' },
+          expiresAt: { N: String(expiresAt) },
+          absoluteExpiresAt: { S: 'soon' },
+          version: { N: '1' },
+        },
+      }),
+    )
+    await t.throwsAsync(storage.get(broken), { instanceOf: SessionError, message: /absolute deadline is not a number/ })
+    t.false(await storage.touch(broken, expiresAt), 'not live for a condition either')
+  })
 })
 
 async function managerTreatsAsAbsent(t: ExecutionContext, storage: DynamoDBStorage, id: string): Promise<void> {
