@@ -10,16 +10,19 @@ import {
   hasCode,
   invalidOperation,
   invalidRecord,
+  isPlainObject,
   isLive,
   messageOf,
   nonNegativeNumberOption,
   optionsObject,
+  parseRecord,
   positiveIntegerOption,
   readRecord,
   storageFailure,
   toError,
   type AbstractStorageOptions,
   type Batch,
+  type RawRecord,
   type BatchOutcome,
   type SessionRecord,
   type StorageCapabilities,
@@ -410,19 +413,10 @@ function toRecord(id: string, entries: Array<[string, string]>, now: number): Se
 
 /** Parsed metadata, or `undefined` when it is not metadata at all. */
 function parseMeta(text: string): Meta | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined
-  const { createdAt, expiresAt, absoluteExpiresAt, version } = parsed as Record<string, unknown>
-  if (typeof createdAt !== 'number' || typeof expiresAt !== 'number' || !Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return undefined
-  if (typeof version !== 'number' || !Number.isInteger(version)) return undefined
-  if (absoluteExpiresAt !== undefined && (typeof absoluteExpiresAt !== 'number' || !Number.isFinite(absoluteExpiresAt))) return undefined
-  const meta: Meta = { createdAt, expiresAt, version }
-  if (absoluteExpiresAt !== undefined) meta.absoluteExpiresAt = absoluteExpiresAt
+  const fields = decodeValue(text)
+  const parsed = isPlainObject(fields) ? parseRecord({ ...fields, data: {} } as RawRecord) : 'not an object'
+  if (typeof parsed === 'string') return undefined
+  const { data: _data, ...meta } = parsed
   return meta
 }
 
