@@ -1,7 +1,17 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise'
-import { batchRounds } from '../src/kit/batch.js'
-import { SessionError } from '../src/errors.js'
-import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from '../src/types.js'
+import {
+  AbstractStorage,
+  booleanOption,
+  chunks,
+  decodeValue,
+  encodeData,
+  encodeValue,
+  invalidRecord,
+  parseRecord,
+  readRecord,
+  storageError,
+} from '../src/kit/index.js'
+import type { AbstractStorageOptions, Batch, BatchOutcome, RawRecord, SessionRecord, StorageCapabilities, StorageOperation } from '../src/kit/index.js'
 
 /**
  * Options of {@link MySQLStorage}. Give exactly one of `uri`, `pool` or `connection`.
@@ -11,7 +21,7 @@ import type { BatchOutcome, JsonValue, SessionData, SessionRecord, SessionRecord
  * const options: MySQLStorageOptions = { uri: 'mysql://app:secret@db.internal:3306/app', table: 'sessions' }
  * ```
  */
-export interface MySQLStorageOptions {
+export interface MySQLStorageOptions extends AbstractStorageOptions {
   /** A connection URI, e.g. `mysql://user:password@host:3306/database`. The storage makes (and closes) its pool. */
   uri?: string
   /** A `mysql2/promise` pool you own: the storage uses it and never ends it. */
@@ -24,6 +34,7 @@ export interface MySQLStorageOptions {
   createTable?: boolean
 }
 
+const OWNER = 'MySQLStorage'
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$/
 /** Rows deleted per statement by `cleanup` and `clear`, so no statement locks the whole table. */
 const DELETE_CHUNK = 1000
@@ -32,9 +43,13 @@ const BATCH_ROWS = 500
 const BATCH_BYTES = 4 * 1024 * 1024
 /** Rows fetched per page by `all`. */
 const PAGE_ROWS = 500
-/** A batch transaction chosen as a deadlock victim is replayed at most this many times in all. */
-const TRANSACTION_ATTEMPTS = 3
+/**
+ * The kit's liveness rule (`isLive` of src/kit/liveness.ts) in SQL, for `now` passed twice: live while
+ * now < expires_at and (no absolute deadline, or now < absolute_expires_at). SQL `NULL` is "no
+ * absolute deadline". {@link EXPIRED} is its negation, for cleanup.
+ */
 const LIVE = 'expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expires_at > ?)'
+const EXPIRED = 'expires_at <= ? OR absolute_expires_at <= ?'
 /** Whether `data` holds a JSON object; JSON_VALID first, since JSON_TYPE of invalid text is an error in strict mode. */
 const DATA_IS_OBJECT = "(CASE WHEN JSON_VALID(data) THEN JSON_TYPE(data) END) = 'OBJECT'"
 const COLUMNS = 'CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version'
@@ -47,28 +62,34 @@ interface SessionRow extends RowDataPacket {
   version: unknown
 }
 
-interface PagedRow extends SessionRow {
-  id: Buffer
-}
-
-interface LiveRow extends RowDataPacket {
-  id: Buffer
-  is_object: unknown
-}
+type PagedRow = SessionRow & { id: Buffer }
+type LiveRow = RowDataPacket & { id: Buffer; is_object: unknown }
 
 /** What this file passes as statement parameters; arrays expand to lists in `IN (?)`. */
 type Param = string | number | null | Buffer | Param[]
 
-type Update = Extract<StorageOperation, { type: 'update' | 'remove' }>
-type Touch = Extract<StorageOperation, { type: 'touch' }>
+type SetOp = Extract<StorageOperation, { type: 'set' }>
+type Change = Extract<StorageOperation, { type: 'update' | 'remove' | 'touch' }>
+type Entry<T> = [index: number, op: T]
+
+/** A batch's transaction while it runs: outcomes count only once it is committed. */
+interface Transaction {
+  readonly connection: PoolConnection
+  /** The JSON text of each set's data and each update's value, by operation index. */
+  readonly texts: ReadonlyMap<number, string>
+  readonly outcomes: Map<number, boolean>
+  readonly now: number
+}
 
 /**
  * Keeps sessions in a MySQL or MariaDB table through `mysql2`. Each session is one row: a
  * case-sensitive binary id, the data as JSON, and its timestamps in epoch ms. `update` and
  * `remove` change one key inside the database (`JSON_SET`/`JSON_REMOVE`), so processes writing
  * different keys of one session all keep their writes; `touch` moves the deadline without
- * sending the data; a batch is one transaction. Expired rows are never returned; `cleanup()`
- * deletes them in bounded chunks.
+ * sending the data; a batch is one transaction. Expired rows (by the `now` option's clock) are
+ * never returned; `cleanup()` deletes them in bounded chunks. Failures reject with
+ * `SESSION_STORAGE_ERROR` (mysql2's error is the `cause`); the storage never retries: the
+ * manager's write queue does.
  *
  * @example
  * ```ts
@@ -80,16 +101,9 @@ type Touch = Extract<StorageOperation, { type: 'touch' }>
  * setInterval(() => storage.cleanup().catch(console.error), 3_600_000).unref()
  * ```
  */
-export class MySQLStorage implements Storage {
-  /**
-   * `'mysql'`, the name used in error messages.
-   *
-   * @example
-   * ```ts
-   * new MySQLStorage({ uri }).name // 'mysql'
-   * ```
-   */
-  readonly name = 'mysql'
+export class MySQLStorage extends AbstractStorage {
+  /** Batches, the operators' side, and a table every process of a cluster can share. */
+  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true }
   /**
    * The table in use, as given (unquoted).
    *
@@ -104,143 +118,45 @@ export class MySQLStorage implements Storage {
   readonly #createTable: boolean
   readonly #sql: ReturnType<typeof statements>
   #ready: Promise<void> | undefined
-  #closing: Promise<void> | undefined
 
   constructor(options: MySQLStorageOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('MySQLStorage options must be an object with "uri", "pool" or "connection"')
+    super('mysql', options, OWNER)
     const given = (['uri', 'pool', 'connection'] as const).filter((name) => options[name] !== undefined)
-    if (given.length !== 1)
-      throw new TypeError(
-        `MySQLStorage needs exactly one of the options "uri", "pool" or "connection"${given.length > 1 ? `; got ${given.map((name) => `"${name}"`).join(' and ')}` : ''}`,
-      )
+    if (given.length !== 1) {
+      const got = given.length > 1 ? `; got ${given.map((name) => `"${name}"`).join(' and ')}` : ''
+      throw new TypeError(`${OWNER} needs exactly one of the options "uri", "pool" or "connection"${got}`)
+    }
     const table = options.table ?? 'sessions'
     if (typeof table !== 'string' || !TABLE_NAME.test(table))
-      throw new TypeError(
-        'MySQLStorage option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each',
-      )
-    if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
-      throw new TypeError('MySQLStorage option "createTable" must be a boolean')
+      throw new TypeError(`${OWNER} option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each`)
     this.table = table
-    this.#createTable = options.createTable ?? true
-    this.#sql = statements(
-      table
-        .split('.')
-        .map((part) => `\`${part}\``)
-        .join('.'),
-    )
+    this.#createTable = booleanOption(options.createTable, OWNER, 'createTable', true)
+    this.#sql = statements(table.replace(/[^.]+/g, (part) => `\`${part}\``))
     if (options.pool !== undefined) {
-      if (!isPromisePool(options.pool)) throw new TypeError('MySQLStorage option "pool" must be a pool from "mysql2/promise" (createPool), not a callback pool')
+      if (!isPromisePool(options.pool)) throw new TypeError(`${OWNER} option "pool" must be a pool from "mysql2/promise" (createPool), not a callback pool`)
       this.#pool = options.pool
-      this.#ownsPool = false
     } else if (options.uri !== undefined) {
       if (typeof options.uri !== 'string' || !/^mysqls?:\/\//.test(options.uri))
-        throw new TypeError('MySQLStorage option "uri" must be a string like "mysql://user:password@host:3306/database"')
+        throw new TypeError(`${OWNER} option "uri" must be a string like "mysql://user:password@host:3306/database"`)
       this.#pool = createPool({ uri: options.uri })
-      this.#ownsPool = true
     } else {
       if (typeof options.connection !== 'object' || options.connection === null)
-        throw new TypeError('MySQLStorage option "connection" must be an object of mysql2 pool options')
+        throw new TypeError(`${OWNER} option "connection" must be an object of mysql2 pool options`)
       this.#pool = createPool(options.connection)
-      this.#ownsPool = true
     }
+    this.#ownsPool = options.pool === undefined
   }
 
   /**
-   * The live record of `id`, or `undefined` when there is none (missing or expired). A row whose
-   * data is not a JSON object or whose timestamps are missing rejects with `SESSION_INVALID_RECORD`.
-   *
-   * @example
-   * ```ts
-   * const record = await storage.get(id) // { data, createdAt, expiresAt, version } or undefined
-   * ```
-   */
-  async get(id: string): Promise<SessionRecord | undefined> {
-    const now = Date.now()
-    const [rows] = await this.#run('get', () => this.#pool.execute<SessionRow[]>(this.#sql.get, [rowId(id), now, now]))
-    const row = rows[0]
-    return row === undefined ? undefined : this.#toRecord(row)
-  }
-
-  /**
-   * Create or replace the whole record of `id`; the version goes up by one.
-   *
-   * @example
-   * ```ts
-   * await storage.set(id, { data: { user: 'ada' }, createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 })
-   * ```
-   */
-  async set(id: string, record: SessionRecordInput): Promise<void> {
-    await this.#run('set', () => this.#pool.execute(this.#sql.upsert(1), setRow(id, record)))
-  }
-
-  /**
-   * Set one key of a live record inside the database (`JSON_SET`) and move its idle deadline.
-   * Resolves `false` when there is no live record.
-   *
-   * @example
-   * ```ts
-   * await storage.update(id, 'cart', { items: 3 }, Date.now() + 3_600_000) // true
-   * ```
-   */
-  async update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
-    const now = Date.now()
-    const [result] = await this.#run('update', () =>
-      this.#pool.execute<ResultSetHeader>(this.#sql.update, [jsonPath(key), JSON.stringify(value), expiresAt, rowId(id), now, now]),
-    )
-    return result.affectedRows > 0
-  }
-
-  /**
-   * Remove one key of a live record inside the database (`JSON_REMOVE`) and move its idle
-   * deadline. Resolves `false` when there is no live record.
-   *
-   * @example
-   * ```ts
-   * await storage.remove(id, 'cart', Date.now() + 3_600_000) // true
-   * ```
-   */
-  async remove(id: string, key: string, expiresAt: number): Promise<boolean> {
-    const now = Date.now()
-    const [result] = await this.#run('remove', () => this.#pool.execute<ResultSetHeader>(this.#sql.remove, [jsonPath(key), expiresAt, rowId(id), now, now]))
-    return result.affectedRows > 0
-  }
-
-  /**
-   * Delete the row of `id`; deleting a missing one succeeds.
-   *
-   * @example
-   * ```ts
-   * await storage.delete(id)
-   * ```
-   */
-  async delete(id: string): Promise<void> {
-    await this.#run('delete', () => this.#pool.execute(this.#sql.deleteOne, [rowId(id)]))
-  }
-
-  /**
-   * Move the idle deadline of a live record; the data is neither read nor written.
-   * Resolves `false` when there is no live record.
-   *
-   * @example
-   * ```ts
-   * await storage.touch(id, Date.now() + 3_600_000) // true
-   * ```
-   */
-  async touch(id: string, expiresAt: number): Promise<boolean> {
-    const now = Date.now()
-    const [result] = await this.#run('touch', () => this.#pool.execute<ResultSetHeader>(this.#sql.touch, [expiresAt, rowId(id), now, now]))
-    return result.affectedRows > 0
-  }
-
-  /**
-   * Apply the writes of many sessions in one transaction: whole-record sets as multi-row
-   * `INSERT … ON DUPLICATE KEY UPDATE`, deletes as one `DELETE … IN`, touches and key changes
-   * as one locking read plus one `UPDATE` joined to the rows passed as one JSON parameter
-   * (`JSON_TABLE`). Operations on the same id apply in array
-   * order. When the server refuses one operation (a value its JSON cannot hold, say), the
-   * transaction is rolled back and the operations are applied again one by one, so that one
-   * fails alone (with the later operations of its id) and the others get their own outcomes.
-   * When the database cannot be reached, every operation's outcome is that error.
+   * Apply the writes of many sessions in one transaction, in rounds (round k holds the k-th
+   * operation of every session): sets as multi-row `INSERT … ON DUPLICATE KEY UPDATE`, deletes
+   * as one `DELETE … IN`, touches and key changes as one locking read plus one `UPDATE` joined
+   * to the rows passed as one JSON parameter (`JSON_TABLE`). Outcomes count only once the
+   * transaction is committed: when it is rolled back (a deadlock, a lost connection), every
+   * operation in it gets the error, and the write queue retries them. When the server refuses
+   * one statement (a value its JSON cannot hold, an id over 64 bytes), the operations are
+   * applied again one by one, so that one fails alone (with the later operations of its
+   * session) and the others get their own outcomes.
    *
    * @example
    * ```ts
@@ -251,57 +167,84 @@ export class MySQLStorage implements Storage {
    * ]) // [true, true, false] when c has no live record
    * ```
    */
-  async batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
-    if (operations.length === 0) return []
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#run('batch', () => this.#transaction(operations))
-      } catch (err) {
-        if (attempt < TRANSACTION_ATTEMPTS && isDeadlock(err)) continue
-        // The batch holds the writes of many sessions: one the server refuses must not fail the others.
-        if (!isDeadlock(err) && isRefusedStatement(err)) return this.#oneByOne(operations)
-        const error = err instanceof Error ? err : new Error(String(err))
-        return operations.map(() => error)
+  batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+    return this.applyBatch(operations)
+  }
+
+  protected override async _get(id: string, now: number): Promise<SessionRecord | undefined> {
+    const [rows] = await this.#run(() => this.#pool.execute<SessionRow[]>(this.#sql.get, [rowId(id), now, now]))
+    const row = rows[0]
+    if (row === undefined) return undefined
+    const data = decodeValue(row.data)
+    if (data === undefined) throw invalidRecord(this.name, 'its data is not JSON', id)
+    return readRecord(this.name, rawRecord(row, data), id)
+  }
+
+  /** One operation, one statement on the pool (no transaction). */
+  protected override async _apply(op: StorageOperation, now: number): Promise<boolean> {
+    const sql = this.#sql
+    switch (op.type) {
+      case 'set': {
+        const row = setRow(op, encodeData(op.record.data))
+        await this.#run(() => this.#pool.execute(sql.upsert(1), row))
+        return true
       }
+      case 'delete':
+        await this.#run(() => this.#pool.execute(sql.deleteOne, [rowId(op.id)]))
+        return true
+      case 'update':
+        return this.#changed(sql.update, [jsonPath(op.key), encodeValue(op.value, op.key), op.expiresAt, rowId(op.id), now, now])
+      case 'remove':
+        return this.#changed(sql.remove, [jsonPath(op.key), op.expiresAt, rowId(op.id), now, now])
+      case 'touch':
+        return this.#changed(sql.touch, [op.expiresAt, rowId(op.id), now, now])
     }
   }
 
-  /**
-   * Number of live rows.
-   *
-   * @example
-   * ```ts
-   * console.log(`${await storage.length()} live sessions`)
-   * ```
-   */
-  async length(): Promise<number> {
-    const now = Date.now()
-    const [rows] = await this.#run('length', () => this.#pool.execute<RowDataPacket[]>(this.#sql.count, [now, now]))
+  protected override async _write(batch: Batch, now: number): Promise<void> {
+    // Values JSON cannot hold fail their operation (and the later ones of its session) before anything is sent.
+    const texts = new Map<number, string>()
+    for (const [index, op] of batch.entries()) {
+      try {
+        if (op.type === 'set') texts.set(index, encodeData(op.record.data))
+        else if (op.type === 'update') texts.set(index, encodeValue(op.value, op.key))
+      } catch (err) {
+        batch.fail(index, err)
+      }
+    }
+    if (batch.pendingCount === 0) return
+    let committed: Map<number, boolean>
+    try {
+      committed = await this.#run(() => this.#transaction(batch, texts, now))
+    } catch (err) {
+      // Rolled back: nothing in it was applied. A statement the server refused is one write's
+      // doing, so the batch is applied again one by one and only that write (and the later ones
+      // of its session) fails; anything else fails every operation, for the write queue to retry.
+      if (!isRefusedStatement(err)) return batch.failAll(storageError(this.name, 'write sessions', err))
+      return batch.applyEach(async (op) => {
+        try {
+          return await this._apply(op, now)
+        } catch (refused) {
+          throw storageError(this.name, 'write a session', refused)
+        }
+      })
+    }
+    for (const [index, applied] of committed) batch.done(index, applied)
+  }
+
+  protected override async _length(now: number): Promise<number> {
+    const [rows] = await this.#run(() => this.#pool.execute<RowDataPacket[]>(this.#sql.count, [now, now]))
     return Number(rows[0]?.['count'] ?? 0)
   }
 
-  /**
-   * Every live record with its id, read in pages of 500 rows in id order. Rows that are not
-   * usable records are skipped.
-   *
-   * @example
-   * ```ts
-   * for await (const [id, record] of storage.all()) console.log(id, record.data)
-   * ```
-   */
-  async *all(): AsyncIterable<[string, SessionRecord]> {
+  /** Pages of 500 rows in id order; rows that are not usable records are skipped. */
+  protected override async *_all(now: number): AsyncIterable<[string, SessionRecord]> {
     let after: Buffer = Buffer.alloc(0)
     for (;;) {
-      const now = Date.now()
-      const [rows] = await this.#run('all', () => this.#pool.query<PagedRow[]>(this.#sql.page, [after, now, now, PAGE_ROWS]))
+      const [rows] = await this.#run(() => this.#pool.query<PagedRow[]>(this.#sql.page, [after, now, now, PAGE_ROWS]))
       for (const row of rows) {
-        let record: SessionRecord
-        try {
-          record = this.#toRecord(row)
-        } catch {
-          continue
-        }
-        yield [row.id.toString('utf8'), record]
+        const record = parseRecord(rawRecord(row, decodeValue(row.data)))
+        if (typeof record !== 'string') yield [row.id.toString('utf8'), record]
       }
       const last = rows.at(-1)
       if (last === undefined || rows.length < PAGE_ROWS) return
@@ -309,127 +252,65 @@ export class MySQLStorage implements Storage {
     }
   }
 
-  /**
-   * Delete every row, 1000 per statement.
-   *
-   * @example
-   * ```ts
-   * await storage.clear()
-   * ```
-   */
-  async clear(): Promise<void> {
-    await this.#deleteInChunks('clear', this.#sql.clearChunk, [])
+  protected override async _clear(): Promise<void> {
+    await this.#deleteInChunks(this.#sql.clearChunk, [])
   }
 
-  /**
-   * Delete rows expired at `now` (default: the current time), 1000 per statement; resolves to
-   * how many were deleted.
-   *
-   * @example
-   * ```ts
-   * const removed = await storage.cleanup()
-   * ```
-   */
-  cleanup(now: number = Date.now()): Promise<number> {
-    return this.#deleteInChunks('cleanup', this.#sql.cleanupChunk, [now, now])
+  protected override _cleanup(now: number): Promise<number> {
+    return this.#deleteInChunks(this.#sql.cleanupChunk, [now, now])
   }
 
-  /**
-   * Release the pool if the storage made it (a pool passed in stays open). Idempotent; later
-   * calls reject.
-   *
-   * @example
-   * ```ts
-   * await storage.close()
-   * ```
-   */
-  close(): Promise<void> {
-    this.#closing ??= this.#ownsPool ? this.#pool.end().catch(() => undefined) : Promise.resolve()
-    return this.#closing
+  /** Ends the pool if the storage made it; a pool passed in stays open. */
+  protected override async _close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.end().catch(() => undefined)
   }
 
-  /**
-   * Apply `operations` one at a time, in order; once one fails, the later operations of its id
-   * get its error without being sent (they were meant to apply after it).
-   */
-  async #oneByOne(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
-    const failed = new Map<string, Error>()
-    const outcomes: BatchOutcome[] = []
-    for (const op of operations) {
-      const earlier = failed.get(op.id)
-      if (earlier !== undefined) {
-        outcomes.push(earlier)
-        continue
-      }
-      try {
-        outcomes.push(await this.#applyOne(op))
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err))
-        failed.set(op.id, error)
-        outcomes.push(error)
-      }
+  /** Run `work` once the table exists (when the storage creates it). */
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#createTable) {
+      // One CREATE for all concurrent first calls; forgotten on failure, so the next call tries again.
+      this.#ready ??= this.#pool.query(this.#sql.create).then(
+        () => undefined,
+        (err: unknown) => {
+          this.#ready = undefined
+          throw err
+        },
+      )
+      await this.#ready
     }
-    return outcomes
-  }
-
-  #applyOne(op: StorageOperation): Promise<boolean> {
-    switch (op.type) {
-      case 'set':
-        return this.set(op.id, op.record).then(() => true)
-      case 'update':
-        return this.update(op.id, op.key, op.value, op.expiresAt)
-      case 'remove':
-        return this.remove(op.id, op.key, op.expiresAt)
-      case 'delete':
-        return this.delete(op.id).then(() => true)
-      case 'touch':
-        return this.touch(op.id, op.expiresAt)
-    }
-  }
-
-  /** Run `work` once the table exists, turning any failure into an error that names this storage. */
-  async #run<T>(action: string, work: () => Promise<T>): Promise<T> {
-    if (this.#closing !== undefined) throw new Error(`mysql storage: ${action} failed: the storage is closed`)
     try {
-      await this.#ensureTable()
       return await work()
     } catch (err) {
-      throw storageError(action, err)
+      // The table was dropped: the next call creates it again.
+      if (codeOf(err) === 'ER_NO_SUCH_TABLE') this.#ready = undefined
+      throw err
     }
   }
 
-  #ensureTable(): Promise<void> {
-    if (!this.#createTable) return Promise.resolve()
-    // One CREATE for all concurrent first calls; forgotten on failure so a later call retries.
-    this.#ready ??= this.#pool.query(this.#sql.create).then(
-      () => undefined,
-      (err: unknown) => {
-        this.#ready = undefined
-        throw err
-      },
-    )
-    return this.#ready
+  async #changed(sql: string, params: Param[]): Promise<boolean> {
+    const [result] = await this.#run(() => this.#pool.execute<ResultSetHeader>(sql, params))
+    return result.affectedRows > 0
   }
 
-  async #deleteInChunks(action: string, sql: string, params: Param[]): Promise<number> {
+  async #deleteInChunks(sql: string, params: Param[]): Promise<number> {
     let deleted = 0
     for (;;) {
-      const [result] = await this.#run(action, () => this.#pool.query<ResultSetHeader>(sql, [...params, DELETE_CHUNK]))
+      const [result] = await this.#run(() => this.#pool.query<ResultSetHeader>(sql, [...params, DELETE_CHUNK]))
       deleted += result.affectedRows
       if (result.affectedRows < DELETE_CHUNK) return deleted
     }
   }
 
-  async #transaction(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
+  /** The pending operations of `batch` in one transaction; their outcomes once it is committed. */
+  async #transaction(batch: Batch, texts: ReadonlyMap<number, string>, now: number): Promise<Map<number, boolean>> {
     const connection = await this.#pool.getConnection()
     let reusable = true
     try {
       await connection.query('START TRANSACTION')
-      const outcomes: BatchOutcome[] = operations.map(() => false)
-      const now = Date.now()
-      for (const round of batchRounds(operations)) await this.#applyRound(connection, round, outcomes, now)
+      const tx: Transaction = { connection, texts, outcomes: new Map(), now }
+      for (const round of batch.rounds()) await this.#applyRound(tx, round)
       await connection.query('COMMIT')
-      return outcomes
+      return tx.outcomes
     } catch (err) {
       await connection.query('ROLLBACK').catch(() => {
         reusable = false
@@ -442,66 +323,46 @@ export class MySQLStorage implements Storage {
   }
 
   /** One round holds at most one operation per id, so its statements may run in any order. */
-  async #applyRound(connection: PoolConnection, round: Array<[number, StorageOperation]>, outcomes: BatchOutcome[], now: number): Promise<void> {
-    const sets: Array<[number, Extract<StorageOperation, { type: 'set' }>]> = []
-    const deletes: number[] = []
-    const conditional: Array<[number, Update | Touch]> = []
-    const ids = new Map<number, string>()
-    for (const [index, op] of round) {
-      ids.set(index, op.id)
+  async #applyRound(tx: Transaction, round: Array<Entry<StorageOperation>>): Promise<void> {
+    const { connection, texts, outcomes } = tx
+    const sets: Array<Entry<SetOp>> = []
+    const deletes: Array<Entry<StorageOperation>> = []
+    const changes: Array<Entry<Change>> = []
+    for (const entry of round) {
+      const [index, op] = entry
       if (op.type === 'set') sets.push([index, op])
-      else if (op.type === 'delete') deletes.push(index)
-      else conditional.push([index, op])
+      else if (op.type === 'delete') deletes.push(entry)
+      else changes.push([index, op])
     }
-    for (const chunk of chunks(sets, ([, op]) => Buffer.byteLength(JSON.stringify(op.record.data)))) {
+    // Each row's parameters and SQL take about 128 bytes besides its JSON text.
+    const bytes = ([index]: Entry<StorageOperation>): number => 128 + Buffer.byteLength(texts.get(index) ?? '')
+    for (const chunk of chunks(sets, BATCH_ROWS, BATCH_BYTES, bytes)) {
       await connection.query(
         this.#sql.upsert(chunk.length),
-        chunk.flatMap(([, op]) => setRow(op.id, op.record)),
+        chunk.flatMap(([index, op]) => setRow(op, texts.get(index)!)),
       )
-      for (const [index] of chunk) outcomes[index] = true
+      for (const [index] of chunk) outcomes.set(index, true)
     }
-    for (const chunk of chunks(deletes, () => 64)) {
-      await connection.query(this.#sql.deleteMany, [chunk.map((index) => rowId(ids.get(index)!))])
-      for (const index of chunk) outcomes[index] = true
+    for (const chunk of chunks(deletes, BATCH_ROWS, BATCH_BYTES, bytes)) {
+      await connection.query(this.#sql.deleteMany, [chunk.map(([, op]) => rowId(op.id))])
+      for (const [index] of chunk) outcomes.set(index, true)
     }
-    for (const chunk of chunks(conditional, ([, op]) => (op.type === 'update' ? Buffer.byteLength(JSON.stringify(op.value)) : 64))) {
-      await this.#applyConditional(connection, chunk, outcomes, now)
-    }
+    for (const chunk of chunks(changes, BATCH_ROWS, BATCH_BYTES, bytes)) await this.#applyChanges(tx, chunk)
   }
 
-  /** Lock the live rows among `chunk`'s ids, then change them with one statement per kind. */
-  async #applyConditional(connection: PoolConnection, chunk: Array<[number, Update | Touch]>, outcomes: BatchOutcome[], now: number): Promise<void> {
+  /** Lock the live rows among `chunk`'s ids, then change them with one statement. */
+  async #applyChanges({ connection, texts, outcomes, now }: Transaction, chunk: Array<Entry<Change>>): Promise<void> {
     const [rows] = await connection.query<LiveRow[]>(this.#sql.lockLive, [chunk.map(([, op]) => rowId(op.id)), now, now])
     const live = new Map(rows.map((row) => [row.id.toString('utf8'), Number(row.is_object) === 1]))
-    const changes: Array<Update | Touch> = []
+    const changed: string[] = []
     for (const [index, op] of chunk) {
       const isObject = live.get(op.id)
       // Key changes need the data to be an object, as `get` does; a touch needs only a live row.
       const applies = op.type === 'touch' ? isObject !== undefined : isObject === true
-      outcomes[index] = applies
-      if (applies) changes.push(op)
+      outcomes.set(index, applies)
+      if (applies) changed.push(changeRow(op, texts.get(index)))
     }
-    if (changes.length > 0) await connection.query(this.#sql.changeMany, [JSON.stringify(changes.map(changeRow))])
-  }
-
-  #toRecord(row: SessionRow): SessionRecord {
-    const createdAt = toNumber(row.created_at)
-    const expiresAt = toNumber(row.expires_at)
-    const absolute = row.absolute_expires_at === null ? undefined : toNumber(row.absolute_expires_at)
-    const version = toNumber(row.version)
-    const data = parseJson(row.data)
-    let problem: string | undefined
-    if (data === undefined) problem = 'its data is not JSON'
-    else if (!isPlainObject(data)) problem = 'its data is not a JSON object'
-    else if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || (absolute !== undefined && !Number.isFinite(absolute)))
-      problem = 'its timestamps are missing'
-    else if (!Number.isInteger(version)) problem = 'its version is missing'
-    if (problem !== undefined) {
-      throw new SessionError('SESSION_INVALID_RECORD', `mysql storage: a row of table ${this.table} is not a usable session record (${problem})`)
-    }
-    const record: SessionRecord = { data: data as SessionData, createdAt, expiresAt, version }
-    if (absolute !== undefined) record.absoluteExpiresAt = absolute
-    return record
+    if (changed.length > 0) await connection.query(this.#sql.changeMany, [`[${changed.join(',')}]`])
   }
 }
 
@@ -550,7 +411,7 @@ function statements(table: string) {
     count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
     page: `SELECT id, ${COLUMNS} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
     clearChunk: `DELETE FROM ${table} LIMIT ?`,
-    cleanupChunk: `DELETE FROM ${table} WHERE expires_at <= ? OR absolute_expires_at <= ? LIMIT ?`,
+    cleanupChunk: `DELETE FROM ${table} WHERE ${EXPIRED} LIMIT ?`,
   }
 }
 
@@ -567,61 +428,21 @@ function jsonPath(key: string): string {
   return '$.' + JSON.stringify(key)
 }
 
-/** One row of `changeMany`'s JSON parameter: `k` is `u` (update), `r` (remove) or `t` (touch). */
-function changeRow(op: Update | Touch): { i: string; k: 'u' | 'r' | 't'; p?: string; v?: JsonValue; e: number } {
-  const i = rowId(op.id).toString('hex')
-  switch (op.type) {
-    case 'update':
-      return { i, k: 'u', p: jsonPath(op.key), v: op.value, e: op.expiresAt }
-    case 'remove':
-      return { i, k: 'r', p: jsonPath(op.key), e: op.expiresAt }
-    case 'touch':
-      return { i, k: 't', e: op.expiresAt }
-  }
+/** One row of `changeMany`'s JSON parameter: `k` is `u` (update, `v` its value's JSON text), `r` (remove) or `t` (touch). */
+function changeRow(op: Change, valueText: string | undefined): string {
+  const head = `{"i":"${rowId(op.id).toString('hex')}","e":${JSON.stringify(op.expiresAt)}`
+  if (op.type === 'touch') return `${head},"k":"t"}`
+  const path = JSON.stringify(jsonPath(op.key))
+  return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}}` : `${head},"k":"r","p":${path}}`
 }
 
-function setRow(id: string, record: SessionRecordInput): Param[] {
-  return [rowId(id), JSON.stringify(record.data), record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
+function setRow({ id, record }: SetOp, dataText: string): Param[] {
+  return [rowId(id), dataText, record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
 }
 
-/** Split `items` into chunks of at most {@link BATCH_ROWS} items and about {@link BATCH_BYTES} bytes. */
-function chunks<T>(items: readonly T[], bytesOf: (item: T) => number): T[][] {
-  const result: T[][] = []
-  let current: T[] = []
-  let bytes = 0
-  for (const item of items) {
-    const size = bytesOf(item) + 128
-    if (current.length > 0 && (current.length >= BATCH_ROWS || bytes + size > BATCH_BYTES)) {
-      result.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(item)
-    bytes += size
-  }
-  if (current.length > 0) result.push(current)
-  return result
-}
-
-/** BIGINT columns arrive as numbers, or as strings from pools set to `bigNumberStrings`. */
-function toNumber(value: unknown): number {
-  if (typeof value === 'number') return value
-  if (typeof value === 'string' && /^-?\d+$/.test(value)) return Number(value)
-  return Number.NaN
-}
-
-/** The parsed data, or `undefined` when it is not JSON text. */
-function parseJson(text: unknown): unknown {
-  if (typeof text !== 'string') return undefined
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return undefined
-  }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline". */
+function rawRecord(row: SessionRow, data: unknown): RawRecord {
+  return { data, createdAt: row.created_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at, version: row.version }
 }
 
 function isPromisePool(value: unknown): value is Pool {
@@ -631,25 +452,22 @@ function isPromisePool(value: unknown): value is Pool {
   return typeof pool.execute === 'function' && typeof pool.getConnection === 'function' && typeof pool.end === 'function' && pool.promise === undefined
 }
 
-function isDeadlock(err: unknown): boolean {
-  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
-  const code = (cause as { code?: unknown } | null)?.code
-  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT'
+/** mysql2's error code (`ER_LOCK_DEADLOCK`), or `undefined` for an error that has none. */
+function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
 }
 
 /**
- * Whether the server answered a statement with an error (bad data, a failed constraint): the
- * connection is fine, so the operations can be applied one by one. A lost or refused
- * connection is not such an error: trying each operation would only wait for it again.
+ * Whether the server refused one statement (bad data, a failed constraint) on a connection
+ * that is fine, so the operations can be applied one by one. Not when the transaction was
+ * rolled back as a whole (a deadlock or serialization failure, SQLSTATE class 40; a lock wait
+ * timeout), the table is missing, or the connection failed (SQLSTATE class 08, or no answer):
+ * applying each operation would only meet the same condition again.
  */
 function isRefusedStatement(err: unknown): boolean {
-  const cause = (err instanceof Error && err.cause !== undefined ? err.cause : err) as { sqlState?: unknown; fatal?: unknown } | null
-  return typeof cause?.sqlState === 'string' && cause.fatal !== true
-}
-
-function storageError(action: string, err: unknown): Error {
-  if (err instanceof SessionError) return err
-  if (err instanceof Error && err.message.startsWith('mysql storage: ')) return err
-  const reason = err instanceof Error ? err.message || (err as { code?: string }).code || err.name : String(err)
-  return new Error(`mysql storage: ${action} failed: ${reason}`, { cause: err })
+  if (typeof err !== 'object' || err === null) return false
+  const { sqlState, fatal } = err as { sqlState?: unknown; fatal?: unknown }
+  if (typeof sqlState !== 'string' || fatal === true || sqlState.startsWith('40') || sqlState.startsWith('08')) return false
+  const code = codeOf(err)
+  return code !== 'ER_LOCK_WAIT_TIMEOUT' && code !== 'ER_NO_SUCH_TABLE'
 }

@@ -154,3 +154,32 @@ export function batchRounds(
   })
   return result
 }
+
+/**
+ * Split `items` into chunks, in order, for backends whose statements or requests are bounded:
+ * at most `maxItems` items per chunk (rows per statement, DynamoDB's 25 writes per request),
+ * and sizes (`sizeOf`, in bytes) adding up to at most `maxBytes` (a packet or request size). An
+ * item larger than `maxBytes` is a chunk of its own.
+ *
+ * @example
+ * ```ts
+ * chunks(['a', 'bb', 'ccc', 'd'], 3, 4, (text) => text.length) // [['a', 'bb'], ['ccc', 'd']]
+ * ```
+ */
+export function chunks<T>(items: readonly T[], maxItems: number, maxBytes = Infinity, sizeOf: (item: T) => number = () => 0): T[][] {
+  const result: T[][] = []
+  let current: T[] = []
+  let bytes = 0
+  for (const item of items) {
+    const size = sizeOf(item)
+    if (current.length > 0 && (current.length >= maxItems || bytes + size > maxBytes)) {
+      result.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(item)
+    bytes += size
+  }
+  if (current.length > 0) result.push(current)
+  return result
+}

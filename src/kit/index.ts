@@ -13,7 +13,8 @@
  * - Liveness: {@link isLive} and {@link deadlineOf}, the one rule.
  * - The value codec: {@link encodeValue}, {@link decodeValue}, {@link decodeData},
  *   {@link dataFromEntries}, {@link setOwn} (JSON text, `__proto__` as an own key, `-0` as 0).
- * - Batches: {@link Batch} (per-session failure propagation) and {@link batchRounds}.
+ * - Batches: {@link Batch} (per-session failure propagation), {@link batchRounds} and
+ *   {@link chunks} (bounded statements or requests).
  * - Errors: {@link storageClosed}, {@link storageError}, {@link storageFailure},
  *   {@link invalidRecord}, {@link invalidOperation}, {@link unsupported}: each a
  *   `SessionError` recognised by its `code`.
@@ -34,7 +35,7 @@
  * @module
  */
 export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage.js'
-export { Batch, batchRounds } from './batch.js'
+export { Batch, batchRounds, chunks } from './batch.js'
 export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
 export {
   capabilitiesOf,

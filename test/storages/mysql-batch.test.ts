@@ -1,10 +1,12 @@
 import test from 'ava'
+import { createPool, type Pool } from 'mysql2/promise'
 import { CookieIdentity } from '../../identities/cookie.js'
+import { isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MySQLStorage } from '../../storages/mysql.js'
 import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
-import { closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
+import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 
 // One write the server refuses must fail alone: the batch transaction holds the writes of many
@@ -65,5 +67,106 @@ mysqlTest("mysql: through the manager, one user storing an unstorable value does
     )
     t.is((await storage.get(alice.id))?.data['n'], 1)
     await manager.close()
+  })
+})
+
+/**
+ * A storage on a one-connection pool of its own, so a session variable set on the pool holds for
+ * the batch's transaction, and a count of the transactions the storage began.
+ */
+async function withOneConnection(body: (storage: MySQLStorage, pool: Pool, transactions: () => number) => Promise<void>): Promise<void> {
+  const pool = createPool({ uri: MYSQL_URL, connectionLimit: 1 })
+  let transactions = 0
+  const getConnection = pool.getConnection.bind(pool)
+  pool.getConnection = () => {
+    transactions++
+    return getConnection()
+  }
+  const storage = new MySQLStorage({ pool, table: uniqueTable('batch_rollback') })
+  try {
+    await body(storage, pool, () => transactions)
+  } finally {
+    await storage.close()
+    await pool.end()
+    await dropTable(storage.table)
+  }
+}
+
+/** Resolves once some transaction waits for a row lock. */
+async function lockWaiting(): Promise<void> {
+  for (;;) {
+    const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(
+      "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+    )
+    if (Number(rows[0]!.n) > 0) return
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+mysqlTest('mysql: a batch whose transaction is rolled back (a lock wait timeout) fails every operation in it and applies none', async (t) => {
+  await withOneConnection(async (storage, pool, transactions) => {
+    const now = Date.now()
+    const [locked, fresh] = [generateId(), generateId()]
+    await storage.set(locked, { data: { n: 0 }, createdAt: now, expiresAt: now + HOUR })
+    await pool.query('SET SESSION innodb_lock_wait_timeout = 1')
+    const holder = await adminPool().getConnection()
+    try {
+      await holder.query('START TRANSACTION')
+      await holder.query(`SELECT id FROM \`${storage.table}\` WHERE id = ? FOR UPDATE`, [Buffer.from(locked)])
+      const before = transactions()
+      const outcomes = await storage.batch([
+        { type: 'set', id: fresh, record: { data: { n: 1 }, createdAt: now, expiresAt: now + HOUR } },
+        { type: 'update', id: locked, key: 'n', value: 2, expiresAt: now + HOUR },
+        { type: 'delete', id: generateId() },
+      ])
+      t.is(transactions() - before, 1, 'one transaction: the storage does not replay it')
+      t.is(outcomes.length, 3)
+      for (const outcome of outcomes) {
+        t.true(isSessionError(outcome, 'SESSION_STORAGE_ERROR'), 'never reported as applied')
+        t.is(((outcome as Error).cause as { code?: string }).code, 'ER_LOCK_WAIT_TIMEOUT')
+      }
+    } finally {
+      await holder.query('ROLLBACK')
+      holder.release()
+    }
+    t.is(await storage.get(fresh), undefined, 'the set that ran before the timeout was rolled back with the rest')
+    t.deepEqual((await storage.get(locked))?.data, { n: 0 })
+  })
+})
+
+mysqlTest('mysql: a batch chosen as a deadlock victim fails every operation and is not replayed by the storage (the write queue retries)', async (t) => {
+  await withOneConnection(async (storage, _pool, transactions) => {
+    const now = Date.now()
+    const [locked, fresh] = [generateId(), generateId()]
+    await storage.set(locked, { data: { n: 0 }, createdAt: now, expiresAt: now + HOUR })
+    const holder = await adminPool().getConnection()
+    let outcomes
+    const before = transactions()
+    try {
+      await holder.query('START TRANSACTION')
+      // The other transaction writes more rows, so the server picks the batch as the victim.
+      const filler = Array.from({ length: 50 }, () => [Buffer.from(generateId()), '{}', now, now + HOUR])
+      await holder.query(`INSERT INTO \`${storage.table}\` (id, data, created_at, expires_at) VALUES ?`, [filler])
+      await holder.query(`SELECT id FROM \`${storage.table}\` WHERE id = ? FOR UPDATE`, [Buffer.from(locked)])
+      const batch = storage.batch([
+        { type: 'set', id: fresh, record: { data: { n: 1 }, createdAt: now, expiresAt: now + HOUR } },
+        { type: 'update', id: locked, key: 'n', value: 2, expiresAt: now + HOUR },
+      ])
+      await lockWaiting()
+      // Wait for the row the batch inserted while the batch waits for ours: a deadlock.
+      await holder.query(`SELECT id FROM \`${storage.table}\` WHERE id = ? FOR UPDATE`, [Buffer.from(fresh)])
+      outcomes = await batch
+    } finally {
+      await holder.query('ROLLBACK')
+      holder.release()
+    }
+    t.is(transactions() - before, 1, 'one transaction: the storage does not replay it')
+    t.is(outcomes.length, 2)
+    for (const outcome of outcomes) {
+      t.true(isSessionError(outcome, 'SESSION_STORAGE_ERROR'))
+      t.is(((outcome as Error).cause as { code?: string }).code, 'ER_LOCK_DEADLOCK')
+    }
+    t.is(await storage.get(fresh), undefined)
+    t.deepEqual((await storage.get(locked))?.data, { n: 0 })
   })
 })

@@ -1,8 +1,9 @@
 import test, { type ExecutionContext } from 'ava'
 import { CookieIdentity } from '../../identities/cookie.js'
-import { SessionError } from '../../src/errors.js'
+import { SessionError, isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
+import { isLive } from '../../src/kit/index.js'
 import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
 import { MySQLStorage, type MySQLStorageOptions } from '../../storages/mysql.js'
 import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
@@ -36,6 +37,7 @@ async function withStorage(body: (storage: MySQLStorage) => Promise<void>, optio
 if (reachable) {
   storageContract('mysql', {
     open: async () => new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable() }),
+    openWithClock: async (now) => new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable(), now }),
     dispose: async (storage) => dropTable((storage as MySQLStorage).table),
   })
 }
@@ -78,6 +80,49 @@ mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed de
       ['absolute_expires_at', 'expires_at', 'id'],
     )
   })
+})
+
+mysqlTest("mysql: the SQL liveness conditions follow the storage's now option and the kit's rule, at the deadlines too", async (t) => {
+  // Ten hours behind the machine: every record below is expired by the machine's clock, so
+  // those returned are live by the storage's clock, which reaches every statement.
+  let now = Date.now() - 10 * HOUR
+  await withStorage(
+    async (storage) => {
+      const start = now
+      const deadlines = [
+        { expiresAt: start + 1 },
+        { expiresAt: start },
+        { expiresAt: start - 1 },
+        { expiresAt: start + HOUR, absoluteExpiresAt: start + 1 },
+        { expiresAt: start + HOUR, absoluteExpiresAt: start },
+        { expiresAt: start + HOUR, absoluteExpiresAt: start - 1 },
+      ]
+      const ids = deadlines.map(() => generateId())
+      for (const [i, deadline] of deadlines.entries()) await storage.set(ids[i]!, { data: { i }, createdAt: start - HOUR, ...deadline })
+      const live = (at: number): string[] => ids.filter((_, i) => isLive(deadlines[i]!, at))
+      t.is(live(now).length, 2, 'one just before each deadline')
+      for (const [i, id] of ids.entries()) t.is((await storage.get(id)) !== undefined, isLive(deadlines[i]!, now), `get of record ${i}`)
+      t.is(await storage.length(), live(now).length)
+      const listed: string[] = []
+      for await (const [id] of storage.all()) listed.push(id)
+      t.deepEqual(listed.sort(), live(now).sort())
+      for (const [i, id] of ids.entries())
+        t.is(await storage.update(id, 'seen', true, deadlines[i]!.expiresAt), isLive(deadlines[i]!, now), `update of record ${i}`)
+      const outcomes = await storage.batch(ids.map((id, i) => ({ type: 'remove' as const, id, key: 'seen', expiresAt: deadlines[i]!.expiresAt })))
+      t.deepEqual(
+        outcomes,
+        deadlines.map((deadline) => isLive(deadline, now)),
+      )
+      now += 1 // the storage's clock reaches the first record's idle deadline and the fourth's absolute one
+      t.is(await storage.get(ids[0]!), undefined, 'expired by the storage clock')
+      t.is(await storage.get(ids[3]!), undefined, 'past its absolute deadline by the storage clock')
+      t.false(await storage.touch(ids[0]!, now + HOUR))
+      t.deepEqual(await storage.batch([{ type: 'touch', id: ids[3]!, expiresAt: now + HOUR }]), [false])
+      t.is(await storage.length(), 0)
+      t.is(await storage.cleanup(), ids.length, 'cleanup() defaults to the storage clock')
+    },
+    { now: () => now },
+  )
 })
 
 mysqlTest('mysql: values keep their JSON type, and writing the same value again still counts as found', async (t) => {
@@ -150,7 +195,8 @@ mysqlTest('mysql: an operation the server refuses fails alone: the transaction i
     t.deepEqual(outcomes.slice(0, 2), [true, true])
     const refused = outcomes[2]
     t.true(refused instanceof Error)
-    t.regex((refused as Error).message, /^mysql storage: set failed: /)
+    t.true(isSessionError(refused, 'SESSION_STORAGE_ERROR'))
+    t.regex((refused as Error).message, /^the mysql storage could not write a session: /)
     t.truthy((refused as Error).cause)
     t.deepEqual((await storage.get(kept))!.data, { before: true, after: true })
     t.is(await storage.length(), 2)
@@ -197,7 +243,7 @@ mysqlTest('mysql: rows that are not usable records are absent and reported, neve
       [notAnObject, expiresAt, aString, expiresAt],
     )
     for (const id of [notAnObject, aString]) {
-      await t.throwsAsync(storage.get(id), { instanceOf: SessionError, message: /mysql storage: .*not a JSON object/ })
+      await t.throwsAsync(storage.get(id), { instanceOf: SessionError, message: /the mysql storage .*not a JSON object/ })
       t.false(await storage.update(id, 'k', 1, expiresAt), 'a key cannot be set in data that is not an object')
     }
     await managerTreatsAsAbsent(t, storage, notAnObject)
@@ -239,12 +285,15 @@ mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamp
 mysqlTest('mysql: a server that is down rejects with an error naming the storage, and the manager answers 503', async (t) => {
   const storage = new MySQLStorage({ connection: { host: '127.0.0.1', port: 1, user: 'root', database: 'test', connectTimeout: 2000 } })
   const error = await t.throwsAsync(storage.get(generateId()))
-  t.regex(error.message, /^mysql storage: get failed: /)
+  t.true(isSessionError(error, 'SESSION_STORAGE_ERROR'))
+  t.regex(error.message, /^the mysql storage could not read a session: /)
   t.truthy(error.cause)
-  await t.throwsAsync(storage.set(generateId(), record({})), { message: /^mysql storage: set failed/ })
+  await t.throwsAsync(storage.set(generateId(), record({})), { instanceOf: SessionError, message: /^the mysql storage could not write a session/ })
   const outcomes = await storage.batch([{ type: 'touch', id: generateId(), expiresAt: Date.now() + HOUR }])
   t.true(outcomes[0] instanceof Error)
-  t.regex((outcomes[0] as Error).message, /^mysql storage: batch failed/)
+  t.true(isSessionError(outcomes[0], 'SESSION_STORAGE_ERROR'))
+  t.regex((outcomes[0] as Error).message, /^the mysql storage could not write sessions/)
+  t.truthy((outcomes[0] as Error).cause)
 
   const manager = new SessionManager({ storage, identities: [new CookieIdentity()] })
   const loading = manager.load(fakeRequest({ cookie: `sid=${generateId()}` }), new FakeResponse())
@@ -262,7 +311,8 @@ mysqlTest('mysql: a pool passed in is used and left open', async (t) => {
     await storage.set(id, record({ shared: true }))
     await storage.close()
     await storage.close()
-    await t.throwsAsync(storage.get(id), { message: /^mysql storage: get failed: the storage is closed/ })
+    const closed = await t.throwsAsync(storage.get(id), { message: /^the mysql storage is closed/ })
+    t.true(isSessionError(closed, 'SESSION_CLOSED'))
     const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(`SELECT COUNT(*) AS n FROM \`${table}\``)
     t.is(Number(rows[0]!.n), 1, 'the pool still answers')
   } finally {
