@@ -31,7 +31,8 @@ export interface AbstractStorageOptions {
  * A backend overrides `_get`, one of `_write` (a batch) or `_apply` (one operation), and for
  * the operators' side `_all`, `_clear`, `_cleanup` (and `_length` when it can count faster than
  * listing). It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and
- * defining `batch(operations) { return this.applyBatch(operations) }`.
+ * defining `batch(operations) { return this.applyBatch(operations) }`. A complete backend is in
+ * docs/implementing-a-storage.md.
  *
  * @example
  * ```ts
@@ -67,7 +68,7 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
    */
   protected constructor(name: string, options: AbstractStorageOptions | undefined, owner: string) {
     const checked = optionsObject(options, owner) as AbstractStorageOptions
-    this.name = stringOption(name, owner, 'name', name)
+    this.name = stringOption(name ?? null, owner, 'name', '')
     this.#now = clockOption(checked.now, owner)
     const base = AbstractStorage.prototype
     if (this._write === base._write && this._apply === base._apply) throw new TypeError(`${owner} must override _write or _apply`)

@@ -58,7 +58,7 @@ export interface StorageCapabilities {
 
 /**
  * The persistent storage contract: what the manager calls. One implementation per backend,
- * in `storages/`; build one on {@link AbstractStorage}.
+ * in `storages/`; build one on the kit's `AbstractStorage`.
  *
  * Missing is `undefined` (or `false` for writes that need an existing record), never an
  * error; a real failure always rejects. Expired records are never returned. A storage never

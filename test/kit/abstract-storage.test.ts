@@ -150,6 +150,19 @@ test('a backend must override _write or _apply; options are checked', (t) => {
   t.throws(() => new Empty(), { instanceOf: TypeError, message: /Empty must override _write or _apply/ })
   t.throws(() => new Recording({ now: 'later' as never }), { instanceOf: TypeError, message: /Recording option "now"/ })
   t.throws(() => new Recording(null as never), { instanceOf: TypeError, message: /Recording options must be an object/ })
+  class Nameless extends AbstractStorage {
+    readonly capabilities = { batch: false, admin: false, shared: false }
+    constructor() {
+      super(undefined as never, {}, 'Nameless')
+    }
+    protected override _get(): undefined {
+      return undefined
+    }
+    protected override _apply(): boolean {
+      return true
+    }
+  }
+  t.throws(() => new Nameless(), { instanceOf: TypeError, message: /Nameless option "name" must be a non-empty string/ })
 })
 
 test('a get of an id that is not a string is no session and costs no backend call', async (t) => {
