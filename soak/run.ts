@@ -1,7 +1,7 @@
 /**
  * The soak: `npm run soak` (SOAK_SECONDS=120 by default).
  *
- * A server child process (test/fixtures/session-server.ts) with MySQLStorage on a fresh MariaDB
+ * A server child process (test/process/fixtures/session-server.ts) with MySQLStorage on a fresh MariaDB
  * table and a cache smaller than the number of sessions takes a fixed request rate on 127.0.0.1:
  * reads, writes, new sessions, renews, destroys and hostile requests, from visitors that each
  * keep their own cookies. Every acknowledged write goes into a ledger; at the end the server is

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const FIXTURE = fileURLToPath(new URL('../fixtures/session-server.ts', import.meta.url))
+const FIXTURE = fileURLToPath(new URL('../process/fixtures/session-server.ts', import.meta.url))
 const STARTUP_LIMIT_MS = 30_000
 
 /** A message the fixture server sends over IPC. */
@@ -14,7 +14,7 @@ export interface ServerMessage {
   readonly unexpected?: readonly string[]
 }
 
-/** The fixture server (test/fixtures/session-server.ts) running in a child process. */
+/** The fixture server (test/process/fixtures/session-server.ts) running in a child process. */
 export interface ChildServer {
   readonly port: number
   readonly child: ChildProcess

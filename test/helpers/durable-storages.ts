@@ -10,7 +10,7 @@ import { MYSQL_URL } from './services.js'
 
 /** A storage a child process writes to and this process reopens afterwards. */
 export interface DurableTarget {
-  /** Environment for the fixture server (test/fixtures/session-server.ts). */
+  /** Environment for the fixture server (test/process/fixtures/session-server.ts). */
   readonly env: Record<string, string>
   /** Open the same storage anew, as a new process would. */
   reopen(): Promise<Storage & StorageAdmin>

@@ -64,7 +64,7 @@ export interface ServerAnswer {
   readonly error?: string
 }
 
-/** One client of the fixture server (test/fixtures/session-server.ts), with its own cookie jar. */
+/** One client of the fixture server (test/process/fixtures/session-server.ts), with its own cookie jar. */
 export class SessionClient {
   readonly jar = new CookieJar()
   readonly #agent: Agent

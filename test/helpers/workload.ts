@@ -41,7 +41,7 @@ interface Visitor {
 const KEYS = ['n', 'cart', 'views', 'step', 'theme']
 
 /**
- * Visitors of the fixture server (test/fixtures/session-server.ts). Each visitor makes one request
+ * Visitors of the fixture server (test/process/fixtures/session-server.ts). Each visitor makes one request
  * at a time; every acknowledged write, renew and destroy goes to the {@link AckLedger}, and every
  * read is checked against what was acknowledged (a value older than the last acknowledged one is
  * counted as a `stale read`).
