@@ -1,6 +1,6 @@
 import test from 'ava'
 import { isSessionError } from '../../src/errors.js'
-import { GatedStorage } from '../helpers/gated-storage.js'
+import { GatedStorage } from '../helpers/storage-double.js'
 import { testManager, visit } from '../helpers/manager.js'
 
 // Review of commit 2a22258 (src/session-manager.ts, host.current): a write through a session

@@ -3,7 +3,7 @@ import { CookieIdentity } from '../../identities/cookie.js'
 import { isSessionError } from '../../src/errors.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { FakeResponse, fakeRequest } from '../helpers/http-fakes.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { visit } from '../helpers/manager.js'
 
 // Review findings in src/session-manager.ts and src/session.ts, documented with test.failing:

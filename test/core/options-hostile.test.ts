@@ -3,7 +3,7 @@ import { CookieIdentity, type CookieIdentityOptions } from '../../identities/coo
 import { HeaderIdentity, type HeaderIdentityOptions } from '../../identities/header.js'
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse } from '../helpers/fake-exchange.js'
+import { fakeRequest, FakeResponse } from '../helpers/fake-http.js'
 
 // Bad configuration fails at startup with a TypeError that names the option, never later on a
 // request. Each case: [title, options, the option name the message must contain].

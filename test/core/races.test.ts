@@ -4,8 +4,8 @@ import { isSessionError } from '../../src/errors.js'
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js'
 import type { Session } from '../../src/session.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { Browser, fakeRequest, FakeResponse } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { Browser, fakeRequest, FakeResponse } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Races between a pending write and eviction, renew and destroy. The storage is held so the
 // write is provably pending (queued or in flight) while the other operation happens.

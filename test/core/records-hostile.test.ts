@@ -5,8 +5,8 @@ import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { SessionRecord } from '../../src/types.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { fakeRequest, FakeResponse } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // A storage that answers `get` with something unusable: a corrupt row, a record of another id,
 // a record the storage should have known was expired. The manager must treat it as no session

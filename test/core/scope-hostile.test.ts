@@ -4,8 +4,8 @@ import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Which identity serves a request is decided by its host and path. An attacker controls both
 // (Host header, request target): the admin cookie must never be read outside the admin scope,

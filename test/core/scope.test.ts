@@ -1,7 +1,7 @@
 import test from 'ava'
 import { createScope, pathMatches, requestHost, requestPath } from '../../src/scope.js'
 import { isValidId, generateId, ID_LENGTH } from '../../src/ids.js'
-import { fakeRequest } from '../helpers/http-fakes.js'
+import { fakeRequest } from '../helpers/fake-http.js'
 
 test('hosts: case, ports, trailing dots, wildcards, IPv6', (t) => {
   t.is(requestHost(fakeRequest({ host: 'WWW.Example.COM:8080' }), false), 'www.example.com')

@@ -8,8 +8,8 @@ import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import type { RequestWithSession } from '../../src/middleware/node.js'
-import { GatedStorage } from '../helpers/gated-storage.js'
-import { FakeResponse, fakeRequest } from '../helpers/http-fakes.js'
+import { GatedStorage } from '../helpers/storage-double.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { TEST_KEY, testManager, visit } from '../helpers/manager.js'
 
 const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))

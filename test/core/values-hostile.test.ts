@@ -6,8 +6,8 @@ import type { Session } from '../../src/session.js'
 import type { SessionData } from '../../src/types.js'
 import { MAX_KEY_LENGTH } from '../../src/values.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { fakeRequest, FakeResponse } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Hostile keys and values given to session.set: each is stored and read back exactly (also by a
 // fresh process, here a second manager on the same storage), or rejected at once with a typed

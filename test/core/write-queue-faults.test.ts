@@ -5,8 +5,8 @@ import { SessionManager, type SessionManagerOptions } from '../../src/session-ma
 import type { Session } from '../../src/session.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { AckLedger } from '../helpers/ack-ledger.js'
-import { Browser, fakeRequest, FakeResponse, seedSession } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { Browser, fakeRequest, FakeResponse, seedSession } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Write-through under storage faults: down at start, down mid-traffic, slow, failing part of a
 // batch, flapping. Whatever happens, a write settles (acknowledged or SESSION_STORAGE_FAILED /

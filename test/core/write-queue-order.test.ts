@@ -1,7 +1,7 @@
 import test from 'ava'
 import { generateId } from '../../src/ids.js'
 import { WriteQueue } from '../../src/write-queue.js'
-import { GatedStorage } from '../helpers/gated-storage.js'
+import { GatedStorage } from '../helpers/storage-double.js'
 import { testManager, visit } from '../helpers/manager.js'
 
 // Review finding (src/write-queue.ts, #retryOrFail + #coalesce): a retried write is put back in

@@ -2,7 +2,7 @@ import test from 'ava'
 import { SessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { WriteQueue } from '../../src/write-queue.js'
-import { GatedStorage } from '../helpers/gated-storage.js'
+import { GatedStorage } from '../helpers/storage-double.js'
 
 const later = Date.now() + 60_000
 const record = (data: Record<string, number> = {}) => ({ data, createdAt: Date.now(), expiresAt: later })

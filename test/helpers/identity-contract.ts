@@ -2,7 +2,7 @@ import test from 'ava'
 import type { IncomingHttpHeaders } from 'node:http'
 import { generateId } from '../../src/ids.js'
 import type { Identity } from '../../src/types.js'
-import { FakeResponse, fakeRequest } from './http-fakes.js'
+import { FakeResponse, fakeRequest } from './fake-http.js'
 
 /** How an identity's test file hands it to the identity contract suite. */
 export interface IdentityContractOptions {

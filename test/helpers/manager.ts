@@ -2,7 +2,7 @@ import { CookieIdentity } from '../../identities/cookie.js'
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js'
 import type { Session } from '../../src/session.js'
 import type { SessionData } from '../../src/types.js'
-import { FakeResponse, fakeRequest } from './http-fakes.js'
+import { FakeResponse, fakeRequest } from './fake-http.js'
 
 /** A 32-character test signing key. */
 export const TEST_KEY = 'test-signing-key-0123456789abcdef'

@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
-import { FakeResponse, fakeRequest } from './fake-exchange.js'
+import { FakeResponse, fakeRequest } from './fake-http.js'
 
 /**
  * Two managers (two processes, in effect: separate storages and caches) serve the same session

@@ -4,8 +4,8 @@ import { CookieIdentity, type CookieIdentityOptions } from '../../identities/coo
 import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Hostile Cookie headers against an unsigned and a signed cookie identity. Every case must end in
 // either the real session (when the header really carries it) or a fresh one, never a throw, and

@@ -3,10 +3,10 @@ import crypto from 'node:crypto'
 import Keygrip from 'keygrip'
 import { CookieIdentity, cookieValues } from '../../identities/cookie.js'
 import { generateId } from '../../src/ids.js'
-import { FakeResponse, fakeRequest } from '../helpers/http-fakes.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { identityContract } from '../helpers/identity-contract.js'
 import { TEST_KEY, testManager } from '../helpers/manager.js'
-import { GatedStorage } from '../helpers/gated-storage.js'
+import { GatedStorage } from '../helpers/storage-double.js'
 
 const OLD_KEY = 'old-signing-key-0123456789abcdefgh'
 const cookieOf = (res: FakeResponse) => ({ cookie: res.cookieHeader() })

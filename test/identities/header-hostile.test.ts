@@ -6,8 +6,8 @@ import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { Identity } from '../../src/types.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { fakeRequest, FakeResponse, seedSession } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Hostile session-token headers. A token is accepted only when the request carries exactly one
 // well-formed value; anything else is no candidate and costs no storage read.

@@ -1,7 +1,7 @@
 import test from 'ava'
 import { HeaderIdentity } from '../../identities/header.js'
 import { generateId } from '../../src/ids.js'
-import { fakeRequest, type FakeResponse } from '../helpers/http-fakes.js'
+import { fakeRequest, type FakeResponse } from '../helpers/fake-http.js'
 import { identityContract } from '../helpers/identity-contract.js'
 
 identityContract('header', {

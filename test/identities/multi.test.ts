@@ -1,7 +1,7 @@
 import test from 'ava'
 import { CookieIdentity } from '../../identities/cookie.js'
 import { HeaderIdentity } from '../../identities/header.js'
-import { FakeResponse, fakeRequest } from '../helpers/http-fakes.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { TEST_KEY, testManager } from '../helpers/manager.js'
 
 test('several identities: each request lands on the identity of its host and path', async (t) => {

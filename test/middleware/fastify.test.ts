@@ -8,7 +8,7 @@ import fastifySession, { createFastifyPlugin } from '../../src/middleware/fastif
 import { SessionManager } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 import { CookieJar, send } from '../helpers/http-client.js'
 
 const KEY = 'fastify-test-signing-key-0123456789abcdef'

@@ -7,8 +7,8 @@ import { generateId } from '../../src/ids.js'
 import type { RequestWithSession } from '../../src/middleware/node.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { seedSession } from '../helpers/fake-exchange.js'
-import { FaultStorage } from '../helpers/fault-storage.js'
+import { seedSession } from '../helpers/fake-http.js'
+import { FaultStorage } from '../helpers/storage-double.js'
 
 // Hostile requests over real HTTP against node:http and manager.middleware(): the answer is 200
 // with the right session or a fresh one, 503 during an outage, or node's own 4xx for what its

@@ -15,7 +15,7 @@ import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
 import { DynamoDBStorage, sendUntilProcessed, type DynamoDBStorageOptions } from '../../storages/dynamodb.js'
 import { createSessionTable, deleteTable, startDynalite, uniqueTableName } from '../helpers/dynalite.js'
 import { storageContract } from '../helpers/storage-contract.js'
-import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
 
 const HOUR = 3_600_000

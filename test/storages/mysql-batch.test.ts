@@ -5,7 +5,7 @@ import { isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import { MySQLStorage } from '../../storages/mysql.js'
-import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 

@@ -5,7 +5,7 @@ import { SessionManager, type SessionManagerOptions } from '../../src/session-ma
 import type { Session } from '../../src/session.js'
 import { MySQLStorage } from '../../storages/mysql.js'
 import { AckLedger } from '../helpers/ack-ledger.js'
-import { Browser, fakeRequest, FakeResponse } from '../helpers/fake-exchange.js'
+import { Browser, fakeRequest, FakeResponse } from '../helpers/fake-http.js'
 import { closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'

@@ -9,7 +9,7 @@ import { MySQLStorage, type MySQLStorageOptions } from '../../storages/mysql.js'
 import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { storageContract } from '../helpers/storage-contract.js'
-import { FakeResponse, fakeRequest } from '../helpers/fake-exchange.js'
+import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { twoManagersKeepTheirWrites } from '../helpers/two-managers.js'
 
 const HOUR = 3_600_000

@@ -11,16 +11,19 @@ export interface FakeRequestInit {
   headers?: IncomingHttpHeaders
   /** Request target. Default `/`. */
   url?: string
-  /** Host header. Default `example.com`. */
+  /** Host header (`undefined`: none). Default `localhost`. */
   host?: string | undefined
   /** Whether the request came over TLS (`socket.encrypted`). */
   encrypted?: boolean
 }
 
-/** A request object for `manager.resolve(req, res)`, without a socket or a server. */
+/**
+ * The one fake request of the tests: a request object for `manager.resolve(req, res)`, an
+ * identity or a scope, without a socket or a server.
+ */
 export function fakeRequest(init: FakeRequestInit = {}): SessionRequest {
   const headers: IncomingHttpHeaders = { ...init.headers }
-  if (!('host' in init)) headers.host = 'example.com'
+  if (!('host' in init)) headers.host = 'localhost'
   else if (init.host !== undefined) headers.host = init.host
   if (init.cookie !== undefined) headers.cookie = init.cookie
   return { headers, url: init.url ?? '/', socket: init.encrypted === true ? { encrypted: true } : null }
@@ -33,7 +36,7 @@ export interface SetCookie {
   readonly attributes: ReadonlyMap<string, string>
 }
 
-/** A response object that records the headers the identities set. */
+/** The one fake response of the tests: records the headers the identities set. */
 export class FakeResponse implements SessionResponse {
   headersSent = false
   readonly headers = new Map<string, number | string | readonly string[]>()

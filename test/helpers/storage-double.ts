@@ -1,3 +1,4 @@
+import { MemoryStorage } from '../../storages/memory.js'
 import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageOperation } from '../../src/types.js'
 
 /** The error every injected failure rejects with, so tests can tell it from a real one. */
@@ -13,7 +14,7 @@ export class InjectedFault extends Error {
 export type OperationFilter = (op: StorageOperation, attempt: number) => boolean
 
 /**
- * How the storage behaves now. Switch at any time with {@link FaultStorage.setMode} or the
+ * How the storage behaves now. Switch at any time with {@link StorageDouble.setMode} or the
  * shortcuts; calls already waiting keep the mode they started with.
  */
 export type FaultMode =
@@ -27,19 +28,35 @@ export type FaultMode =
   /** Calls alternate: `up` calls succeed, then `down` calls reject, and so on. */
   | { readonly kind: 'flapping'; readonly up: number; readonly down: number }
 
-/** Options of {@link FaultStorage}. */
-export interface FaultStorageOptions {
-  /** Offer `batch` when the inner storage has it. Default true. */
-  batch?: boolean
+/** A storage method the double serves. */
+export type Method = 'get' | 'set' | 'update' | 'remove' | 'delete' | 'touch' | 'batch' | 'length' | 'all' | 'clear' | 'cleanup'
+
+/** One call of the data path (a read, a write or `close`), in arrival order. */
+export interface Call {
+  method: string
+  id?: string
 }
 
-type Method = 'get' | 'set' | 'update' | 'remove' | 'delete' | 'touch' | 'batch' | 'length' | 'all' | 'clear' | 'cleanup'
+/** Options of {@link StorageDouble}. */
+export interface StorageDoubleOptions {
+  /** Offer `batch` when the inner storage has it. Default true. */
+  batch?: boolean
+  /** What {@link StorageDouble.hold} holds: every call, or only the writes. Default `'all'`. */
+  hold?: 'all' | 'writes'
+  /** Let held calls proceed when the double is closed. Default true. */
+  releaseOnClose?: boolean
+  /** The storage's name. Default `fault(<inner name>)`. */
+  name?: string
+}
+
+const WRITES: ReadonlySet<Method> = new Set(['set', 'update', 'remove', 'delete', 'touch', 'batch'])
 
 /**
- * A {@link Storage} in front of another that fails on command: down, slow, failing part of a
- * batch, or flapping, switchable while traffic runs. It can also hold every call until
- * released (to keep writes pending for as long as a test needs), answer `get` with a forged
- * raw value, and it counts every call so a test can prove a request cost no storage read.
+ * A {@link Storage} in front of another that fails and gates on command. It fails by mode (down,
+ * slow, failing part of a batch, or flapping, switchable while traffic runs) or by count (the
+ * next `failWrites` writes, every read while `failReads`); it holds calls until released (to keep
+ * writes pending for as long as a test needs); it answers `get` with a forged raw value; and it
+ * records every call, per method and in order, so a test can prove a request cost no storage read.
  *
  * @example
  * ```ts
@@ -50,27 +67,37 @@ type Method = 'get' | 'set' | 'update' | 'remove' | 'delete' | 'touch' | 'batch'
  * storage.up()
  * ```
  */
-export class FaultStorage implements Storage {
+export class StorageDouble<S extends Storage & StorageAdmin = Storage & StorageAdmin> implements Storage {
   readonly name: string
   /** The wrapped storage: read it directly to check what really landed. */
-  readonly inner: Storage & StorageAdmin
+  readonly inner: S
   /** Present when the inner storage batches and the option allows it. */
   readonly batch?: (operations: readonly StorageOperation[]) => Promise<BatchOutcome[]>
   /** Calls received per method (including the ones that failed). */
-  readonly calls: Record<Method, number> = { get: 0, set: 0, update: 0, remove: 0, delete: 0, touch: 0, batch: 0, length: 0, all: 0, clear: 0, cleanup: 0 }
+  readonly counts: Record<Method, number> = { get: 0, set: 0, update: 0, remove: 0, delete: 0, touch: 0, batch: 0, length: 0, all: 0, clear: 0, cleanup: 0 }
+  /** Reads, writes and `close`, in arrival order, with the session id where there is one. */
+  readonly log: Call[] = []
   /** Calls (or batched operations) made to fail. */
   failures = 0
   /** Write operations that reached the inner storage and were applied, in order. */
   readonly applied: StorageOperation[] = []
+  /** Fail this many of the next write calls (a batch counts once), whatever the mode. */
+  failWrites = 0
+  /** Fail every read while set. */
+  failReads = false
   #mode: FaultMode = { kind: 'up' }
   #flapCount = 0
   #held: Array<() => void> | undefined
+  readonly #holdWhat: 'all' | 'writes'
+  readonly #releaseOnClose: boolean
   readonly #attempts = new Map<string, number>()
   readonly #forged = new Map<string, unknown>()
 
-  constructor(inner: Storage & StorageAdmin, options: FaultStorageOptions = {}) {
+  constructor(inner: S, options: StorageDoubleOptions = {}) {
     this.inner = inner
-    this.name = `fault(${inner.name})`
+    this.name = options.name ?? `fault(${inner.name})`
+    this.#holdWhat = options.hold ?? 'all'
+    this.#releaseOnClose = options.releaseOnClose ?? true
     if (options.batch !== false && typeof inner.batch === 'function') {
       this.batch = (operations) => this.#batch(operations)
     }
@@ -108,7 +135,7 @@ export class FaultStorage implements Storage {
     return this.setMode({ kind: 'flapping', up, down })
   }
 
-  /** Make every call wait (in arrival order) until {@link FaultStorage.release}. */
+  /** Make every call (or every write, see {@link StorageDoubleOptions.hold}) wait, in arrival order, until {@link StorageDouble.release}. */
   hold(): this {
     this.#held ??= []
     return this
@@ -122,7 +149,7 @@ export class FaultStorage implements Storage {
     return this
   }
 
-  /** Calls waiting in {@link FaultStorage.hold}. */
+  /** Calls waiting in {@link StorageDouble.hold}. */
   get heldCalls(): number {
     return this.#held?.length ?? 0
   }
@@ -133,19 +160,28 @@ export class FaultStorage implements Storage {
     return this
   }
 
+  /** Calls of one method made so far. */
+  count(method: string): number {
+    return this.log.filter((call) => call.method === method).length
+  }
+
   /** Storage reads made so far. */
   get reads(): number {
-    return this.calls.get
+    return this.counts.get
   }
 
   /** Write calls made so far (a batch counts once). */
   get writes(): number {
-    const c = this.calls
+    const c = this.counts
     return c.set + c.update + c.remove + c.delete + c.touch + c.batch
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    await this.#enter('get')
+    await this.#enter('get', id)
+    if (this.failReads) {
+      this.failures++
+      throw new InjectedFault('reads are failing')
+    }
     if (this.#forged.has(id)) return this.#forged.get(id) as SessionRecord | undefined
     return this.inner.get(id)
   }
@@ -192,12 +228,14 @@ export class FaultStorage implements Storage {
 
   /** Closes the inner storage; never fails, whatever the mode. */
   close(): Promise<void> {
-    this.release()
+    this.log.push({ method: 'close' })
+    if (this.#releaseOnClose) this.release()
     return this.inner.close()
   }
 
   async #write<T>(method: Method, op: StorageOperation, apply: () => Promise<T>): Promise<T> {
-    await this.#enter(method)
+    await this.#enter(method, op.id)
+    this.#countedFailure(method)
     if (this.#operationFails(op)) throw new InjectedFault(`${op.type} of one session failed`)
     const result = await apply()
     this.applied.push(op)
@@ -206,6 +244,7 @@ export class FaultStorage implements Storage {
 
   async #batch(operations: readonly StorageOperation[]): Promise<BatchOutcome[]> {
     await this.#enter('batch')
+    this.#countedFailure('batch')
     const outcomes: BatchOutcome[] = new Array<BatchOutcome>(operations.length)
     const passing: StorageOperation[] = []
     const positions: number[] = []
@@ -227,6 +266,15 @@ export class FaultStorage implements Storage {
     return outcomes
   }
 
+  // Fails the whole write call while `failWrites` counts down.
+  #countedFailure(method: Method): void {
+    if (this.failWrites > 0) {
+      this.failWrites--
+      this.failures++
+      throw new InjectedFault(`${method} failed`)
+    }
+  }
+
   #operationFails(op: StorageOperation): boolean {
     const mode = this.#mode
     if (mode.kind !== 'partial') return false
@@ -239,10 +287,12 @@ export class FaultStorage implements Storage {
     return fails
   }
 
-  // Counts the call, waits while held or slow, and fails it when the mode says so.
-  async #enter(method: Method): Promise<void> {
-    this.calls[method]++
-    if (this.#held !== undefined) await new Promise<void>((resolve) => this.#held!.push(resolve))
+  // Records the call, waits while held or slow, and fails it when the mode says so.
+  async #enter(method: Method, id?: string): Promise<void> {
+    this.counts[method]++
+    if (method === 'get' || WRITES.has(method)) this.log.push(id === undefined ? { method } : { method, id })
+    const holds = this.#holdWhat === 'all' || WRITES.has(method)
+    if (holds && this.#held !== undefined) await new Promise<void>((resolve) => this.#held!.push(resolve))
     // The mode in force when the call proceeds: `hold(); …; down(); release()` fails the held calls.
     const mode = this.#mode
     if (mode.kind === 'slow') await new Promise((resolve) => setTimeout(resolve, mode.delayMs))
@@ -257,5 +307,37 @@ export class FaultStorage implements Storage {
         throw new InjectedFault(`storage is flapping (${method})`)
       }
     }
+  }
+}
+
+/**
+ * The double in front of any storage, holding every call while held: the name the fault,
+ * race and hostile-input tests use. `calls` counts per method.
+ */
+export class FaultStorage<S extends Storage & StorageAdmin = Storage & StorageAdmin> extends StorageDouble<S> {
+  /** Calls received per method (including the ones that failed). */
+  get calls(): Record<Method, number> {
+    return this.counts
+  }
+}
+
+/**
+ * The double in front of a fresh MemoryStorage (unless given one), holding only writes while held
+ * and keeping them held through `close`: the name the core tests use. `calls` lists the reads,
+ * writes and `close` in order.
+ */
+export class GatedStorage extends StorageDouble<MemoryStorage> {
+  constructor(inner = new MemoryStorage()) {
+    super(inner, { name: 'gated', hold: 'writes', releaseOnClose: false })
+  }
+
+  /** Reads, writes and `close`, in arrival order. */
+  get calls(): Call[] {
+    return this.log
+  }
+
+  /** Writes currently held. */
+  get heldCount(): number {
+    return this.heldCalls
   }
 }
