@@ -53,6 +53,7 @@ interface Connection {
   destroy(): void
   on(event: 'ready' | 'error' | 'reconnecting' | 'end', listener: (arg: unknown) => void): unknown
   readonly isReady: boolean
+  readonly isOpen: boolean
 }
 
 interface Queued {
@@ -88,6 +89,9 @@ function clientName(origin: string, role: 'pub' | 'sub'): string {
  * - The subscriber down: pub/sub keeps nothing, so messages published meanwhile are lost. When
  *   the subscription is back, listeners get {@link InvalidationListener.onGap}.
  * - Malformed messages on the channel (not this format, too long): counted in `malformed`, dropped.
+ * - {@link close} while a connection is being made waits for that attempt to finish or fail, so
+ *   that no connection outlives the bus: it resolves within `closeTimeout + connectTimeout +
+ *   maxReconnectDelay` at worst (a few milliseconds when Redis is up).
  *
  * Session ids travel on the channel in clear: protect Redis like the session storage.
  *
@@ -104,6 +108,8 @@ export class RedisBus implements InvalidationBus {
   readonly #channel: string
   readonly #maxQueue: number
   readonly #closeTimeout: number
+  readonly #connectTimeout: number
+  readonly #maxReconnectDelay: number
   readonly #pub: Connection
   readonly #sub: Connection
   readonly #queue: Queued[] = []
@@ -160,6 +166,8 @@ export class RedisBus implements InvalidationBus {
       throw new TypeError(`RedisBus option "closeTimeout" must be a non-negative integer of milliseconds, got ${String(closeTimeout)}`)
     }
     this.#closeTimeout = closeTimeout
+    this.#connectTimeout = connectTimeout
+    this.#maxReconnectDelay = maxReconnectDelay
     this.#core = new BusCore(checked.origin, checked.now, checked.onError)
     this.#ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve
@@ -193,6 +201,7 @@ export class RedisBus implements InvalidationBus {
 
     this.#pub.on('error', (err) => this.#core.error(err))
     this.#pub.on('ready', () => {
+      if (this.#closing) return
       if (this.#pubEverReady) this.#core.counts.reconnects++
       this.#pubEverReady = true
       this.#checkReady()
@@ -205,6 +214,7 @@ export class RedisBus implements InvalidationBus {
     this.#sub.on('reconnecting', () => this.#subLost())
     this.#sub.on('end', () => this.#subLost())
     this.#sub.on('ready', () => {
+      if (this.#closing) return
       if (this.#subEverReady) this.#core.counts.reconnects++
       this.#subEverReady = true
       // node-redis subscribes again by itself before it says ready; only the first time is ours.
@@ -279,12 +289,23 @@ export class RedisBus implements InvalidationBus {
     this.#queue.length = 0
     this.#core.clear()
     this.#rejectReady(new Error('RedisBus was closed before it was ready'))
-    for (const connection of [this.#pub, this.#sub]) {
-      try {
-        connection.destroy()
-      } catch {
-        // Already closed (node-redis throws ClientClosedError): nothing left to end.
-      }
+    await Promise.all([this.#end(this.#pub), this.#end(this.#sub)])
+  }
+
+  /**
+   * End one connection. A node-redis client destroyed while its socket is still connecting
+   * keeps that socket once it connects, with no way left to close it; so a connection that is
+   * (re)connecting is first given the time to finish or give up (the reconnect strategy refuses
+   * once closing), at most one attempt's worth.
+   */
+  async #end(connection: Connection): Promise<void> {
+    const deadline = Date.now() + this.#connectTimeout + this.#maxReconnectDelay + 100
+    while (connection.isOpen && !connection.isReady && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    if (!connection.isOpen) return
+    try {
+      connection.destroy()
+    } catch {
+      // Already closed (node-redis throws ClientClosedError): nothing left to end.
     }
   }
 

@@ -4,7 +4,7 @@ import type { InvalidationBus, InvalidationGap, InvalidationListener, Invalidati
 import { REDIS_URL } from '../helpers/services.js'
 
 /** Poll `condition` every 10 ms; rejects with `what` when it is not true within `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<void> {
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
@@ -32,9 +32,9 @@ export function uniqueChannel(): string {
   return `csm-test:bus:${randomUUID()}`
 }
 
-/** A plain Redis client for the test's own commands (raw PUBLISH, CLIENT LIST, CLIENT KILL). */
+/** A plain Redis client for the test's own commands (raw PUBLISH, CLIENT LIST, CLIENT KILL); patient, as a busy machine can be slow to connect. */
 export async function adminClient(): Promise<ReturnType<typeof createClient>> {
-  const client = createClient({ url: REDIS_URL, socket: { reconnectStrategy: false, connectTimeout: 2000 } })
+  const client = createClient({ url: REDIS_URL, socket: { reconnectStrategy: (retries) => (retries < 5 ? 100 : false), connectTimeout: 10_000 } })
   client.on('error', () => {})
   await client.connect()
   return client
