@@ -3,12 +3,11 @@ import { isSessionError } from '../../src/errors.js'
 import { GatedStorage } from '../helpers/storage-double.js'
 import { testManager, visit } from '../helpers/manager.js'
 
-// Review of commit 2a22258 (src/session-manager.ts, host.current): a write through a session
-// the cache let go of now puts that session back in the cache, so a racing load cannot cache
-// an older copy. But the cache also lets a session go on purpose: after a write failed for
-// good (#writeFailed), so that no request sees data the storage does not hold. A later write
-// through the same request's session object must not bring that copy, with the failed value,
-// back into the cache. Documented with test.failing: it passes once fixed.
+// A write through a session the cache let go of puts that session back in the cache, so a racing
+// load cannot cache an older copy. The cache also lets a session go on purpose: after a write
+// failed for good, so that no request sees data the storage does not hold. A later write through
+// the same request's session object does not bring that copy, with the failed value, back into
+// the cache.
 
 test('after a write failed for good, a later write of the same request does not re-cache the value that was never stored', async (t) => {
   const storage = new GatedStorage()

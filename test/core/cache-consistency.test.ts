@@ -6,8 +6,10 @@ import { MemoryStorage } from '../../storages/memory.js'
 import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { visit } from '../helpers/manager.js'
 
-// Review findings in src/session-manager.ts and src/session.ts, documented with test.failing:
-// each test states the behaviour the library promises and passes once the bug is fixed.
+// The cache stays consistent with the storage and with the manager's lifecycle: a write through a
+// request that holds an evicted session is never hidden by a copy loaded at the same moment,
+// destroy() after close() fails like every other write, and a session another process kept alive
+// is not dropped as expired because of an old cached copy.
 
 test('a write through a request that still holds an evicted session is not hidden by a copy loaded at the same moment', async (t) => {
   // cacheLimit 1: creating a second session evicts the first (it has no pending write, so it is not pinned).

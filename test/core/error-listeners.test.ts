@@ -3,12 +3,11 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
-// Review finding (src/write-queue.ts #retryOrFail, src/session-manager.ts #writeFailed): the
-// manager emits 'error' from inside the write queue's failure path, before the failed writes'
-// promises are rejected and before the other sessions of the same batch are settled. An
-// 'error' listener that throws therefore leaves those promises pending forever, leaves the
-// other lanes of the batch "in flight" so flush() and close() never resolve, and turns into an
-// unhandled rejection (which ends the process under Node's default --unhandled-rejections=throw).
+// An 'error' listener that throws cannot stall the write queue: the failed writes' promises are
+// rejected, the other sessions of the same batch settle, flush() and close() resolve, and no
+// rejection goes unhandled (which would end the process under Node's default
+// --unhandled-rejections=throw). The manager runs in a child process so that an unhandled
+// rejection there cannot disturb the test runner.
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('./fixtures/throwing-listener.ts', import.meta.url))

@@ -5,11 +5,9 @@ import { SessionManager } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { visit } from '../helpers/manager.js'
 
-// Review finding (src/session.ts #renew): renew() writes the cached data as a whole new record
-// under the new id without asking whether the storage still has the session. When another
-// process destroyed it (a logout, an admin revoking the session) while this process still
-// caches it, renew() brings the data back to life under a fresh id: the revocation is undone.
-// clear() had the same bug and was fixed (commit 073c0a0); renew() was not.
+// renew() checks that the storage still has the session before writing its data under the new
+// id: a session another process destroyed (a logout, an admin revoking it) while this process
+// still caches it stays destroyed, and renew() does not bring it back under a fresh id.
 
 test('renew() in a process that still caches a session destroyed elsewhere does not bring it back', async (t) => {
   const storage = new MemoryStorage()

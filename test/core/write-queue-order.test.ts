@@ -4,11 +4,9 @@ import { WriteQueue } from '../../src/write-queue.js'
 import { GatedStorage } from '../helpers/storage-double.js'
 import { testManager, visit } from '../helpers/manager.js'
 
-// Review finding (src/write-queue.ts, #retryOrFail + #coalesce): a retried write is put back in
-// front of the writes queued behind it, so the queue can hold two writes of one key; a newer
-// write of that key is then folded into the FIRST (oldest) of them and the older value lands
-// last. Every promise resolves, the cache shows the newest value, the storage keeps an older one.
-// These tests document the bug with test.failing: they pass once it is fixed.
+// A retry keeps the writes of one key in order: a write retried after a failure is not
+// overtaken by, and does not swallow, a newer write of the same key queued behind it, so the
+// storage ends with the newest value, the same one the cache shows.
 
 const later = Date.now() + 60_000
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
