@@ -1,7 +1,7 @@
 import Cookies from 'cookies'
 import Keygrip from 'keygrip'
 import { LRUCache } from 'lru-cache'
-import { isValidId } from '../src/ids.js'
+import { ID_LENGTH, isValidId } from '../src/ids.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 
@@ -59,6 +59,26 @@ const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9
 /** At most this many values of one cookie name are considered, so a flood costs nothing. */
 const MAX_CANDIDATES = 8
 const MIN_KEY_LENGTH = 32
+/** Digits of `Number.MAX_SAFE_INTEGER`: the longest version part accepted. */
+const MAX_VERSION_DIGITS = 16
+const DOT = 0x2e
+
+/** What one accepted cookie value carries. */
+interface Candidate {
+  /** The session id. */
+  readonly id: string
+  /** The session version signed with it (`<id>.<version>`), or `undefined` for a bare id. */
+  readonly version: number | undefined
+  /**
+   * The signature made with the newest key, when that key signed the value (such candidates are
+   * remembered); `undefined` when an older key signed it (then {@link CookieIdentity.confirm}
+   * re-signs) or the identity does not sign.
+   */
+  readonly sig: string | undefined
+}
+
+/** A candidate verified with the newest key, as the verified-value cache keeps it. */
+type Remembered = Candidate & { readonly sig: string }
 
 /**
  * Carries the session id in a cookie, optionally signed with HMAC-SHA256. Register one per
@@ -87,8 +107,15 @@ export class CookieIdentity implements Identity {
   readonly #trustProxy: boolean
   readonly #nameEq: string
   readonly #sigEq: string
-  /** id → signature made with the newest key and already verified. */
-  readonly #verified: LRUCache<string, string> | undefined
+  /** Cookie value → what it carries and its signature made with the newest key, already verified. */
+  readonly #verified: LRUCache<string, Remembered> | undefined
+  /**
+   * What `get` accepted from each request, for {@link CookieIdentity.versionOf},
+   * {@link CookieIdentity.confirm} and `set`: the candidate itself (a remembered one as the cache
+   * holds it, so nothing is allocated) or, for several, their list. Kept only for requests that
+   * carry a version or an older key's signature: a request without a memo carries neither.
+   */
+  readonly #seen = requestMemo<Candidate | Candidate[]>()
 
   constructor(options: CookieIdentityOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('CookieIdentity options must be an object')
@@ -146,29 +173,63 @@ export class CookieIdentity implements Identity {
     return this.#scope.matches(req)
   }
 
-  /** Session ids carried by this cookie, in the order the browser sent them; invalid ones left out. */
+  /**
+   * Session ids carried by this cookie, in the order the browser sent them; invalid ones left
+   * out. A value is `<id>` or `<id>.<version>` (a version written by {@link CookieIdentity.set}),
+   * signed as a whole when keys are set: a malformed version part makes the value invalid, like a
+   * bad signature.
+   */
   get(req: SessionRequest): readonly string[] {
     const header = req.headers.cookie
-    if (typeof header !== 'string' || header.length === 0) return NONE
+    if (typeof header !== 'string' || header.length === 0) return this.#none(req)
     const values = cookieValues(header, this.#nameEq)
-    if (values === undefined) return NONE
-    if (this.#keys === undefined) return values.filter(isValidId)
+    if (values === undefined) return this.#none(req)
+    if (this.#keys === undefined) return this.#unsigned(req, values)
     const sigs = cookieValues(header, this.#sigEq)
-    if (sigs === undefined) return NONE
+    if (sigs === undefined) return this.#none(req)
     const ids: string[] = []
-    for (const value of values) if (this.#verify(value, sigs)) ids.push(value)
+    let kept: Candidate | Candidate[] | undefined
+    for (const value of values) {
+      const candidate = this.#verify(value, sigs)
+      if (candidate === undefined) continue
+      ids.push(candidate.id)
+      if (candidate.version !== undefined || candidate.sig === undefined) kept = keep(kept, candidate)
+    }
+    this.#seen.set(req, kept)
     return ids
   }
 
-  /** Issue the cookie (signed when keys are set) with the session's deadline. */
-  set(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number): void {
-    this.#cookies(req, res).set(this.cookieName, id, this.#attributes(req, expiresAt))
+  /**
+   * The version the request's cookie carries for candidate `id` (the highest, if several values
+   * carry that id), or `undefined` for a cookie issued without one. Answers from what
+   * {@link CookieIdentity.get} verified for this request: no parsing, no HMAC.
+   */
+  versionOf(req: SessionRequest, id: string): number | undefined {
+    return this.#candidate(req, id)?.version
   }
 
-  /** Re-sign a cookie that an older key signed, keeping all its attributes. */
+  /**
+   * Issue the cookie (signed when keys are set) with the session's deadline. With `version`
+   * (a safe non-negative integer) the value is `<id>.<version>`, signed as a whole, and
+   * {@link CookieIdentity.versionOf} reads it back on the client's next requests. Without one,
+   * the version this request's cookie carried for the same id is kept (re-issuing a cookie for
+   * a later deadline does not lose it); a cookie for an id the request did not carry has none.
+   */
+  set(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number, version?: number): void {
+    if (version === undefined) version = this.#candidate(req, id)?.version
+    else if (!(Number.isSafeInteger(version) && version >= 0)) {
+      throw new TypeError(`CookieIdentity: a session version must be a safe non-negative integer (got ${String(version)})`)
+    }
+    const value = version === undefined ? id : `${id}.${version}`
+    this.#cookies(req, res).set(this.cookieName, value, this.#attributes(req, expiresAt))
+  }
+
+  /** Re-sign a cookie that an older key signed, keeping all its attributes and its version. */
   confirm(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number): void {
-    if (this.#verified === undefined || this.#verified.has(id) || res.headersSent) return
-    this.set(req, res, id, expiresAt)
+    if (this.#verified === undefined || res.headersSent) return
+    const candidate = this.#candidate(req, id)
+    if (candidate === undefined || candidate.sig !== undefined) return
+    this.set(req, res, id, expiresAt, candidate.version)
   }
 
   /** Clear the cookie with the same Path and Domain it was set with. */
@@ -178,21 +239,62 @@ export class CookieIdentity implements Identity {
     this.#cookies(req, res).set(this.cookieName, '', attributes)
   }
 
-  #verify(value: string, sigs: string[]): boolean {
-    const keys = this.#keys!
+  /** No candidate (and no memo left from an earlier call with this request object). */
+  #none(req: SessionRequest): readonly string[] {
+    this.#seen.set(req, undefined)
+    return NONE
+  }
+
+  /** The accepted candidate of `req` for `id` (of several with that id, the one with the highest version). */
+  #candidate(req: SessionRequest, id: string): Candidate | undefined {
+    const kept = this.#seen.get(req)
+    if (kept === undefined || !Array.isArray(kept)) return kept?.id === id ? kept : undefined
+    let best: Candidate | undefined
+    for (const candidate of kept) {
+      if (candidate.id === id && (best === undefined || (candidate.version ?? -1) > (best.version ?? -1))) best = candidate
+    }
+    return best
+  }
+
+  #unsigned(req: SessionRequest, values: string[]): readonly string[] {
+    const ids: string[] = []
+    let kept: Candidate | Candidate[] | undefined
+    for (const value of values) {
+      if (isValidId(value)) {
+        ids.push(value)
+        continue
+      }
+      const candidate = parseValue(value, undefined)
+      if (candidate === undefined) continue
+      ids.push(candidate.id)
+      kept = keep(kept, candidate)
+    }
+    this.#seen.set(req, kept)
+    return ids
+  }
+
+  /** The candidate `value` carries if one of `sigs` signs it; one HMAC per distinct value and process. */
+  #verify(value: string, sigs: string[]): Candidate | undefined {
     const verified = this.#verified!
     const known = verified.get(value)
-    if (known !== undefined && sigs.some((sig) => sameString(sig, known))) return true
+    if (known !== undefined) {
+      for (const sig of sigs) if (sameString(sig, known.sig)) return known
+    }
     // Only now the shape check: a remembered value passed it before its first HMAC, and the
     // regex costs more than the lookup on every cache hit.
-    if (!isValidId(value)) return false
+    if (!isShaped(value)) return undefined
     const data = this.#nameEq + value
     for (const sig of sigs) {
-      const index = keys.index(data, sig)
-      if (index === 0) verified.set(value, sig)
-      if (index !== -1) return true
+      const index = this.#keys!.index(data, sig)
+      if (index === -1) continue
+      if (index !== 0) return parseValue(value, undefined)
+      // Remembered for long: copies, not slices that would keep the whole Cookie header alive.
+      const own = detach(value)
+      const candidate = parseValue(own, detach(sig)) as Remembered
+      verified.set(own, candidate)
+      return candidate
     }
-    return false
+    return undefined
   }
 
   #isSecure(req: SessionRequest): boolean {
@@ -232,6 +334,94 @@ export class CookieIdentity implements Identity {
 }
 
 const NONE: readonly string[] = Object.freeze([])
+
+/** Something remembered per request object, for as long as the request lives. */
+interface RequestMemo<T> {
+  get(req: object): T | undefined
+  /** Remember `value` (or, with `undefined`, forget what was remembered) for `req`. */
+  set(req: object, value: T | undefined): void
+}
+
+/**
+ * A per-request memo held in a private field stamped on the request object (the field is
+ * invisible to any code but this memo's, and goes with the request). A WeakMap keyed by request
+ * would cost about 100 ns per request on the cache-hit path (a new key in its ephemeron table,
+ * swept by every GC) against a few for a field store. Request objects that cannot take a
+ * field (frozen, sealed) use a WeakMap.
+ */
+function requestMemo<T>(): RequestMemo<T> {
+  const fallback = new WeakMap<object, T>()
+  class Stampable {
+    constructor(target: object) {
+      // A constructor that returns an object makes that object `this` for the subclass's fields.
+      return target
+    }
+  }
+  class Stamp extends Stampable {
+    #value: T | undefined = undefined
+    static get(req: object): T | undefined {
+      if (#value in req) return req.#value
+      return Object.isExtensible(req) ? undefined : fallback.get(req)
+    }
+    static set(req: object, value: T | undefined): void {
+      if (#value in req) req.#value = value
+      else if (!Object.isExtensible(req)) {
+        if (value === undefined) fallback.delete(req)
+        else fallback.set(req, value)
+      } else if (value !== undefined) new Stamp(req).#value = value
+    }
+  }
+  return Stamp
+}
+
+/** `kept` with `candidate` added: the candidate alone first, a list once there are several. */
+function keep(kept: Candidate | Candidate[] | undefined, candidate: Candidate): Candidate | Candidate[] {
+  if (kept === undefined) return candidate
+  if (Array.isArray(kept)) {
+    kept.push(candidate)
+    return kept
+  }
+  return [kept, candidate]
+}
+
+/** Whether a cookie value has the shape `<id>` or `<id>.<version>` (checked before any HMAC). */
+function isShaped(value: string): boolean {
+  if (value.length === ID_LENGTH) return isValidId(value)
+  return versionAt(value) !== undefined && isValidId(value.slice(0, ID_LENGTH))
+}
+
+/** What a well-shaped or malformed cookie value carries; `undefined` when it is malformed. */
+function parseValue(value: string, sig: string | undefined): Candidate | undefined {
+  if (value.length === ID_LENGTH) return isValidId(value) ? { id: value, version: undefined, sig } : undefined
+  const version = versionAt(value)
+  if (version === undefined) return undefined
+  const id = value.slice(0, ID_LENGTH)
+  return isValidId(id) ? { id, version, sig } : undefined
+}
+
+/**
+ * The version part of `<id>.<version>`: ASCII digits without sign, spaces or a leading zero
+ * (`0` itself is allowed), at most `Number.MAX_SAFE_INTEGER`. `undefined` when there is no such
+ * part, so the value is refused whole.
+ */
+function versionAt(value: string): number | undefined {
+  const from = ID_LENGTH + 1
+  const digits = value.length - from
+  if (digits < 1 || digits > MAX_VERSION_DIGITS || value.charCodeAt(ID_LENGTH) !== DOT) return undefined
+  if (value.charCodeAt(from) === 0x30) return digits === 1 ? 0 : undefined
+  let version = 0
+  for (let i = from; i < value.length; i++) {
+    const digit = value.charCodeAt(i) - 0x30
+    if (digit < 0 || digit > 9) return undefined
+    version = version * 10 + digit
+  }
+  return version <= Number.MAX_SAFE_INTEGER ? version : undefined
+}
+
+/** A copy of a (short, ASCII) string that does not share the memory of the string it was cut from. */
+function detach(value: string): string {
+  return Buffer.from(value, 'latin1').toString('latin1')
+}
 
 /** String equality in time independent of where they differ (signatures are compared with it). */
 function sameString(a: string, b: string): boolean {

@@ -23,6 +23,12 @@ const RESERVED = new Set(['cookie', 'set-cookie', 'host', 'authorization', 'cont
  * deadline moved), and as an empty value when it is destroyed. Exactly one value is accepted: a request that repeats the header
  * (joined with commas) carries no candidate.
  *
+ * The token carries no session version (there is no `versionOf`, and `set` ignores one): an API
+ * client keeps the token it was given and does not take a new one after every write, so a
+ * version sent back with each response would not come back. Header clients get bounded
+ * staleness instead: a cached copy older than `trustCacheFor` is checked against the storage
+ * before it is served.
+ *
  * @example
  * ```ts
  * const api = new HeaderIdentity({ header: 'x-session-token', path: '/api' })
@@ -60,7 +66,7 @@ export class HeaderIdentity implements Identity {
     return isValidId(token) ? [token] : NONE
   }
 
-  /** Send the token in the response header. */
+  /** Send the token in the response header. A session version, if given, is ignored (see the class notes). */
   set(_req: SessionRequest, res: SessionResponse, id: string): void {
     res.setHeader(this.header, id)
   }

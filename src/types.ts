@@ -34,8 +34,21 @@ export interface Identity {
   matches(req: SessionRequest): boolean
   /** Candidate session ids carried by the request, best first. Malformed or badly signed values are left out. */
   get(req: SessionRequest): readonly string[]
-  /** Issue (or refresh) the id on the response. `expiresAt` is the session's deadline in epoch ms. */
-  set(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number): void
+  /**
+   * Issue (or refresh) the id on the response. `expiresAt` is the session's deadline in epoch ms.
+   * `version`, when given, is the version of the session's latest acknowledged write: an
+   * identity that can carry it (the cookie identity, signed with the id) hands it back through
+   * {@link Identity.versionOf} on the client's next requests, and keeps the one the request
+   * carried for the same id when `version` is omitted; one that cannot carry it ignores it.
+   */
+  set(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number, version?: number): void
+  /**
+   * Optional: the session version the client holds for candidate `id` of this request (the one
+   * it was last issued with), or `undefined` when the credential carries none (issued without a
+   * version, or an identity that cannot carry one). Only for ids that {@link Identity.get}
+   * returned for this same request; it answers from what `get` already verified.
+   */
+  versionOf?(req: SessionRequest, id: string): number | undefined
   /**
    * Optional: called when a candidate of this identity won, so the identity can refresh what
    * the client holds (a cookie signed with an older key is re-signed with the newest).

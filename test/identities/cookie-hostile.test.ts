@@ -259,3 +259,99 @@ test('signed cookie, 3000 signature cookies and 3000 ids: bounded work, no read'
   const cookie = `${Array.from({ length: 3000 }, () => `sid=${generateId()}; sid.sig=${goodSig}`).join('; ')}; sid=${ID}`
   await expectFresh(t, await setup(signed), cookie)
 })
+
+// ---- the version part of `<id>.<version>` ----
+
+/** Version parts that make the whole value invalid: not a canonical decimal safe non-negative integer. */
+const malformedVersions: ReadonlyArray<[string, string]> = [
+  ['empty version', ''],
+  ['leading zero', '01'],
+  ['zeros only', '00'],
+  ['minus sign', '-1'],
+  ['negative zero', '-0'],
+  ['plus sign', '+1'],
+  ['leading space', ' 1'],
+  ['space inside', '1 2'],
+  ['tab inside', '1\t2'],
+  ['exponent', '1e3'],
+  ['fraction', '1.5'],
+  ['two dots', '.1'],
+  ['hexadecimal', '0x1f'],
+  ['binary', '0b1'],
+  ['numeric separator', '1_000'],
+  ['NaN', 'NaN'],
+  ['Infinity', 'Infinity'],
+  ['letters', 'abc'],
+  ['MAX_SAFE_INTEGER + 1', '9007199254740992'],
+  ['sixteen nines', '9999999999999999'],
+  ['seventeen digits', '12345678901234567'],
+  ['a thousand digits', '1'.repeat(1000)],
+  ['full-width digit', '\uff11'],
+  ['Arabic-Indic digit', '\u0663'],
+  ['superscript one', '\u00b9'],
+  ['NUL after the digits', '1\u0000'],
+  ['percent-encoded digit', '%31'],
+  ['quoted version', '"1"'],
+]
+
+for (const [title, version] of malformedVersions) {
+  test(`unsigned cookie, version part: ${title}: fresh session, no storage read`, async (t) => {
+    await expectFresh(t, await setup(), `sid=${ID}.${version}`)
+  })
+  test(`signed cookie, version part: ${title}, signed as a whole: fresh session, no storage read`, async (t) => {
+    await expectFresh(t, await setup(signed), `sid=${ID}.${version}; sid.sig=${sign(`sid=${ID}.${version}`)}`)
+  })
+}
+
+const versionedSig = sign(`sid=${ID}.5`)
+
+const versionForgeries: ReadonlyArray<[string, string]> = [
+  ['version raised, signature of the old version', `sid=${ID}.6; sid.sig=${versionedSig}`],
+  ['version lowered, signature of the higher version', `sid=${ID}.4; sid.sig=${versionedSig}`],
+  ['version extended by a digit', `sid=${ID}.50; sid.sig=${versionedSig}`],
+  ['version added to a bare id, signature of the bare id', `sid=${ID}.5; sid.sig=${goodSig}`],
+  ['version stripped, signature of the versioned value', `sid=${ID}; sid.sig=${versionedSig}`],
+  ['signature of the version alone', `sid=${ID}.5; sid.sig=${sign('sid=5')}`],
+  ['signature of another id at that version', `sid=${ID}.5; sid.sig=${sign(`sid=${OTHER}.5`)}`],
+  ['signature of the versioned value without the name', `sid=${ID}.5; sid.sig=${sign(`${ID}.5`)}`],
+  ['signature with the dot left out', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}5`)}`],
+  ['version with an unknown key', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}.5`, ['z'.repeat(40)])}`],
+  ['forged version on another id', `sid=${OTHER}.5; sid.sig=${versionedSig}`],
+]
+
+for (const [title, cookie] of versionForgeries) {
+  test(`signed cookie, ${title}: fresh session, no storage read`, async (t) => {
+    await expectFresh(t, await setup(signed), cookie)
+  })
+}
+
+const versionedGood: ReadonlyArray<[string, string, CookieIdentityOptions]> = [
+  ['unsigned, with a version', `sid=${ID}.5`, {}],
+  ['unsigned, version 0', `sid=${ID}.0`, {}],
+  ['unsigned, version MAX_SAFE_INTEGER', `sid=${ID}.9007199254740991`, {}],
+  ['unsigned, quoted with a version', `sid="${ID}.5"`, {}],
+  ['unsigned, a malformed version before the good one', `sid=${ID}.05; sid=${ID}.5`, {}],
+  ['signed, with a version', `sid=${ID}.5; sid.sig=${versionedSig}`, signed],
+  ['signed, a forged version first, the genuine one second', `sid=${ID}.6; sid=${ID}.5; sid.sig=${versionedSig}`, signed],
+  ['signed, the bare id and the versioned value, each signed', `sid=${ID}; sid=${ID}.5; sid.sig=${goodSig}; sid.sig=${versionedSig}`, signed],
+  ['signed with the previous key, with a version', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}.5`, KEYS.slice(1))}`, signed],
+]
+
+for (const [title, cookie, options] of versionedGood) {
+  test(`versioned cookie, ${title}: the real session`, async (t) => {
+    await expectSession(t, await setup(options), cookie)
+  })
+}
+
+test('signed cookie, an old-key signature of a versioned value is re-signed with the newest key, keeping the version', async (t) => {
+  const s = await setup(signed)
+  const { session, res } = await resolve(s.manager, `sid=${ID}.5; sid.sig=${sign(`sid=${ID}.5`, KEYS.slice(1))}`)
+  t.is(session.id, ID)
+  t.is(res.cookies().get('sid')?.value, `${ID}.5`)
+  t.is(res.cookies().get('sid.sig')?.value, versionedSig)
+})
+
+test('signed cookie, 3000 versioned values with the signature of one of them: bounded work, no read', async (t) => {
+  const cookie = `${Array.from({ length: 3000 }, (_, i) => `sid=${ID}.${i + 6}`).join('; ')}; sid.sig=${versionedSig}; sid=${ID}.5`
+  await expectFresh(t, await setup(signed), cookie)
+})

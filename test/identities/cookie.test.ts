@@ -16,6 +16,7 @@ identityContract('cookie (unsigned)', {
   inScope: { url: '/' },
   carry: cookieOf,
   present: (value) => ({ cookie: `sid=${value}` }),
+  carriesVersion: true,
 })
 
 identityContract('cookie (signed, scoped)', {
@@ -24,6 +25,7 @@ identityContract('cookie (signed, scoped)', {
   outOfScope: { url: '/other', host: 'www.example.com' },
   carry: cookieOf,
   present: (value) => ({ cookie: `app=${value}` }),
+  carriesVersion: true,
 })
 
 function signed(name: string, id: string, key = TEST_KEY): string {
@@ -175,4 +177,235 @@ test('impossible options throw a TypeError naming the option', (t) => {
   for (const [options, message] of cases) t.throws(() => new CookieIdentity(options), { instanceOf: TypeError, message }, JSON.stringify(options))
   t.notThrows(() => new CookieIdentity({ name: '__Host-sid', secure: true }))
   t.notThrows(() => new CookieIdentity({ domain: 'example.com', host: ['example.com', '*.example.com'] }))
+})
+
+// ---- session versions in the cookie value ----
+
+/** Count `crypto.createHmac` calls (what Keygrip calls) while `run` runs. */
+function countingHmacs(run: () => void): number {
+  const original = crypto.createHmac
+  let count = 0
+  crypto.createHmac = (...args: Parameters<typeof crypto.createHmac>) => {
+    count++
+    return original(...args)
+  }
+  try {
+    run()
+  } finally {
+    crypto.createHmac = original
+  }
+  return count
+}
+
+test('a version is written as <id>.<version>, signed as a whole with the newest key', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY, OLD_KEY] })
+  const id = generateId()
+  const res = new FakeResponse()
+  identity.set(fakeRequest(), res, id, Date.now() + 60_000, 42)
+  const cookies = res.cookies()
+  t.is(cookies.get('sid')?.value, `${id}.42`)
+  t.is(cookies.get('sid.sig')?.value, crypto.createHmac('sha256', TEST_KEY).update(`sid=${id}.42`).digest('base64url'))
+  t.regex(res.setCookies[0]!, new RegExp(`^sid=${id}\\.42; path=/; expires=.*; samesite=lax; httponly$`))
+  // Unsigned: the same value, no signature.
+  const plain = new FakeResponse()
+  new CookieIdentity().set(fakeRequest(), plain, id, Date.now() + 60_000, 0)
+  t.deepEqual([...plain.cookies().keys()], ['sid'])
+  t.is(plain.cookies().get('sid')?.value, `${id}.0`)
+})
+
+test('a cookie issued before versions (a bare signed id) still resolves, without a version', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  const req = fakeRequest({ cookie: signed('sid', id) })
+  t.deepEqual([...identity.get(req)], [id])
+  t.is(identity.versionOf(req, id), undefined)
+  const res = new FakeResponse()
+  identity.confirm(req, res, id, Date.now() + 60_000)
+  t.deepEqual(res.setCookies, [], 'signed with the newest key: nothing to refresh')
+})
+
+test('a signed versioned cookie resolves to its id and version', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  for (const version of [0, 1, 9, 10, 999, Number.MAX_SAFE_INTEGER]) {
+    const req = fakeRequest({ cookie: signed('sid', `${id}.${version}`) })
+    t.deepEqual([...identity.get(req)], [id])
+    t.is(identity.versionOf(req, id), version)
+  }
+})
+
+test('a version is only believed with its own signature: forged, swapped or stripped versions are refused', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  const sig = (data: string) => new Keygrip([TEST_KEY], 'sha256').sign(data)
+  const cases = [
+    // a valid id with a version it was not signed with
+    `sid=${id}.6; sid.sig=${sig(`sid=${id}.5`)}`,
+    `sid=${id}.50; sid.sig=${sig(`sid=${id}.5`)}`,
+    // the signature of the bare id reused for a versioned value, and the other way round
+    `sid=${id}.5; sid.sig=${sig(`sid=${id}`)}`,
+    `sid=${id}; sid.sig=${sig(`sid=${id}.5`)}`,
+    // the version signed alone, or the id signed with another id's version
+    `sid=${id}.5; sid.sig=${sig('sid=5')}`,
+    `sid=${id}.5; sid.sig=${sig(`sid=${generateId()}.5`)}`,
+    // signed with a key this identity does not know
+    `sid=${id}.5; sid.sig=${new Keygrip(['another-key-that-is-long-enough-00'], 'sha256').sign(`sid=${id}.5`)}`,
+  ]
+  for (const cookie of cases) t.deepEqual([...identity.get(fakeRequest({ cookie }))], [], cookie)
+  // The genuine one, after the forgeries: still accepted (nothing was remembered from them).
+  const req = fakeRequest({ cookie: `sid=${id}.5; sid.sig=${sig(`sid=${id}.5`)}` })
+  t.deepEqual([...identity.get(req)], [id])
+  t.is(identity.versionOf(req, id), 5)
+})
+
+test('a correctly signed value with a malformed version part is refused before any HMAC', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  // (Whitespace around the whole value is trimmed, as for a bare id; inside it is refused.)
+  const parts = ['', '01', '007', '-1', '+1', '-0', ' 1', '1 2', '1\t2', '1e3', '1.0', '0x1', '0b1', '1_000', 'NaN', 'Infinity']
+  parts.push('9007199254740992', '9999999999999999', '12345678901234567', '1'.repeat(1000), '\uff11', '\u0663', '\u00b9', '1\u0000')
+  const values = parts.map((part) => `${id}.${part}`)
+  values.push(`${id}..1`, `${id}.1.`, `.${id}.1`, `${id.slice(1)}.12`, `${id}x.1`, `${id.slice(0, -1)}B.1`)
+  for (const value of values) {
+    const cookie = signed('sid', value)
+    t.is(
+      countingHmacs(() => t.deepEqual([...identity.get(fakeRequest({ cookie }))], [], JSON.stringify(value))),
+      0,
+      `${JSON.stringify(value)}: no HMAC`,
+    )
+  }
+})
+
+test('one HMAC per distinct versioned cookie value; versionOf verifies nothing again', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  const first = signed('sid', `${id}.1`)
+  const second = signed('sid', `${id}.2`)
+  const firstCount = countingHmacs(() => {
+    for (let i = 0; i < 100; i++) {
+      const req = fakeRequest({ cookie: first })
+      t.deepEqual([...identity.get(req)], [id])
+      t.is(identity.versionOf(req, id), 1)
+      t.is(identity.versionOf(req, id), 1)
+    }
+  })
+  t.true(firstCount > 0, 'the first request verifies the signature')
+  const afterNewVersion = countingHmacs(() => {
+    for (let i = 0; i < 100; i++) {
+      const req = fakeRequest({ cookie: second })
+      t.deepEqual([...identity.get(req)], [id])
+      t.is(identity.versionOf(req, id), 2)
+    }
+  })
+  t.is(afterNewVersion, firstCount, 'a new version is a new value: verified once, like the first')
+  t.is(
+    countingHmacs(() => {
+      for (const cookie of [first, second]) t.is(identity.versionOf(fakeRequest({ cookie }), id), undefined, 'no get on that request: no version')
+      const req = fakeRequest({ cookie: first })
+      identity.get(req)
+      t.is(identity.versionOf(req, id), 1)
+    }),
+    0,
+    'both values are remembered',
+  )
+})
+
+test('key rotation keeps the version: an old-key versioned cookie resolves and is re-signed with it', (t) => {
+  const identity = new CookieIdentity({ name: 'app', path: '/shop', domain: 'example.com', keys: [TEST_KEY, OLD_KEY] })
+  const id = generateId()
+  const req = fakeRequest({ cookie: signed('app', `${id}.17`, OLD_KEY), host: 'www.example.com', url: '/shop' })
+  t.deepEqual([...identity.get(req)], [id])
+  t.is(identity.versionOf(req, id), 17)
+  const res = new FakeResponse()
+  identity.confirm(req, res, id, Date.now() + 60_000)
+  const [value, sig] = res.setCookies
+  t.regex(value!, new RegExp(`^app=${id}\\.17; path=/shop; expires=.*; domain=example.com; samesite=lax; httponly$`))
+  t.is(sig!.split('; ')[0], `app.sig=${new Keygrip([TEST_KEY], 'sha256').sign(`app=${id}.17`)}`)
+  // What the client holds now resolves with the same version, and is not re-signed again.
+  const next = fakeRequest({ cookie: res.cookieHeader(), host: 'www.example.com', url: '/shop' })
+  t.deepEqual([...identity.get(next)], [id])
+  t.is(identity.versionOf(next, id), 17)
+  const again = new FakeResponse()
+  identity.confirm(next, again, id, Date.now() + 60_000)
+  t.deepEqual(again.setCookies, [])
+})
+
+test('versions are remembered per request, whatever other requests resolve in between', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const a = generateId()
+  const b = generateId()
+  const reqA = fakeRequest({ cookie: signed('sid', `${a}.3`) })
+  const reqA2 = fakeRequest({ cookie: signed('sid', `${a}.4`) })
+  const reqB = fakeRequest({ cookie: signed('sid', b) })
+  t.deepEqual([...identity.get(reqA)], [a])
+  t.deepEqual([...identity.get(reqA2)], [a])
+  t.deepEqual([...identity.get(reqB)], [b])
+  t.is(identity.versionOf(reqA, a), 3)
+  t.is(identity.versionOf(reqA2, a), 4)
+  t.is(identity.versionOf(reqB, b), undefined)
+  t.is(identity.versionOf(reqA, b), undefined)
+})
+
+test('several values: each candidate keeps its own version; one id sent twice gives the higher version', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const a = generateId()
+  const b = generateId()
+  const sig = (value: string) => new Keygrip([TEST_KEY], 'sha256').sign(`sid=${value}`)
+  const req = fakeRequest({ cookie: `sid=${a}.3; sid=${b}.9; sid=garbage.1; sid.sig=${sig(`${a}.3`)}; sid.sig=${sig(`${b}.9`)}` })
+  t.deepEqual([...identity.get(req)], [a, b])
+  t.is(identity.versionOf(req, a), 3)
+  t.is(identity.versionOf(req, b), 9)
+  // A host cookie and a domain cookie of one session, at different versions.
+  const twice = fakeRequest({ cookie: `sid=${a}.5; sid=${a}.12; sid=${a}; sid.sig=${sig(`${a}.5`)}; sid.sig=${sig(`${a}.12`)}; sid.sig=${sig(a)}` })
+  t.deepEqual([...identity.get(twice)], [a, a, a])
+  t.is(identity.versionOf(twice, a), 12)
+  // Unsigned, the same rules.
+  const plain = new CookieIdentity()
+  const unsignedReq = fakeRequest({ cookie: `sid=${a}.5; sid=${b}; sid=${a}.7; sid=${b}.01` })
+  t.deepEqual([...plain.get(unsignedReq)], [a, b, a])
+  t.is(plain.versionOf(unsignedReq, a), 7)
+  t.is(plain.versionOf(unsignedReq, b), undefined)
+})
+
+test('a forged version on a stored session costs no storage read and gets a fresh session', async (t) => {
+  const storage = new GatedStorage()
+  const manager = testManager({ storage })
+  const id = generateId()
+  await storage.inner.set(id, { data: { secret: 1 }, createdAt: Date.now(), expiresAt: Date.now() + 60_000 })
+  const genuine = new Keygrip([TEST_KEY], 'sha256').sign(`sid=${id}.1`)
+  for (const cookie of [`sid=${id}.2; sid.sig=${genuine}`, `sid=${id}.01; sid.sig=${genuine}`, signed('sid', `${id}.-1`)]) {
+    const session = await manager.load(fakeRequest({ cookie }), new FakeResponse())
+    t.true(session.isNew, cookie)
+  }
+  t.is(storage.count('get'), 0)
+  // The genuine versioned cookie reaches the session.
+  const session = await manager.load(fakeRequest({ cookie: `sid=${id}.1; sid.sig=${genuine}` }), new FakeResponse())
+  t.false(session.isNew)
+  t.is(session.get('secret'), 1)
+})
+
+test('versions of frozen request objects are remembered too, and a reused request object forgets the old one', (t) => {
+  const identity = new CookieIdentity({ keys: [TEST_KEY] })
+  const id = generateId()
+  const frozen = Object.freeze(fakeRequest({ cookie: signed('sid', `${id}.8`) }))
+  t.deepEqual([...identity.get(frozen)], [id])
+  t.is(identity.versionOf(frozen, id), 8)
+  // One object presented twice with other headers (a pooled request): only what it carries now counts.
+  const headers: Record<string, string> = { cookie: signed('sid', `${id}.3`), host: 'localhost' }
+  const reused = { headers, url: '/' }
+  t.deepEqual([...identity.get(reused)], [id])
+  t.is(identity.versionOf(reused, id), 3)
+  headers.cookie = signed('sid', id)
+  t.deepEqual([...identity.get(reused)], [id])
+  t.is(identity.versionOf(reused, id), undefined)
+  headers.cookie = ''
+  t.deepEqual([...identity.get(reused)], [])
+  t.is(identity.versionOf(reused, id), undefined)
+  // Two cookie identities on one request each keep their own.
+  const other = new CookieIdentity({ name: 'app', keys: [TEST_KEY] })
+  const both = fakeRequest({ cookie: `${signed('sid', `${id}.1`)}; ${signed('app', `${id}.2`)}` })
+  t.deepEqual([...identity.get(both)], [id])
+  t.deepEqual([...other.get(both)], [id])
+  t.is(identity.versionOf(both, id), 1)
+  t.is(other.versionOf(both, id), 2)
 })

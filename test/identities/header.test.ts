@@ -9,6 +9,7 @@ identityContract('header', {
   inScope: { url: '/' },
   carry: (res: FakeResponse) => ({ 'x-session-token': String(res.getHeader('x-session-token') ?? '') }),
   present: (value) => ({ 'x-session-token': value }),
+  carriesVersion: false,
 })
 
 identityContract('header (scoped)', {
@@ -17,6 +18,7 @@ identityContract('header (scoped)', {
   outOfScope: { url: '/apix', host: 'api.example.com' },
   carry: (res: FakeResponse) => ({ 'x-api-session': String(res.getHeader('x-api-session') ?? '') }),
   present: (value) => ({ 'x-api-session': value }),
+  carriesVersion: false,
 })
 
 test('exactly one token: duplicates joined with commas, arrays and padding tricks are refused', (t) => {
