@@ -31,6 +31,11 @@ export type SessionErrorCode =
   | 'SESSION_STORAGE_ERROR'
   /** A storage was given an operation it cannot apply (not an object, an id or key that is not a string, a deadline that is not a number, an id the backend cannot hold). */
   | 'SESSION_INVALID_OPERATION'
+  /**
+   * Emitted on the manager's `error` event when a request handler run by a middleware (its
+   * `next`) threw or rejected and nothing else could report it; `cause` is what it threw.
+   */
+  | 'SESSION_HANDLER_FAILED'
 
 /** Options of {@link SessionError}. */
 export interface SessionErrorOptions {

@@ -19,6 +19,4 @@ export type {
   Storage,
   StorageOperation,
 } from './types.js'
-export { MemoryStorage, type MemoryStorageOptions } from '../storages/memory.js'
-export { CookieIdentity, type CookieIdentityOptions } from '../identities/cookie.js'
-export { HeaderIdentity, type HeaderIdentityOptions } from '../identities/header.js'
+export { MemoryStorage, type MemoryStorageOptions, CookieIdentity, type CookieIdentityOptions, HeaderIdentity, type HeaderIdentityOptions } from './defaults.js'

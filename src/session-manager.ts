@@ -1,7 +1,6 @@
 import { EventEmitter } from 'eventemitter3'
 import { LRUCache } from 'lru-cache'
-import { CookieIdentity } from '../identities/cookie.js'
-import { MemoryStorage } from '../storages/memory.js'
+import { defaultIdentity, defaultStorage } from './defaults.js'
 import { SessionError } from './errors.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
 import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
@@ -9,40 +8,9 @@ import { Session, SessionState, settle, type SessionCallback, type SessionHost }
 import type { Identity, SessionData, SessionEvents, SessionRecord, SessionRequest, SessionResponse, Storage, StorageOperation } from './types.js'
 import { freezeJson, isPlainObject } from './values.js'
 import { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
+import { checkIdentity, checkStorage, parseOptions, type SessionManagerOptions } from './options.js'
 
-/** Options of {@link SessionManager}. Durations are in seconds, as in ee-session. */
-export interface SessionManagerOptions {
-  /** Where sessions persist. Default: a {@link MemoryStorage}, with a one-time warning. */
-  storage?: Storage
-  /** Identities, asked in this order. Default: one unsigned `CookieIdentity` named `sid`. */
-  identities?: readonly Identity[]
-  /** Sessions held in this process's LRU cache. Default 100_000. */
-  cacheLimit?: number
-  /** Seconds a session stays cached without being used. Default 3600. */
-  cacheMaxAge?: number
-  /** Idle expiry in seconds; slides on access. Default 1_209_600 (two weeks). */
-  maxAge?: number
-  /** Hard limit in seconds from creation; never slides. Default none. */
-  absoluteMaxAge?: number
-  /** Least seconds between two storage touches of an active session. Default a tenth of `maxAge`. */
-  touchAfter?: number
-  /** Largest serialized session in bytes. Default 65_536. */
-  maxSessionBytes?: number
-  /** Retries of a failed storage write before it rejects. Default 3. */
-  writeRetries?: number
-  /** First retry delay in ms (doubles each time, with jitter). Default 50. */
-  retryDelay?: number
-  /** Writes that may wait for the storage before new ones fail with `SESSION_QUEUE_FULL`. Default 100_000. */
-  maxPendingWrites?: number
-  /** Send the writes of many sessions in one `storage.batch` call when the storage has one. Default true. */
-  batching?: boolean
-  /** Most operations in one batch. Default 500. */
-  maxBatchSize?: number
-  /** Storage calls (or batches) in flight at once. Default 64 (2 with batching). */
-  writeConcurrency?: number
-  /** Clock in epoch ms, for tests. Default `Date.now`. */
-  now?: () => number
-}
+export type { SessionManagerOptions } from './options.js'
 
 /** Counters returned by {@link SessionManager.stats}. */
 export interface SessionManagerStats extends WriteQueueStats {
@@ -65,8 +33,6 @@ export interface SessionManagerStats extends WriteQueueStats {
   expired: number
   evicted: number
 }
-
-let warnedMemoryStorage = false
 
 const LIVE = 0
 const IDLE_EXPIRED = 1
@@ -119,37 +85,20 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   constructor(options: SessionManagerOptions = {}) {
     super()
-    if (typeof options !== 'object' || options === null) throw new TypeError('SessionManager options must be an object')
-    const cacheLimit = integer(options.cacheLimit, 'cacheLimit', 100_000, 1)
-    const cacheMaxAge = seconds(options.cacheMaxAge, 'cacheMaxAge', 3600)
-    const maxAge = seconds(options.maxAge, 'maxAge', 1_209_600)
-    const absoluteMaxAge = options.absoluteMaxAge === undefined ? 0 : seconds(options.absoluteMaxAge, 'absoluteMaxAge', 0)
-    const touchAfter = options.touchAfter === undefined ? maxAge / 10 : seconds(options.touchAfter, 'touchAfter', 0, true)
-    if (touchAfter >= maxAge) throw new TypeError('SessionManager option "touchAfter" must be less than "maxAge"')
-    this.#maxAgeMs = maxAge * 1000
-    this.#absoluteMaxAgeMs = absoluteMaxAge * 1000
-    this.#touchAfterMs = touchAfter * 1000
-    if (options.now !== undefined && typeof options.now !== 'function')
-      throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
-    this.#now = options.now ?? Date.now
-    this.#maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
-    this.#queueOptions = {
-      retries: integer(options.writeRetries, 'writeRetries', 3, 0),
-      retryDelay: integer(options.retryDelay, 'retryDelay', 50, 0),
-      maxPending: integer(options.maxPendingWrites, 'maxPendingWrites', 100_000, 1),
-      maxBatchSize: integer(options.maxBatchSize, 'maxBatchSize', 500, 1),
-      batching: boolean(options.batching, 'batching', true),
-      onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten),
-    }
-    if (options.writeConcurrency !== undefined) this.#queueOptions.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
-    if (options.identities !== undefined && !Array.isArray(options.identities))
-      throw new TypeError('SessionManager option "identities" must be an array of identities')
-    this.#identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
-    this.#storage = options.storage === undefined ? defaultStorage() : checkStorage(options.storage, 'storage')
+    const settings = parseOptions(options)
+    this.#maxAgeMs = settings.maxAgeMs
+    this.#absoluteMaxAgeMs = settings.absoluteMaxAgeMs
+    this.#touchAfterMs = settings.touchAfterMs
+    this.#now = settings.now
+    this.#maxSessionBytes = settings.maxSessionBytes
+    this.#queueOptions = { ...settings.queue, onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten) }
+    this.#identities = settings.identities
+    this.#storage = settings.storage ?? defaultStorage()
+    const cacheLimit = settings.cacheLimit
     this.#queue = new WriteQueue(this.#storage, this.#queueOptions)
     this.#cache = new LRUCache<string, SessionState>({
       max: cacheLimit,
-      ttl: cacheMaxAge * 1000,
+      ttl: settings.cacheMaxAgeMs,
       updateAgeOnGet: true,
       dispose: (state, id, reason) => {
         if (reason === 'evict' || reason === 'expire') this.#evicted(state, id)
@@ -260,6 +209,16 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     return new Session<D>(this.#host, req, res, first, undefined)
   }
 
+  /**
+   * Emit an event. What reaches `error` listeners is always a {@link SessionError}: anything else
+   * (a middleware reporting that a request handler threw) is wrapped with code
+   * `SESSION_HANDLER_FAILED`, the original kept as its `cause`.
+   */
+  override emit<E extends EventEmitter.EventNames<SessionEvents>>(event: E, ...args: EventEmitter.EventArgs<SessionEvents, E>): boolean {
+    if (event === 'error' && !(args[0] instanceof SessionError)) args[0] = handlerFailed(args[0])
+    return super.emit(event, ...args)
+  }
+
   /** Flush pending writes, then close the storage. Idempotent; later requests and writes fail with `SESSION_CLOSED`. */
   close(callback?: SessionCallback): Promise<void> {
     this.#closing ??= this.#queue.flush().then(() => this.#storage.close())
@@ -305,7 +264,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   }
 
   #activeIdentities(): readonly Identity[] {
-    if (this.#identities.length === 0) this.#identities.push(new CookieIdentity())
+    if (this.#identities.length === 0) this.#identities.push(defaultIdentity())
     return this.#identities
   }
 
@@ -511,63 +470,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
 function noop(): void {}
 
+function handlerFailed(err: unknown): SessionError {
+  return new SessionError('SESSION_HANDLER_FAILED', `a request handler failed: ${messageOf(err)}`, { cause: err })
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
-}
-
-function defaultStorage(): Storage {
-  if (!warnedMemoryStorage) {
-    warnedMemoryStorage = true
-    process.emitWarning(
-      'SessionManager has no storage option and uses MemoryStorage: sessions are lost on restart and not shared between processes. Do not use it in production.',
-      { code: 'SESSION_MEMORY_STORAGE' },
-    )
-  }
-  return new MemoryStorage()
-}
-
-function integer(value: unknown, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`SessionManager option "${name}" must be an integer of at least ${min}, got ${String(value)}`)
-  }
-  return value
-}
-
-function seconds(value: unknown, name: string, fallback: number, allowZero = false): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(`SessionManager option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${String(value)}`)
-  }
-  return value
-}
-
-function boolean(value: unknown, name: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw new TypeError(`SessionManager option "${name}" must be a boolean`)
-  return value
-}
-
-function checkIdentity(identity: unknown, name: string): Identity {
-  const candidate = identity as Partial<Identity> | null
-  if (
-    typeof candidate !== 'object' ||
-    candidate === null ||
-    typeof candidate.matches !== 'function' ||
-    typeof candidate.get !== 'function' ||
-    typeof candidate.set !== 'function' ||
-    typeof candidate.remove !== 'function'
-  ) {
-    throw new TypeError(`SessionManager option "${name}" must be an identity with matches, get, set and remove methods`)
-  }
-  return candidate as Identity
-}
-
-function checkStorage(storage: unknown, name: string): Storage {
-  const candidate = storage as Partial<Storage> | null
-  const methods = ['get', 'set', 'update', 'remove', 'delete', 'touch', 'close'] as const
-  if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
-    throw new TypeError(`SessionManager option "${name}" must be a storage with ${methods.join(', ')} methods`)
-  }
-  return candidate as Storage
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import type { SessionError } from './errors.js'
 
 /** A JSON value: what a session can hold. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
@@ -70,6 +71,10 @@ export interface SessionEvents {
   expire: [id: string]
   /** A session left the in-process cache (it stays in storage). */
   evict: [id: string]
-  /** A storage failure, a corrupt record, or any other trouble that did not reach a caller. */
-  error: [error: Error]
+  /**
+   * A storage failure (`SESSION_STORAGE_FAILED`), a corrupt record (`SESSION_INVALID_RECORD`), a
+   * failed request handler (`SESSION_HANDLER_FAILED`), or any other trouble that did not reach a
+   * caller: always a {@link SessionError}, so `err.code` is always there.
+   */
+  error: [error: SessionError]
 }

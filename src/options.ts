@@ -1,0 +1,153 @@
+import type { Identity, Storage } from './types.js'
+import type { WriteQueueOptions } from './write-queue.js'
+
+/** Options of {@link SessionManager}. Durations are in seconds, as in ee-session. */
+export interface SessionManagerOptions {
+  /** Where sessions persist. Default: a {@link MemoryStorage}, with a one-time warning. */
+  storage?: Storage
+  /** Identities, asked in this order. Default: one unsigned `CookieIdentity` named `sid`. */
+  identities?: readonly Identity[]
+  /** Sessions held in this process's LRU cache. Default 100_000. */
+  cacheLimit?: number
+  /** Seconds a session stays cached without being used. Default 3600. */
+  cacheMaxAge?: number
+  /** Idle expiry in seconds; slides on access. Default 1_209_600 (two weeks). */
+  maxAge?: number
+  /** Hard limit in seconds from creation; never slides. Default none. */
+  absoluteMaxAge?: number
+  /** Least seconds between two storage touches of an active session. Default a tenth of `maxAge`. */
+  touchAfter?: number
+  /** Largest serialized session in bytes. Default 65_536. */
+  maxSessionBytes?: number
+  /** Retries of a failed storage write before it rejects. Default 3. */
+  writeRetries?: number
+  /** First retry delay in ms (doubles each time, with jitter). Default 50. */
+  retryDelay?: number
+  /** Writes that may wait for the storage before new ones fail with `SESSION_QUEUE_FULL`. Default 100_000. */
+  maxPendingWrites?: number
+  /** Send the writes of many sessions in one `storage.batch` call when the storage has one. Default true. */
+  batching?: boolean
+  /** Most operations in one batch. Default 500. */
+  maxBatchSize?: number
+  /** Storage calls (or batches) in flight at once. Default 64 (2 with batching). */
+  writeConcurrency?: number
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number
+}
+
+/**
+ * {@link SessionManagerOptions} checked, with defaults filled in and durations in milliseconds.
+ * @internal
+ */
+export interface ManagerSettings {
+  readonly cacheLimit: number
+  readonly cacheMaxAgeMs: number
+  readonly maxAgeMs: number
+  /** 0 for no absolute deadline. */
+  readonly absoluteMaxAgeMs: number
+  readonly touchAfterMs: number
+  readonly maxSessionBytes: number
+  readonly now: () => number
+  /** The write queue's options, without its failure hook (the manager adds it). */
+  readonly queue: Omit<WriteQueueOptions, 'onFailure'>
+  readonly identities: Identity[]
+  /** `undefined` when the caller gave none (the manager then uses the default). */
+  readonly storage: Storage | undefined
+}
+
+/**
+ * Check every option of a {@link SessionManager}, in one place. A bad option throws a
+ * `TypeError` whose message names it (`SessionManager option "maxAge" must be …`).
+ * @internal
+ */
+export function parseOptions(options: SessionManagerOptions): ManagerSettings {
+  if (typeof options !== 'object' || options === null) throw new TypeError('SessionManager options must be an object')
+  const cacheLimit = integer(options.cacheLimit, 'cacheLimit', 100_000, 1)
+  const cacheMaxAge = seconds(options.cacheMaxAge, 'cacheMaxAge', 3600)
+  const maxAge = seconds(options.maxAge, 'maxAge', 1_209_600)
+  const absoluteMaxAge = options.absoluteMaxAge === undefined ? 0 : seconds(options.absoluteMaxAge, 'absoluteMaxAge', 0)
+  const touchAfter = options.touchAfter === undefined ? maxAge / 10 : seconds(options.touchAfter, 'touchAfter', 0, true)
+  if (touchAfter >= maxAge) throw new TypeError('SessionManager option "touchAfter" must be less than "maxAge"')
+  if (options.now !== undefined && typeof options.now !== 'function')
+    throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
+  const now = options.now ?? Date.now
+  const maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
+  const queue: Omit<WriteQueueOptions, 'onFailure'> = {
+    retries: integer(options.writeRetries, 'writeRetries', 3, 0),
+    retryDelay: integer(options.retryDelay, 'retryDelay', 50, 0),
+    maxPending: integer(options.maxPendingWrites, 'maxPendingWrites', 100_000, 1),
+    maxBatchSize: integer(options.maxBatchSize, 'maxBatchSize', 500, 1),
+    batching: boolean(options.batching, 'batching', true),
+  }
+  if (options.writeConcurrency !== undefined) queue.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
+  if (options.identities !== undefined && !Array.isArray(options.identities))
+    throw new TypeError('SessionManager option "identities" must be an array of identities')
+  const identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
+  const storage = options.storage === undefined ? undefined : checkStorage(options.storage, 'storage')
+  return {
+    cacheLimit,
+    cacheMaxAgeMs: cacheMaxAge * 1000,
+    maxAgeMs: maxAge * 1000,
+    absoluteMaxAgeMs: absoluteMaxAge * 1000,
+    touchAfterMs: touchAfter * 1000,
+    maxSessionBytes,
+    now,
+    queue,
+    identities,
+    storage,
+  }
+}
+
+/**
+ * `identity` if it has the methods of an {@link Identity}; a `TypeError` naming the option otherwise.
+ * @internal
+ */
+export function checkIdentity(identity: unknown, name: string): Identity {
+  const candidate = identity as Partial<Identity> | null
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.matches !== 'function' ||
+    typeof candidate.get !== 'function' ||
+    typeof candidate.set !== 'function' ||
+    typeof candidate.remove !== 'function'
+  ) {
+    throw new TypeError(`SessionManager option "${name}" must be an identity with matches, get, set and remove methods`)
+  }
+  return candidate as Identity
+}
+
+/**
+ * `storage` if it has the methods the manager calls; a `TypeError` naming the option otherwise.
+ * @internal
+ */
+export function checkStorage(storage: unknown, name: string): Storage {
+  const candidate = storage as Partial<Storage> | null
+  const methods = ['get', 'set', 'update', 'remove', 'delete', 'touch', 'close'] as const
+  if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
+    throw new TypeError(`SessionManager option "${name}" must be a storage with ${methods.join(', ')} methods`)
+  }
+  return candidate as Storage
+}
+
+function integer(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new TypeError(`SessionManager option "${name}" must be an integer of at least ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+function seconds(value: unknown, name: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new TypeError(`SessionManager option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${String(value)}`)
+  }
+  return value
+}
+
+function boolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new TypeError(`SessionManager option "${name}" must be a boolean`)
+  return value
+}
