@@ -1,75 +1,38 @@
 import { SessionError } from './errors.js'
 import { generateId } from './ids.js'
-import type { Identity, SessionData, SessionRecordInput, SessionRequest, SessionResponse, StorageOperation } from './types.js'
+import type { SessionPolicy } from './policy.js'
+import { newState, type SessionState } from './state.js'
+import type { Identity, SessionData, SessionRequest, SessionResponse, StorageOperation } from './types.js'
 import { assertKey, dataBytes, entryBytes, jsonBytes, normalizeValue } from './values.js'
 
 /** A node-style callback accepted by every asynchronous session method. */
 export type SessionCallback = (error: Error | null) => void
 
 /**
- * What a cached session is: one object per live session in this process, shared by every
- * request that uses it. `data` is deep-frozen and replaced (never changed in place) on write.
- * @internal
- */
-export class SessionState {
-  /** Bytes of `data` as JSON; -1 until first needed. */
-  bytes = -1
-  destroyed = false
-  /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
-  detached = false
-  constructor(
-    public id: string,
-    public data: SessionData,
-    public readonly createdAt: number,
-    /** Idle deadline (epoch ms) as the storage knows it, or will once queued writes land. */
-    public expiresAt: number,
-    /** Absolute deadline (epoch ms); 0 for none. */
-    public readonly absoluteExpiresAt: number,
-  ) {}
-
-  record(): SessionRecordInput {
-    const record: SessionRecordInput = { data: this.data, createdAt: this.createdAt, expiresAt: this.expiresAt }
-    if (this.absoluteExpiresAt !== 0) record.absoluteExpiresAt = this.absoluteExpiresAt
-    return record
-  }
-}
-
-/**
- * The manager as sessions see it: settings, the cache and the write queue.
+ * What a session needs of its manager: the rules of time and size, and the operations that
+ * change the cache and reach the storage. Each write method changes the cache at once and
+ * returns the promise of the storage's acknowledgement.
  * @internal
  */
 export interface SessionHost {
-  readonly maxSessionBytes: number
-  /** The clock, epoch ms. */
-  now(): number
-  /** Deadline of a session accessed now. */
-  deadline(absoluteExpiresAt: number, now: number): number
-  /** The absolute deadline of a session created now; 0 for none. */
-  absoluteDeadline(now: number): number
+  readonly policy: SessionPolicy
   /** Throws `SESSION_CLOSED` once the manager is closed. */
   assertOpen(): void
   /** Throws when no write can be accepted now (closed, queue full). */
   assertWritable(): void
-  /** The cached state for `state.id` if the cache holds a newer object for it. */
-  current(state: SessionState): SessionState
+  /** The state to write to for `state.id`: the cached object (a newer load), or `state` cached again (see `SessionCache.latestOrRecache`). */
+  latest(state: SessionState): SessionState
+  /** Cache a new session and store it. */
+  create(state: SessionState): Promise<void>
   /**
    * Queue a write of `state`; rejects with `SESSION_DESTROYED` when the storage no longer has
    * the record the write needed (destroyed or expired there).
    */
   write(state: SessionState, op: StorageOperation): Promise<void>
-  /** Whether the storage still has a live record for `id` (touching it to `expiresAt`). */
-  exists(id: string, expiresAt: number): Promise<boolean>
-  /** Mark `state` gone because the storage no longer has it; the error to reject with. */
-  lost(state: SessionState): SessionError
-  /** Put a new state in the cache. */
-  adopt(state: SessionState): void
-  /** Move `state` in the cache from `oldId` to its new id; `oldId` can never be loaded again. */
-  renamed(state: SessionState, oldId: string): void
-  /** Drop `state` from the cache for good (destroyed). */
-  destroyed(state: SessionState): void
-  emitCreate(id: string): void
-  emitRenew(newId: string, oldId: string): void
-  emitDestroy(id: string): void
+  /** Give `state` a new id at once (the old one is revoked), then store it under the new id and delete the old record. */
+  renew(state: SessionState): Promise<void>
+  /** Mark `state` destroyed and revoked at once, then delete its record. */
+  destroy(state: SessionState): Promise<void>
 }
 
 const hasOwn = Object.hasOwn
@@ -189,13 +152,13 @@ export class Session<D extends object = SessionData> {
     const state = this.#state
     if (state === undefined) return undefined
     if (state.destroyed) throw new SessionError('SESSION_DESTROYED', 'the session was destroyed; a write cannot bring it back')
-    return (this.#state = this.#host.current(state))
+    return (this.#state = this.#host.latest(state))
   }
 
   #set(key: string, value: unknown): Promise<void> {
     assertKey(key)
     const host = this.#host
-    const maxBytes = host.maxSessionBytes
+    const maxBytes = host.policy.maxSessionBytes
     const state = this.#live()
     const normalized = normalizeValue(key, value, maxBytes)
     host.assertWritable()
@@ -223,15 +186,12 @@ export class Session<D extends object = SessionData> {
         'SESSION_HEADERS_SENT',
         'the response headers were already sent, so the new session id cannot be issued; write to the session before responding',
       )
-    const now = host.now()
-    const absolute = host.absoluteDeadline(now)
-    const state = new SessionState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), now, host.deadline(absolute, now), absolute)
+    const state = newState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), host.policy.now(), host.policy)
     state.bytes = bytes
     this.#state = state
-    host.adopt(state)
+    const stored = host.create(state)
     identity.set(this.#req, this.#res, state.id, state.expiresAt)
-    host.emitCreate(state.id)
-    return host.write(state, { type: 'set', id: state.id, record: state.record() })
+    return stored
   }
 
   #remove(key: string): Promise<void> {
@@ -270,48 +230,17 @@ export class Session<D extends object = SessionData> {
     host.assertWritable()
     if (this.#res.headersSent)
       throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
-    const oldId = state.id
-    state.id = generateId()
-    host.renamed(state, oldId)
+    const renewed = host.renew(state)
     this.#identity?.set(this.#req, this.#res, state.id, state.expiresAt)
-    host.emitRenew(state.id, oldId)
-    const newId = state.id
-    // Touching the old record tells whether the storage still has the session: another process
-    // may have destroyed it while this one kept it cached, and a renew must not revive it.
-    const stillLive = host.exists(oldId, state.expiresAt)
-    const created = host.write(state, { type: 'set', id: newId, record: state.record() })
-    // The old record goes only after the new one is stored, so writes still queued for the old
-    // id settle after their data is safe under the new one. It goes even if that failed: a
-    // renewed id must not come back.
-    const revokeOld = (): Promise<void> => host.write(state, { type: 'delete', id: oldId })
-    return Promise.all([stillLive, created]).then(
-      ([live]) => {
-        if (!live) {
-          // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
-          host.write(state, { type: 'delete', id: newId }).catch(noop)
-          revokeOld().catch(noop)
-          throw host.lost(state)
-        }
-        return revokeOld()
-      },
-      (err: unknown) => {
-        revokeOld().catch(noop)
-        throw err
-      },
-    )
+    return renewed
   }
 
   #destroy(): Promise<void> {
     const state = this.#state
     if (state === undefined || state.destroyed) return Promise.resolve()
-    const host = this.#host
-    // A full queue does not stop a destroy (revoking matters more than the bound), a closed manager does.
-    host.assertOpen()
-    state.destroyed = true
-    host.destroyed(state)
+    const destroyed = this.#host.destroy(state)
     if (!this.#res.headersSent) this.#identity?.remove(this.#req, this.#res)
-    host.emitDestroy(state.id)
-    return host.write(state, { type: 'delete', id: state.id })
+    return destroyed
   }
 }
 

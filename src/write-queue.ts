@@ -116,9 +116,14 @@ export class WriteQueue {
     return this.#lanes.has(id)
   }
 
+  /** Whether another write can be accepted now. */
+  hasCapacity(): boolean {
+    return this.#pending < this.#maxPending
+  }
+
   /** Throws `SESSION_QUEUE_FULL` when no more writes can be accepted; call before changing the cache. */
   assertCapacity(): void {
-    if (this.#pending >= this.#maxPending) {
+    if (!this.hasCapacity()) {
       throw new SessionError(
         'SESSION_QUEUE_FULL',
         `${this.#pending} session writes are waiting for the ${this.#storage.name} storage; refusing more until it catches up`,

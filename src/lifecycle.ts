@@ -1,0 +1,214 @@
+import { SessionError } from './errors.js'
+import { generateId } from './ids.js'
+import { messageOf } from './kit/errors.js'
+import { LIVE, type SessionPolicy } from './policy.js'
+import type { PendingWrites, SessionCache } from './session-cache.js'
+import type { SessionHost } from './session.js'
+import { type SessionState, stateFromRecord } from './state.js'
+import type { SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
+import { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
+
+/** Emits a manager event; never throws. */
+export type Notify = <E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]) => void
+
+/** Counters the lifecycle keeps for `manager.stats()`. */
+export interface LifecycleCounters {
+  loads: number
+  loadErrors: number
+  created: number
+  renewed: number
+  destroyed: number
+}
+
+/**
+ * Everything a session does with the storage: reading a session into the cache, creating,
+ * writing, renewing and destroying one (the cache changes at once, the write goes through the
+ * write queue), moving the idle deadline of a session in use, and what a failed or refused
+ * write does to the cached copy. Sessions reach it as their {@link SessionHost}.
+ * @internal
+ */
+export class SessionLifecycle implements SessionHost {
+  readonly policy: SessionPolicy
+  readonly counters: LifecycleCounters = { loads: 0, loadErrors: 0, created: 0, renewed: 0, destroyed: 0 }
+  readonly #cache: SessionCache
+  readonly #notify: Notify
+  readonly #queueOptions: WriteQueueOptions
+  #storage: Storage
+  #queue: WriteQueue
+  #closing: Promise<void> | undefined
+
+  constructor(storage: Storage, queue: Omit<WriteQueueOptions, 'onFailure'>, policy: SessionPolicy, cache: SessionCache, notify: Notify) {
+    this.policy = policy
+    this.#cache = cache
+    this.#notify = notify
+    this.#queueOptions = { ...queue, onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten) }
+    this.#storage = storage
+    this.#queue = new WriteQueue(storage, this.#queueOptions)
+  }
+
+  get storage(): Storage {
+    return this.#storage
+  }
+
+  /** Which sessions have writes queued or in flight (what the cache's pinning asks). */
+  readonly pending: PendingWrites = { has: (id) => this.#queue.has(id), idle: (id) => this.#queue.idle(id) }
+
+  /** Use `storage` from now on; only while no write is pending. The cache is emptied: what it held belongs to the old storage. */
+  replaceStorage(storage: Storage): void {
+    this.assertOpen()
+    if (this.#queue.pending > 0) throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
+    this.#storage = storage
+    this.#queue = new WriteQueue(storage, this.#queueOptions)
+    this.#cache.clear()
+  }
+
+  /** Flush pending writes, then close the storage. Idempotent. */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#queue.flush().then(() => this.#storage.close()))
+  }
+
+  /** Throws `SESSION_CLOSED` once closing began. */
+  assertOpen(): void {
+    if (this.#closing !== undefined) throw new SessionError('SESSION_CLOSED', 'the session manager is closed')
+  }
+
+  /** Throws when no write can be accepted now (closed, queue full). */
+  assertWritable(): void {
+    this.assertOpen()
+    this.#queue.assertCapacity()
+  }
+
+  queueStats(): WriteQueueStats {
+    return this.#queue.stats()
+  }
+
+  /**
+   * The live session of `id` from the storage, cached; `undefined` when the storage has none
+   * (or an unusable record, reported on `error`). Concurrent reads of one id share one storage
+   * call. Rejects with `SESSION_STORAGE_UNAVAILABLE` (503) when the storage cannot be read: a
+   * failure is never taken for "no session".
+   */
+  read(id: string): Promise<SessionState | undefined> {
+    return this.#cache.load(id, () => this.#readStorage(id))
+  }
+
+  /**
+   * A session in use at `now`: when its idle deadline is due to move (`touchAfter`), move it in
+   * the cache and queue the storage touch (unless the queue is full). Whether it moved, so the
+   * identity re-issues the id with the new deadline.
+   */
+  extend(state: SessionState, now: number): boolean {
+    const deadline = this.policy.touchDue(state, now)
+    if (deadline === undefined || !this.#queue.hasCapacity()) return false
+    state.expiresAt = deadline
+    this.#queue.enqueue({ type: 'touch', id: state.id, expiresAt: deadline }).then(
+      (applied) => {
+        if (!applied) this.#cache.markGone(state)
+      },
+      noop, // reported once by #writeFailed
+    )
+    return true
+  }
+
+  latest(state: SessionState): SessionState {
+    return this.#cache.latestOrRecache(state)
+  }
+
+  create(state: SessionState): Promise<void> {
+    this.counters.created++
+    this.#cache.add(state)
+    this.#notify('create', state.id)
+    return this.write(state, { type: 'set', id: state.id, record: state.record() })
+  }
+
+  write(state: SessionState, op: StorageOperation): Promise<void> {
+    return this.#queue.enqueue(op).then((applied) => {
+      if (!applied && op.id === state.id && op.type !== 'delete') throw this.#gone(state)
+    })
+  }
+
+  renew(state: SessionState): Promise<void> {
+    const oldId = state.id
+    state.id = generateId()
+    const newId = state.id
+    this.counters.renewed++
+    this.#cache.rename(state, oldId)
+    this.#notify('renew', newId, oldId)
+    // Touching the old record tells whether the storage still has the session: another process
+    // may have destroyed it while this one kept it cached, and a renew must not revive it.
+    const stillLive = this.#queue.enqueue({ type: 'touch', id: oldId, expiresAt: state.expiresAt })
+    const created = this.write(state, { type: 'set', id: newId, record: state.record() })
+    // The old record goes only after the new one is stored, so writes still queued for the old
+    // id settle after their data is safe under the new one. It goes even if that failed: a
+    // renewed id must not come back.
+    const revokeOld = (): Promise<void> => this.write(state, { type: 'delete', id: oldId })
+    return Promise.all([stillLive, created]).then(
+      ([live]) => {
+        if (!live) {
+          // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
+          this.write(state, { type: 'delete', id: newId }).catch(noop)
+          revokeOld().catch(noop)
+          throw this.#gone(state)
+        }
+        return revokeOld()
+      },
+      (err: unknown) => {
+        revokeOld().catch(noop)
+        throw err
+      },
+    )
+  }
+
+  destroy(state: SessionState): Promise<void> {
+    // A full queue does not stop a destroy (revoking matters more than the bound), a closed manager does.
+    this.assertOpen()
+    state.destroyed = true
+    this.counters.destroyed++
+    this.#cache.revoke(state.id)
+    this.#notify('destroy', state.id)
+    return this.write(state, { type: 'delete', id: state.id })
+  }
+
+  async #readStorage(id: string): Promise<SessionState | undefined> {
+    // After a failed write the cache was dropped: read only once the storage holds the outcome.
+    if (this.#queue.has(id)) await this.#queue.idle(id)
+    this.counters.loads++
+    let record: SessionRecord | undefined
+    try {
+      record = await this.#storage.get(id)
+    } catch (err) {
+      if (err instanceof SessionError && err.code === 'SESSION_INVALID_RECORD') {
+        this.#notify('error', err)
+        return undefined
+      }
+      this.counters.loadErrors++
+      throw new SessionError('SESSION_STORAGE_UNAVAILABLE', `could not read a session from the ${this.#storage.name} storage: ${messageOf(err)}`, {
+        cause: err,
+      })
+    }
+    if (record === undefined || record === null) return undefined
+    const state = stateFromRecord(id, record)
+    if (typeof state === 'string') {
+      const message = `the ${this.#storage.name} storage returned an unusable session record (${state}); treating it as absent`
+      this.#notify('error', new SessionError('SESSION_INVALID_RECORD', message))
+      return undefined
+    }
+    return this.policy.status(state, this.policy.now()) === LIVE ? state : undefined
+  }
+
+  // The storage no longer has the record (destroyed or expired elsewhere): so neither do we.
+  #gone(state: SessionState): SessionError {
+    this.#cache.markGone(state)
+    return new SessionError('SESSION_DESTROYED', 'the session no longer exists in storage (destroyed or expired); the write was not kept')
+  }
+
+  #writeFailed(id: string, error: SessionError, dataWritten: boolean): void {
+    // What the cache shows must not outlive what the storage holds: the next request reloads.
+    // A failed touch changed no data, so the cached session still matches storage and is kept
+    // (dropping it would turn every request of an outage into a 503).
+    if (dataWritten) this.#cache.detach(id)
+    this.#notify('error', error)
+  }
+}
+
+function noop(): void {}

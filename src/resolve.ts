@@ -1,0 +1,96 @@
+import { ABSOLUTE_EXPIRED, LIVE, type SessionPolicy } from './policy.js'
+import type { SessionCache } from './session-cache.js'
+import type { SessionState } from './state.js'
+import type { Identity, SessionRequest, SessionResponse } from './types.js'
+
+/** What resolving a request's session needs of the manager. */
+export interface ResolveContext<S> {
+  readonly cache: SessionCache
+  readonly policy: SessionPolicy
+  /** Counters: a request served from the cache, one that had to read the storage. */
+  readonly counters: { hits: number; misses: number }
+  /** Read `id` from the storage into the cache (see `SessionLifecycle.read`). */
+  read(id: string): Promise<SessionState | undefined>
+  /** A cached session was found past its absolute deadline, or gone from storage. */
+  expired(id: string): void
+  /** The session object for the request: `state` through `identity`, or a new one (`state` undefined). */
+  open(state: SessionState | undefined, identity: Identity | undefined, req: SessionRequest, res: SessionResponse, now: number): S
+}
+
+/**
+ * The session of a request. Identities are asked in order, each for its candidate ids, best
+ * first; the first candidate with a live session wins. A candidate cached and live is served at
+ * once, without a promise; one that is not cached (or past its idle deadline here, which another
+ * process may have extended) is read from the storage, and the walk goes on after it if the
+ * storage has none. A revoked id or one past its absolute deadline is skipped. When no candidate
+ * wins, the request gets a new session through the first identity in scope.
+ * @internal
+ */
+export function resolveSession<S>(context: ResolveContext<S>, identities: readonly Identity[], req: SessionRequest, res: SessionResponse): S | Promise<S> {
+  return walk(context, { identities, req, res, identity: 0, ids: undefined, candidate: 0, first: undefined, missed: false })
+}
+
+interface Walk {
+  readonly identities: readonly Identity[]
+  readonly req: SessionRequest
+  readonly res: SessionResponse
+  /** Index of the identity being asked. */
+  identity: number
+  /** Its candidates, once asked. */
+  ids: readonly string[] | undefined
+  /** Index of the next candidate. */
+  candidate: number
+  /** The first identity in scope: the one a new session answers through. */
+  first: Identity | undefined
+  /** Whether the storage was read for this request (counted once). */
+  missed: boolean
+}
+
+function walk<S>(context: ResolveContext<S>, at: Walk): S | Promise<S> {
+  const { cache, policy } = context
+  const now = policy.now()
+  for (; at.identity < at.identities.length; at.identity++, at.ids = undefined, at.candidate = 0) {
+    const identity = at.identities[at.identity]!
+    if (at.ids === undefined) {
+      if (!identity.matches(at.req)) continue
+      at.first ??= identity
+      at.ids = identity.get(at.req)
+    }
+    while (at.candidate < at.ids.length) {
+      const id = at.ids[at.candidate++]!
+      const state = cache.use(id)
+      if (state !== undefined) {
+        const status = policy.status(state, now)
+        if (status === LIVE) {
+          if (!at.missed) context.counters.hits++
+          return context.open(state, identity, at.req, at.res, now)
+        }
+        cache.drop(id)
+        if (status === ABSOLUTE_EXPIRED) {
+          context.expired(id)
+          continue
+        }
+        // Past its idle deadline here, but another process may have kept it alive: ask the storage.
+        return readThenWalk(context, at, id, identity, true)
+      }
+      if (cache.isRevoked(id)) continue
+      return readThenWalk(context, at, id, identity, false)
+    }
+  }
+  return context.open(undefined, at.first, at.req, at.res, now)
+}
+
+async function readThenWalk<S>(context: ResolveContext<S>, at: Walk, id: string, identity: Identity, staleCopy: boolean): Promise<S> {
+  if (!at.missed) {
+    at.missed = true
+    context.counters.misses++
+  }
+  const state = await context.read(id)
+  if (state !== undefined) {
+    const now = context.policy.now()
+    if (context.policy.status(state, now) === LIVE) return context.open(state, identity, at.req, at.res, now)
+  } else if (staleCopy) {
+    context.expired(id)
+  }
+  return walk(context, at)
+}

@@ -1,0 +1,181 @@
+import { LRUCache } from 'lru-cache'
+import type { SessionState } from './state.js'
+
+/** What the cache needs to know of the write queue: which sessions still have writes on the way. */
+export interface PendingWrites {
+  /** Whether `id` has writes queued or in flight. */
+  has(id: string): boolean
+  /** Resolves when `id` has none. */
+  idle(id: string): Promise<void>
+}
+
+/** Options of {@link SessionCache}. */
+export interface SessionCacheOptions {
+  /** Sessions held in the LRU. */
+  readonly limit: number
+  /** Milliseconds a session stays cached unused. */
+  readonly maxAgeMs: number
+  /** Milliseconds a revoked id is remembered (the longest a session can live idle). */
+  readonly revokedForMs: number
+  readonly pending: PendingWrites
+  /** Called when a session leaves the LRU (evicted for room or unused too long). */
+  readonly onEvict: (id: string) => void
+}
+
+/**
+ * The sessions this process serves, and the rules that keep that copy consistent with the
+ * storage:
+ *
+ * - a session evicted while its writes are on the way is kept aside ("pinned") until they land,
+ *   so a new request still reads them;
+ * - an id renewed or destroyed here is remembered as revoked and never loaded again, even if its
+ *   storage delete is late or failed;
+ * - concurrent loads of one id share one storage read;
+ * - a state whose write failed for good is detached: it is never cached again.
+ * @internal
+ */
+export class SessionCache {
+  readonly #lru: LRUCache<string, SessionState>
+  readonly #pinned = new Map<string, SessionState>()
+  readonly #revoked: LRUCache<string, true>
+  readonly #loading = new Map<string, Promise<SessionState | undefined>>()
+  readonly #pending: PendingWrites
+
+  constructor(options: SessionCacheOptions) {
+    this.#pending = options.pending
+    this.#lru = new LRUCache<string, SessionState>({
+      max: options.limit,
+      ttl: options.maxAgeMs,
+      updateAgeOnGet: true,
+      dispose: (state, id, reason) => {
+        if (reason !== 'evict' && reason !== 'expire') return
+        this.#pinWhilePending(state, id)
+        options.onEvict(id)
+      },
+    })
+    this.#revoked = new LRUCache<string, true>({ max: Math.max(options.limit, 1000), ttl: Math.max(options.revokedForMs, 1) })
+  }
+
+  /** Sessions in the LRU. */
+  get size(): number {
+    return this.#lru.size
+  }
+
+  /** Evicted sessions kept until their pending writes land. */
+  get pinnedSize(): number {
+    return this.#pinned.size
+  }
+
+  /**
+   * The cached state of `id`, marking it recently used. A pinned one (evicted with writes on the
+   * way) is moved back into the LRU.
+   */
+  use(id: string): SessionState | undefined {
+    const cached = this.#lru.get(id)
+    if (cached !== undefined) return cached
+    const pinned = this.#pinned.get(id)
+    if (pinned !== undefined) {
+      this.#pinned.delete(id)
+      this.#lru.set(id, pinned)
+    }
+    return pinned
+  }
+
+  /** The cached (or pinned) state of `id`, changing nothing. */
+  peek(id: string): SessionState | undefined {
+    return this.#lru.peek(id) ?? this.#pinned.get(id)
+  }
+
+  /** Cache `state` under its id. */
+  add(state: SessionState): void {
+    this.#lru.set(state.id, state)
+  }
+
+  /** Drop the cached copy of `id` (it stays in storage; the next request reads it). */
+  drop(id: string): void {
+    this.#lru.delete(id)
+    this.#pinned.delete(id)
+  }
+
+  /** Whether `id` was renewed or destroyed here. */
+  isRevoked(id: string): boolean {
+    return this.#revoked.has(id)
+  }
+
+  /** Drop `id` and remember it as revoked: it is never loaded again. */
+  revoke(id: string): void {
+    this.drop(id)
+    this.#revoked.set(id, true)
+  }
+
+  /** `state` got a new id (its `id` already changed): cache it under the new one and revoke `oldId`. */
+  rename(state: SessionState, oldId: string): void {
+    this.revoke(oldId)
+    this.add(state)
+  }
+
+  /**
+   * The state a request should write to: the cached object for `state.id` when there is one (a
+   * newer load), else `state` itself, cached again if the cache let it go (eviction) while the
+   * request held it, so a load racing the write returns it rather than what the storage had
+   * before. A destroyed or detached state is never cached again.
+   */
+  latestOrRecache(state: SessionState): SessionState {
+    const cached = this.peek(state.id)
+    if (cached !== undefined) return cached
+    if (!state.destroyed && !state.detached) this.add(state)
+    return state
+  }
+
+  /** The storage no longer has the record of `state` (destroyed or expired elsewhere): mark it destroyed and drop it. */
+  markGone(state: SessionState): void {
+    state.destroyed = true
+    if (this.peek(state.id) === state) this.drop(state.id)
+  }
+
+  /** A write of `id` failed for good: its cached copy may show data the storage lacks, so drop it and never cache it again. */
+  detach(id: string): void {
+    const state = this.peek(id)
+    if (state !== undefined) state.detached = true
+    this.drop(id)
+  }
+
+  /**
+   * Load `id` with `read`, sharing one read among concurrent callers. What `read` returns is
+   * cached unless the id was revoked meanwhile; if a state for `id` was cached meanwhile, that
+   * one is returned instead.
+   */
+  load(id: string, read: () => Promise<SessionState | undefined>): Promise<SessionState | undefined> {
+    let loading = this.#loading.get(id)
+    if (loading === undefined) {
+      loading = read()
+        .then((state) => {
+          if (state === undefined || this.isRevoked(id)) return undefined
+          const existing = this.use(id)
+          if (existing !== undefined) return existing
+          this.add(state)
+          return state
+        })
+        .finally(() => this.#loading.delete(id))
+      this.#loading.set(id, loading)
+    }
+    return loading
+  }
+
+  /** Drop every cached and pinned session (the storage was replaced). */
+  clear(): void {
+    this.#lru.clear()
+    this.#pinned.clear()
+  }
+
+  #pinWhilePending(state: SessionState, id: string): void {
+    if (state.destroyed || !this.#pending.has(id)) return
+    this.#pinned.set(id, state)
+    this.#pending.idle(id).then(
+      () => {
+        if (this.#pinned.get(id) === state) this.#pinned.delete(id)
+      },
+      () => {},
+    )
+  }
+}

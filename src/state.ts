@@ -1,0 +1,58 @@
+import type { SessionPolicy } from './policy.js'
+import type { SessionData, SessionRecord, SessionRecordInput } from './types.js'
+import { freezeJson, isPlainObject } from './values.js'
+
+/**
+ * What a cached session is: one object per live session in this process, shared by every
+ * request that uses it. `data` is deep-frozen and replaced (never changed in place) on write.
+ * @internal
+ */
+export class SessionState {
+  /** Bytes of `data` as JSON; -1 until first needed. */
+  bytes = -1
+  destroyed = false
+  /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
+  detached = false
+  constructor(
+    public id: string,
+    public data: SessionData,
+    public readonly createdAt: number,
+    /** Idle deadline (epoch ms) as the storage knows it, or will once queued writes land. */
+    public expiresAt: number,
+    /** Absolute deadline (epoch ms); 0 for none. */
+    public readonly absoluteExpiresAt: number,
+  ) {}
+
+  /** The whole record, as a `set` stores it. */
+  record(): SessionRecordInput {
+    const record: SessionRecordInput = { data: this.data, createdAt: this.createdAt, expiresAt: this.expiresAt }
+    if (this.absoluteExpiresAt !== 0) record.absoluteExpiresAt = this.absoluteExpiresAt
+    return record
+  }
+}
+
+/**
+ * The cached state for the record a storage returned for `id`, its data deep-frozen, or the
+ * problem that makes the record unusable (`"its data is not an object"`). Liveness is the
+ * caller's to check.
+ * @internal
+ */
+export function stateFromRecord(id: string, record: SessionRecord): SessionState | string {
+  if (typeof record !== 'object') return 'it is not an object'
+  const { data, createdAt, expiresAt } = record
+  const absolute = record.absoluteExpiresAt ?? 0
+  if (record.id !== undefined && record.id !== id) return 'it belongs to another id'
+  if (!isPlainObject(data)) return 'its data is not an object'
+  if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) return 'its timestamps are missing'
+  if (!freezeJson(data, 0)) return 'its data is nested too deeply'
+  return new SessionState(id, data, createdAt, expiresAt, absolute)
+}
+
+/**
+ * The state of a session created at `now` with `data`, its deadlines from `policy`.
+ * @internal
+ */
+export function newState(id: string, data: SessionData, now: number, policy: SessionPolicy): SessionState {
+  const absolute = policy.absoluteDeadline(now)
+  return new SessionState(id, data, now, policy.deadline(absolute, now), absolute)
+}
