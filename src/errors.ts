@@ -36,6 +36,12 @@ export type SessionErrorCode =
    * `next`) threw or rejected and nothing else could report it; `cause` is what it threw.
    */
   | 'SESSION_HANDLER_FAILED'
+  /**
+   * A write kept meeting newer versions written by other processes and was given up after its
+   * bounded rebases (or it was a whole-record write that cannot be rebased); nothing of it was
+   * stored. HTTP status 409.
+   */
+  | 'SESSION_CONFLICT'
 
 /** Options of {@link SessionError}. */
 export interface SessionErrorOptions {
@@ -53,6 +59,7 @@ const DEFAULT_STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORAGE_ERROR: 503,
   SESSION_QUEUE_FULL: 503,
   SESSION_CLOSED: 503,
+  SESSION_CONFLICT: 409,
   SESSION_TOO_LARGE: 500,
   SESSION_INVALID_VALUE: 500,
 }

@@ -5,11 +5,15 @@ import { LIVE, type SessionPolicy } from './policy.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
 import type { SessionHost } from './session.js'
 import { type SessionState, stateFromRecord } from './state.js'
-import type { SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
-import { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
+import type { SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
+import { freezeJson } from './values.js'
+import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 
 /** Emits a manager event; never throws. */
 export type Notify = <E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]) => void
+
+/** Tells the other processes about an acknowledged change (the invalidation bus, if any). */
+export type Publish = (id: string, version: number, kind: 'write' | 'destroy' | 'renew') => void
 
 /** Counters the lifecycle keeps for `manager.stats()`. */
 export interface LifecycleCounters {
@@ -32,16 +36,26 @@ export class SessionLifecycle implements SessionHost {
   readonly counters: LifecycleCounters = { loads: 0, loadErrors: 0, created: 0, renewed: 0, destroyed: 0 }
   readonly #cache: SessionCache
   readonly #notify: Notify
+  readonly #publish: Publish
   readonly #queueOptions: WriteQueueOptions
+  /** Whether sessions carry their version to the client (a storage other processes share). */
+  versioned = false
   #storage: Storage
   #queue: WriteQueue
   #closing: Promise<void> | undefined
 
-  constructor(storage: Storage, queue: Omit<WriteQueueOptions, 'onFailure'>, policy: SessionPolicy, cache: SessionCache, notify: Notify) {
+  constructor(storage: Storage, queue: Omit<WriteQueueOptions, 'onFailure'>, policy: SessionPolicy, cache: SessionCache, notify: Notify, publish: Publish) {
     this.policy = policy
     this.#cache = cache
     this.#notify = notify
-    this.#queueOptions = { ...queue, onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten) }
+    this.#publish = publish
+    this.#queueOptions = {
+      ...queue,
+      onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten),
+      versionOf: (id) => this.#own(id)?.version,
+      onVersion: (id, version) => this.#acknowledged(id, version),
+      onRebase: (id, record, data) => this.#rebased(id, record, data),
+    }
     this.#storage = storage
     this.#queue = new WriteQueue(storage, this.#queueOptions)
   }
@@ -121,8 +135,8 @@ export class SessionLifecycle implements SessionHost {
     return this.write(state, { type: 'set', id: state.id, record: state.record() })
   }
 
-  write(state: SessionState, op: StorageOperation): Promise<void> {
-    return this.#queue.enqueue(op).then((applied) => {
+  write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void> {
+    return this.#queue.enqueue(op, derive).then((applied) => {
       if (!applied && op.id === state.id && op.type !== 'delete') throw this.#gone(state)
     })
   }
@@ -131,6 +145,9 @@ export class SessionLifecycle implements SessionHost {
     const oldId = state.id
     state.id = generateId()
     const newId = state.id
+    const oldVersion = state.version
+    // The new id's record is a new record: its first write creates it, at version 1.
+    state.version = 0
     this.counters.renewed++
     this.#cache.rename(state, oldId)
     this.#notify('renew', newId, oldId)
@@ -141,7 +158,7 @@ export class SessionLifecycle implements SessionHost {
     // The old record goes only after the new one is stored, so writes still queued for the old
     // id settle after their data is safe under the new one. It goes even if that failed: a
     // renewed id must not come back.
-    const revokeOld = (): Promise<void> => this.write(state, { type: 'delete', id: oldId })
+    const revokeOld = (): Promise<void> => this.write(state, { type: 'delete', id: oldId }).then(() => this.#publish(oldId, oldVersion, 'renew'))
     return Promise.all([stillLive, created]).then(
       ([live]) => {
         if (!live) {
@@ -165,8 +182,9 @@ export class SessionLifecycle implements SessionHost {
     state.destroyed = true
     this.counters.destroyed++
     this.#cache.revoke(state.id)
-    this.#notify('destroy', state.id)
-    return this.write(state, { type: 'delete', id: state.id })
+    const { id, version } = state
+    this.#notify('destroy', id)
+    return this.write(state, { type: 'delete', id }).then(() => this.#publish(id, version, 'destroy'))
   }
 
   async #readStorage(id: string): Promise<SessionState | undefined> {
@@ -193,7 +211,40 @@ export class SessionLifecycle implements SessionHost {
       this.#notify('error', new SessionError('SESSION_INVALID_RECORD', message))
       return undefined
     }
-    return this.policy.status(state, this.policy.now()) === LIVE ? state : undefined
+    const now = this.policy.now()
+    state.validatedAt = now
+    return this.policy.status(state, now) === LIVE ? state : undefined
+  }
+
+  /** The cached state that `id` names now (not one renamed away from it), unless its writes failed. */
+  #own(id: string): SessionState | undefined {
+    const state = this.#cache.peek(id)
+    return state !== undefined && state.id === id && !state.detached ? state : undefined
+  }
+
+  // Data writes of `id` landed: the record is at `version`, as the cache shows it.
+  #acknowledged(id: string, version: number): void {
+    const state = this.#own(id)
+    if (state !== undefined) {
+      state.version = version
+      state.validatedAt = this.policy.now()
+    }
+    this.#publish(id, version, 'write')
+  }
+
+  // Another process wrote the record meanwhile: the cache shows its record with this process's pending writes applied.
+  #rebased(id: string, record: SessionRecord, data: SessionData): void {
+    const state = this.#own(id)
+    if (state === undefined || state.destroyed) return
+    if (!freezeJson(data, 0)) {
+      this.#cache.detach(id)
+      return
+    }
+    state.data = data
+    state.bytes = -1
+    state.version = record.version
+    state.validatedAt = this.policy.now()
+    if (record.expiresAt > state.expiresAt) state.expiresAt = record.expiresAt
   }
 
   // The storage no longer has the record (destroyed or expired elsewhere): so neither do we.

@@ -1,3 +1,4 @@
+import type { InvalidationBus } from './bus.js'
 import type { Identity, Storage } from './types.js'
 import type { WriteQueueOptions } from './write-queue.js'
 
@@ -31,6 +32,22 @@ export interface SessionManagerOptions {
   maxBatchSize?: number
   /** Storage calls (or batches) in flight at once. Default 64 (2 with batching). */
   writeConcurrency?: number
+  /**
+   * Seconds a cached session is served without asking the storage whether it changed. Past
+   * that, the next request checks its version with one cheap storage call (batched across
+   * sessions) and reloads it if another process wrote, renewed or destroyed it. It bounds how
+   * long another process's logout or renew can go unseen here. `0` checks on every request.
+   * Default: 1 on a storage several processes share, 10 with a `bus`, and never on a storage
+   * only this process can write (LevelDB, memory).
+   */
+  trustCacheFor?: number
+  /**
+   * An invalidation bus shared by the processes of a cluster (e.g. `RedisBus` from
+   * `caching-session-manager/buses/redis`): every acknowledged write, destroy and renew is
+   * published, and the other processes drop their copy at once. An accelerator, never the
+   * source of truth: a lost message is covered by `trustCacheFor`.
+   */
+  bus?: InvalidationBus
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number
 }
@@ -53,6 +70,9 @@ export interface ManagerSettings {
   readonly identities: Identity[]
   /** `undefined` when the caller gave none (the manager then uses the default). */
   readonly storage: Storage | undefined
+  /** `undefined` when the caller gave none: the default depends on the storage and the bus. */
+  readonly trustCacheForMs: number | undefined
+  readonly bus: InvalidationBus | undefined
 }
 
 /**
@@ -84,7 +104,11 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
     throw new TypeError('SessionManager option "identities" must be an array of identities')
   const identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
   const storage = options.storage === undefined ? undefined : checkStorage(options.storage, 'storage')
+  const trustCacheFor = options.trustCacheFor === undefined ? undefined : seconds(options.trustCacheFor, 'trustCacheFor', 0, true, true)
+  const bus = options.bus === undefined ? undefined : checkBus(options.bus)
   return {
+    trustCacheForMs: trustCacheFor === undefined ? undefined : trustCacheFor * 1000,
+    bus,
     cacheLimit,
     cacheMaxAgeMs: cacheMaxAge * 1000,
     maxAgeMs: maxAge * 1000,
@@ -138,8 +162,18 @@ function integer(value: unknown, name: string, fallback: number, min: number): n
   return value
 }
 
-function seconds(value: unknown, name: string, fallback: number, allowZero = false): number {
+function checkBus(bus: unknown): InvalidationBus {
+  const candidate = bus as Partial<InvalidationBus> | null
+  const methods = ['publish', 'subscribe', 'stats', 'close'] as const
+  if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
+    throw new TypeError(`SessionManager option "bus" must be an invalidation bus with ${methods.join(', ')} methods`)
+  }
+  return candidate as InvalidationBus
+}
+
+function seconds(value: unknown, name: string, fallback: number, allowZero = false, allowInfinity = false): number {
   if (value === undefined) return fallback
+  if (value === Infinity && allowInfinity) return value
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     throw new TypeError(`SessionManager option "${name}" must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds, got ${String(value)}`)
   }

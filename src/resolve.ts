@@ -1,3 +1,5 @@
+import { PROBE, TRUSTED, type Check } from './coherence.js'
+import { SessionError } from './errors.js'
 import { ABSOLUTE_EXPIRED, LIVE, type SessionPolicy } from './policy.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionState } from './state.js'
@@ -13,6 +15,12 @@ export interface ResolveContext<S> {
   read(id: string): Promise<SessionState | undefined>
   /** A cached session was found past its absolute deadline, or gone from storage. */
   expired(id: string): void
+  /** Whether the cached `state` can be served as it is to a client holding `clientVersion` of it (see `Coherence.check`). */
+  check(state: SessionState, clientVersion: number | undefined, now: number, fresh: boolean): Check
+  /** The version of `id` in storage, `undefined` when it has none (see `Coherence.probe`). */
+  probe(id: string): Promise<number | undefined>
+  /** What a check that found the cached copy stale (`stale`) or revoked elsewhere (`gone`), or that failed (`failed`, with its error), did. */
+  checked(id: string, outcome: 'stale' | 'gone' | 'failed', error?: unknown): void
   /** The session object for the request: `state` through `identity`, or a new one (`state` undefined). */
   open(state: SessionState | undefined, identity: Identity | undefined, req: SessionRequest, res: SessionResponse, now: number): S
 }
@@ -22,18 +30,27 @@ export interface ResolveContext<S> {
  * first; the first candidate with a live session wins. A candidate cached and live is served at
  * once, without a promise; one that is not cached (or past its idle deadline here, which another
  * process may have extended) is read from the storage, and the walk goes on after it if the
- * storage has none. A revoked id or one past its absolute deadline is skipped. When no candidate
+ * storage has none. A cached copy that other processes may have changed is checked first (see
+ * `Coherence.check`). A revoked id or one past its absolute deadline is skipped. When no candidate
  * wins, the request gets a new session through the first identity in scope.
  * @internal
  */
-export function resolveSession<S>(context: ResolveContext<S>, identities: readonly Identity[], req: SessionRequest, res: SessionResponse): S | Promise<S> {
-  return walk(context, { identities, req, res, identity: 0, ids: undefined, candidate: 0, first: undefined, missed: false })
+export function resolveSession<S>(
+  context: ResolveContext<S>,
+  identities: readonly Identity[],
+  req: SessionRequest,
+  res: SessionResponse,
+  fresh: boolean,
+): S | Promise<S> {
+  return walk(context, { identities, req, res, fresh, identity: 0, ids: undefined, candidate: 0, first: undefined, missed: false })
 }
 
 interface Walk {
   readonly identities: readonly Identity[]
   readonly req: SessionRequest
   readonly res: SessionResponse
+  /** Check every cached copy with the storage before serving it. */
+  readonly fresh: boolean
   /** Index of the identity being asked. */
   identity: number
   /** Its candidates, once asked. */
@@ -62,8 +79,12 @@ function walk<S>(context: ResolveContext<S>, at: Walk): S | Promise<S> {
       if (state !== undefined) {
         const status = policy.status(state, now)
         if (status === LIVE) {
-          if (!at.missed) context.counters.hits++
-          return context.open(state, identity, at.req, at.res, now)
+          const check = context.check(state, identity.versionOf?.(at.req, id), now, at.fresh)
+          if (check === TRUSTED) {
+            if (!at.missed) context.counters.hits++
+            return context.open(state, identity, at.req, at.res, now)
+          }
+          return checkThenWalk(context, at, state, identity, check)
         }
         cache.drop(id)
         if (status === ABSOLUTE_EXPIRED) {
@@ -78,6 +99,40 @@ function walk<S>(context: ResolveContext<S>, at: Walk): S | Promise<S> {
     }
   }
   return context.open(undefined, at.first, at.req, at.res, now)
+}
+
+/** Check a cached copy with the storage (or reload it: the client holds a newer version), then serve it or go on. */
+async function checkThenWalk<S>(context: ResolveContext<S>, at: Walk, state: SessionState, identity: Identity, check: Check): Promise<S> {
+  const id = state.id
+  if (check === PROBE) {
+    let version: number | undefined
+    try {
+      version = await context.probe(id)
+    } catch (err) {
+      if (at.fresh) {
+        throw new SessionError('SESSION_STORAGE_UNAVAILABLE', 'could not check the session with the storage for a fresh read', { cause: err, sessionId: id })
+      }
+      // The storage cannot say: serve the copy as last validated (availability over a bound that cannot be checked now).
+      context.checked(id, 'failed', err)
+      return serveIfLive(context, at, state, identity)
+    }
+    if (version === state.version || (version !== undefined && version < state.version)) {
+      state.validatedAt = context.policy.now()
+      return serveIfLive(context, at, state, identity)
+    }
+    if (version === undefined) {
+      context.checked(id, 'gone')
+      return walk(context, at)
+    }
+  }
+  context.checked(id, 'stale')
+  return readThenWalk(context, at, id, identity, false)
+}
+
+function serveIfLive<S>(context: ResolveContext<S>, at: Walk, state: SessionState, identity: Identity): S | Promise<S> {
+  const now = context.policy.now()
+  if (context.policy.status(state, now) === LIVE && !state.destroyed) return context.open(state, identity, at.req, at.res, now)
+  return walk(context, at)
 }
 
 async function readThenWalk<S>(context: ResolveContext<S>, at: Walk, id: string, identity: Identity, staleCopy: boolean): Promise<S> {

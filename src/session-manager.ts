@@ -2,6 +2,8 @@ import { EventEmitter } from 'eventemitter3'
 import { defaultIdentity, defaultStorage } from './defaults.js'
 import { SessionError } from './errors.js'
 import { messageOf } from './kit/errors.js'
+import { Coherence, probeFailed, type CoherenceStats } from './coherence.js'
+import { capabilitiesOf } from './kit/contract.js'
 import { SessionLifecycle, type Notify } from './lifecycle.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
 import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
@@ -15,8 +17,18 @@ import type { WriteQueueStats } from './write-queue.js'
 
 export type { SessionManagerOptions } from './options.js'
 
+/** Options of {@link SessionManager.load}. */
+export interface LoadOptions {
+  /**
+   * Check a cached session with the storage before serving it, whatever `trustCacheFor` says:
+   * for sensitive routes (changing a password, paying). Rejects with
+   * `SESSION_STORAGE_UNAVAILABLE` when the storage cannot answer.
+   */
+  fresh?: boolean
+}
+
 /** Counters returned by {@link SessionManager.stats}. */
-export interface SessionManagerStats extends WriteQueueStats {
+export interface SessionManagerStats extends WriteQueueStats, CoherenceStats {
   /** Sessions in the LRU cache. */
   cached: number
   /** Sessions evicted from the cache that are kept until their pending writes land. */
@@ -65,6 +77,8 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   readonly #identities: Identity[]
   readonly #cache: SessionCache
   readonly #lifecycle: SessionLifecycle
+  readonly #coherence: Coherence
+  readonly #trustCacheForMs: number | undefined
   readonly #resolving: ResolveContext<Session<D>>
   readonly #counters = { hits: 0, misses: 0, expired: 0, evicted: 0 }
 
@@ -83,8 +97,23 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         this.#notify('evict', id)
       },
     })
-    const lifecycle = new SessionLifecycle(settings.storage ?? defaultStorage(), settings.queue, policy, this.#cache, notify)
+    const storage = settings.storage ?? defaultStorage()
+    const lifecycle = new SessionLifecycle(storage, settings.queue, policy, this.#cache, notify, (id, version, kind) =>
+      this.#coherence.publish(id, version, kind),
+    )
     this.#lifecycle = lifecycle
+    this.#trustCacheForMs = settings.trustCacheForMs
+    const trustMs = this.#trustFor(storage, settings.bus !== undefined)
+    lifecycle.versioned = trustMs !== Infinity
+    this.#coherence = new Coherence(storage, {
+      cache: this.#cache,
+      pending: lifecycle.pending,
+      now: settings.now,
+      trustMs,
+      bus: settings.bus,
+      onError: (err) => this.#notify('error', new SessionError('SESSION_STORAGE_ERROR', `the invalidation bus failed: ${messageOf(err)}`, { cause: err })),
+    })
+    const coherence = this.#coherence
     this.#identities = settings.identities
     this.#resolving = {
       cache: this.#cache,
@@ -92,6 +121,17 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       counters: this.#counters,
       read: (id) => lifecycle.read(id),
       expired: (id) => this.#expired(id),
+      check: (state, clientVersion, now, fresh) => coherence.check(state, clientVersion, now, fresh),
+      probe: (id) => coherence.probe(id),
+      checked: (id, outcome, error) => {
+        if (outcome === 'failed') {
+          this.#notify('error', new SessionError('SESSION_STORAGE_UNAVAILABLE', probeFailed(lifecycle.storage.name, error), { cause: error, sessionId: id }))
+          return
+        }
+        if (outcome === 'stale') coherence.stats.staleReloads++
+        else coherence.stats.revokedElsewhere++
+        this.#cache.drop(id)
+      },
       open: (state, identity, req, res, now) => {
         if (state !== undefined && identity !== undefined) {
           if (lifecycle.extend(state, now)) {
@@ -121,7 +161,11 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   setPersistentStorage(storage: Storage): this {
     checkStorage(storage, 'storage')
+    if (this.#trustFor(storage, false) !== this.#trustFor(this.#lifecycle.storage, false)) {
+      throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage with one of another kind (shared or not); give it to the constructor')
+    }
     this.#lifecycle.replaceStorage(storage)
+    this.#coherence.storage = storage
     return this
   }
 
@@ -161,10 +205,16 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   /**
    * The session of a request, framework-agnostic. On a cache miss it reads the storage first;
    * rejects with `SESSION_STORAGE_UNAVAILABLE` (status 503) when the storage cannot be read.
+   * With `{ fresh: true }` a cached session is checked with the storage first.
+   *
+   * @example
+   * ```ts
+   * const session = await manager.load(req, res, { fresh: true }) // before changing a password
+   * ```
    */
-  load(req: SessionRequest, res: SessionResponse): Promise<Session<D>> {
+  load(req: SessionRequest, res: SessionResponse, options?: LoadOptions): Promise<Session<D>> {
     try {
-      return Promise.resolve(this.resolve(req, res))
+      return Promise.resolve(this.resolve(req, res, options))
     } catch (err) {
       return Promise.reject(err)
     }
@@ -172,12 +222,12 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   /**
    * Like {@link SessionManager.load}, but returns the session itself, without a promise, when no
-   * storage read is needed (a cache hit or a new session): the fast path for adapters.
+   * storage call is needed (a trusted cache hit or a new session): the fast path for adapters.
    */
-  resolve(req: SessionRequest, res: SessionResponse): Session<D> | Promise<Session<D>> {
+  resolve(req: SessionRequest, res: SessionResponse, options?: LoadOptions): Session<D> | Promise<Session<D>> {
     this.#lifecycle.assertOpen()
     if (this.#identities.length === 0) this.#identities.push(defaultIdentity())
-    return resolveSession(this.#resolving, this.#identities, req, res)
+    return resolveSession(this.#resolving, this.#identities, req, res, options?.fresh === true)
   }
 
   /**
@@ -192,7 +242,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   /** Flush pending writes, then close the storage. Idempotent; later requests and writes fail with `SESSION_CLOSED`. */
   close(callback?: SessionCallback): Promise<void> {
-    return settle(() => this.#lifecycle.close(), callback)
+    return settle(() => {
+      this.#coherence.close()
+      return this.#lifecycle.close()
+    }, callback)
   }
 
   /** Counters for monitoring. */
@@ -212,7 +265,15 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       expired,
       evicted,
       ...this.#lifecycle.queueStats(),
+      ...this.#coherence.stats,
+      bus: this.#coherence.busStats(),
     }
+  }
+
+  /** Milliseconds a cached copy is trusted on `storage`: never checked on one only this process can write. */
+  #trustFor(storage: Storage, bus: boolean): number {
+    if (!capabilitiesOf(storage).shared) return Infinity
+    return this.#trustCacheForMs ?? (bus ? 10_000 : 1_000)
   }
 
   #expired(id: string): void {

@@ -2,11 +2,15 @@ import { SessionError } from './errors.js'
 import { generateId } from './ids.js'
 import type { SessionPolicy } from './policy.js'
 import { newState, type SessionState } from './state.js'
-import type { Identity, SessionData, SessionRequest, SessionResponse, StorageOperation } from './types.js'
+import type { Identity, JsonValue, SessionData, SessionRequest, SessionResponse, StorageOperation } from './types.js'
+import type { Derive } from './write-queue.js'
 import { assertKey, dataBytes, entryBytes, jsonBytes, normalizeValue } from './values.js'
 
 /** A node-style callback accepted by every asynchronous session method. */
 export type SessionCallback = (error: Error | null) => void
+
+/** The callback of {@link Session.update}: the stored value once acknowledged. */
+export type UpdateCallback<V> = (error: Error | null, value?: V) => void
 
 /**
  * What a session needs of its manager: the rules of time and size, and the operations that
@@ -16,6 +20,8 @@ export type SessionCallback = (error: Error | null) => void
  */
 export interface SessionHost {
   readonly policy: SessionPolicy
+  /** Whether the client is handed the version of each acknowledged write (other processes share the storage). */
+  readonly versioned: boolean
   /** Throws `SESSION_CLOSED` once the manager is closed. */
   assertOpen(): void
   /** Throws when no write can be accepted now (closed, queue full). */
@@ -28,7 +34,7 @@ export interface SessionHost {
    * Queue a write of `state`; rejects with `SESSION_DESTROYED` when the storage no longer has
    * the record the write needed (destroyed or expired there).
    */
-  write(state: SessionState, op: StorageOperation): Promise<void>
+  write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void>
   /** Give `state` a new id at once (the old one is revoked), then store it under the new id and delete the old record. */
   renew(state: SessionState): Promise<void>
   /** Mark `state` destroyed and revoked at once, then delete its record. */
@@ -116,7 +122,24 @@ export class Session<D extends object = SessionData> {
    * `SESSION_INVALID_KEY` or `SESSION_TOO_LARGE`.
    */
   set<K extends keyof D & string>(key: K, value: D[K], callback?: SessionCallback): Promise<void> {
-    return settle(() => this.#set(key, value), callback)
+    return settle(() => this.#set(key, value, undefined), callback)
+  }
+
+  /**
+   * Set `key` to what `fn` makes of its current value: an atomic read-modify-write across
+   * processes. The cache changes at once with `fn` of the cached value; if another process
+   * wrote the session meanwhile, `fn` is run again on the freshest stored value before the
+   * write is stored, so no increment or cart item is lost. Resolves with the value stored.
+   * `fn` must be pure (it may run more than once) and return a JSON value; if it throws, the
+   * write is given up with its error.
+   *
+   * @example
+   * ```ts
+   * const visits = await session.update('visits', (n) => (n ?? 0) + 1)
+   * ```
+   */
+  update<K extends keyof D & string>(key: K, fn: (current: D[K] | undefined) => D[K], callback?: UpdateCallback<D[K]>): Promise<D[K]> {
+    return settle(() => this.#update(key, fn), callback)
   }
 
   /** Remove `key`. Settles when the storage has acknowledged. */
@@ -155,7 +178,18 @@ export class Session<D extends object = SessionData> {
     return (this.#state = this.#host.latest(state))
   }
 
-  #set(key: string, value: unknown): Promise<void> {
+  #update<V>(key: string, fn: (current: V | undefined) => V): Promise<V> {
+    assertKey(key)
+    if (typeof fn !== 'function') throw new TypeError('session.update(key, fn): fn must be a function of the current value')
+    const maxBytes = this.#host.policy.maxSessionBytes
+    let last: JsonValue | undefined
+    const derive: Derive = (current) => (last = normalizeValue(key, fn(current as V | undefined), maxBytes).value)
+    const state = this.#live()
+    const current = state !== undefined && hasOwn(state.data, key) ? state.data[key] : undefined
+    return this.#set(key, derive(current), derive).then(() => last as V)
+  }
+
+  #set(key: string, value: unknown, derive: Derive | undefined): Promise<void> {
     assertKey(key)
     const host = this.#host
     const maxBytes = host.policy.maxSessionBytes
@@ -174,7 +208,22 @@ export class Session<D extends object = SessionData> {
     if (state === undefined) return this.#create(key, normalized.value, bytes)
     state.data = Object.freeze({ ...state.data, [key]: normalized.value })
     state.bytes = bytes
-    return host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt })
+    return this.#acknowledged(host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt }, derive))
+  }
+
+  /**
+   * `written`, and then, once the storage acknowledged it, the client's credential re-issued
+   * with the session's new version (when other processes share the storage and the response is
+   * not sent yet): another process that serves the client's next request reads this version or
+   * a newer one, never an older copy.
+   */
+  #acknowledged(written: Promise<void>): Promise<void> {
+    if (!this.#host.versioned || this.#identity?.versionOf === undefined) return written
+    return written.then(() => {
+      const state = this.#state
+      if (state === undefined || state.destroyed || state.version === 0 || this.#res.headersSent) return
+      this.#identity!.set(this.#req, this.#res, state.id, state.expiresAt, state.version)
+    })
   }
 
   #create(key: string, value: SessionData[string], bytes: number): Promise<void> {
@@ -191,7 +240,7 @@ export class Session<D extends object = SessionData> {
     this.#state = state
     const stored = host.create(state)
     identity.set(this.#req, this.#res, state.id, state.expiresAt)
-    return stored
+    return this.#acknowledged(stored)
   }
 
   #remove(key: string): Promise<void> {
@@ -202,7 +251,7 @@ export class Session<D extends object = SessionData> {
     const { [key]: removed, ...rest } = state.data
     if (state.bytes >= 0) state.bytes -= entryBytes(key, jsonBytes(removed!))
     state.data = Object.freeze(rest)
-    return this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt })
+    return this.#acknowledged(this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt }))
   }
 
   #clear(): Promise<void> {
@@ -216,7 +265,7 @@ export class Session<D extends object = SessionData> {
     // One remove per key, never a whole-record set: a set would recreate a record that another
     // process destroyed meanwhile and bring a logged-out id back; a remove needs a live record.
     const { id, expiresAt } = state
-    return Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop)
+    return this.#acknowledged(Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop))
   }
 
   #renew(): Promise<void> {
@@ -232,7 +281,7 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
     const renewed = host.renew(state)
     this.#identity?.set(this.#req, this.#res, state.id, state.expiresAt)
-    return renewed
+    return this.#acknowledged(renewed)
   }
 
   #destroy(): Promise<void> {
@@ -253,8 +302,8 @@ function noop(): void {}
  * promise handled: an ignored failed write never becomes an unhandled rejection (the manager
  * reports storage failures on its `error` event).
  */
-export function settle(work: () => Promise<void>, callback?: SessionCallback): Promise<void> {
-  let promise: Promise<void>
+export function settle<T>(work: () => Promise<T>, callback?: UpdateCallback<T>): Promise<T> {
+  let promise: Promise<T>
   try {
     promise = work()
   } catch (err) {
@@ -262,7 +311,7 @@ export function settle(work: () => Promise<void>, callback?: SessionCallback): P
   }
   if (typeof callback === 'function')
     promise.then(
-      () => callback(null),
+      (value) => callback(null, value),
       (err: Error) => callback(err),
     )
   else promise.catch(noop)

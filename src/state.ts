@@ -13,6 +13,10 @@ export class SessionState {
   destroyed = false
   /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
   detached = false
+  /** The version of the stored record that `data` is (once pending writes land, before them); 0 while it was never stored. */
+  version = 0
+  /** When the storage last confirmed `version` (loaded, written, probed), epoch ms by the manager's clock. */
+  validatedAt = 0
   constructor(
     public id: string,
     public data: SessionData,
@@ -45,7 +49,9 @@ export function stateFromRecord(id: string, record: SessionRecord): SessionState
   if (!isPlainObject(data)) return 'its data is not an object'
   if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) return 'its timestamps are missing'
   if (!freezeJson(data, 0)) return 'its data is nested too deeply'
-  return new SessionState(id, data, createdAt, expiresAt, absolute)
+  const state = new SessionState(id, data, createdAt, expiresAt, absolute)
+  state.version = Number.isSafeInteger(record.version) && record.version > 0 ? record.version : 0
+  return state
 }
 
 /**

@@ -1,5 +1,26 @@
 import { SessionError } from './errors.js'
-import type { BatchOutcome, JsonValue, SessionRecordInput, Storage, StorageOperation } from './types.js'
+import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from './types.js'
+
+/**
+ * The storage as the queue calls it: data writes may carry the version they were made against
+ * (see the storage contract's conditional writes) and report `'conflict'`.
+ */
+type Outcome = boolean | 'conflict' | Error
+type Conditional<O> = O extends { type: 'touch' } ? O : O & { readonly ifVersion?: number | undefined }
+type SentOperation = Conditional<StorageOperation>
+interface ConditionalStorage {
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | 'conflict'>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | 'conflict'>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | 'conflict'>
+  delete(id: string, ifVersion?: number): Promise<void | 'conflict'>
+  touch(id: string, expiresAt: number): Promise<boolean>
+}
+
+/**
+ * How an `update` was computed from the key's previous value: run again on the fresh value
+ * when the write meets a newer version written elsewhere. May throw to give the write up.
+ */
+export type Derive = (current: JsonValue | undefined) => JsonValue
 
 /** Options of {@link WriteQueue}; the manager passes its own. */
 export interface WriteQueueOptions {
@@ -22,6 +43,21 @@ export interface WriteQueueOptions {
    * unless `dataWritten` is false (only touches failed: the data the cache shows is still stored).
    */
   onFailure?: (id: string, error: SessionError, dataWritten: boolean) => void
+  /**
+   * The version of the stored record that the next write of `id` applies to (0: there is none
+   * yet), asked when `id` gets its first pending write; `undefined` writes unconditionally.
+   */
+  versionOf?: (id: string) => number | undefined
+  /** Data writes of `id` were applied: the record is now at `version` (called once per round). */
+  onVersion?: (id: string, version: number) => void
+  /**
+   * A conditional write of `id` met a newer version: the queue read the record again and rebased
+   * the pending writes on it. `data` is the fresh record's data with those writes applied: what
+   * the cache should show from now on.
+   */
+  onRebase?: (id: string, record: SessionRecord, data: SessionData) => void
+  /** Rebases of one write before it rejects with `SESSION_CONFLICT`. Default 8. */
+  maxConflicts?: number
 }
 
 type MutableOperation =
@@ -40,6 +76,12 @@ interface Entry {
   op: MutableOperation
   waiters: Waiter[]
   attempts: number
+  /** Rebases after conflicts. */
+  conflicts: number
+  /** For an update: how its value was computed, run again on a rebase. */
+  derive: Derive | undefined
+  /** The version it was last sent against; `undefined` when sent unconditionally. */
+  sentVersion: number | undefined
 }
 
 interface Lane {
@@ -47,6 +89,10 @@ interface Lane {
   queued: Entry[]
   inflight: Entry[] | undefined
   retryTimer: NodeJS.Timeout | undefined
+  /** The record is being read again after a conflict. */
+  reloading: boolean
+  /** The stored version the next write applies to; `undefined`: unknown, writes are unconditional. */
+  version: number | undefined
   idleWaiters: Array<() => void> | undefined
 }
 
@@ -66,6 +112,8 @@ export interface WriteQueueStats {
   retries: number
   /** Writes that failed for good. */
   failures: number
+  /** Writes that met a newer version written elsewhere and were rebased on it. */
+  conflicts: number
 }
 
 /**
@@ -84,14 +132,18 @@ export class WriteQueue {
   readonly #maxPending: number
   readonly #maxBatchSize: number
   readonly #concurrency: number
-  readonly #batch: ((ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>) | undefined
+  readonly #batch: ((ops: readonly SentOperation[]) => Promise<Outcome[]>) | undefined
   readonly #onFailure: ((id: string, error: SessionError, dataWritten: boolean) => void) | undefined
+  readonly #versionOf: ((id: string) => number | undefined) | undefined
+  readonly #onVersion: ((id: string, version: number) => void) | undefined
+  readonly #onRebase: ((id: string, record: SessionRecord, data: SessionData) => void) | undefined
+  readonly #maxConflicts: number
   readonly #lanes = new Map<string, Lane>()
   #ready: Lane[] = []
   #pumpScheduled = false
   #pending = 0
   #flushWaiters: Array<() => void> = []
-  readonly #stats = { inflight: 0, storageCalls: 0, operations: 0, coalesced: 0, retries: 0, failures: 0 }
+  readonly #stats = { inflight: 0, storageCalls: 0, operations: 0, coalesced: 0, retries: 0, failures: 0, conflicts: 0 }
 
   constructor(storage: Storage, options: WriteQueueOptions = {}) {
     this.#storage = storage
@@ -104,6 +156,10 @@ export class WriteQueue {
     this.#batch = batching ? storage.batch!.bind(storage) : undefined
     this.#concurrency = options.concurrency ?? (batching ? 2 : 64)
     this.#onFailure = options.onFailure
+    this.#versionOf = options.versionOf
+    this.#onVersion = options.onVersion
+    this.#onRebase = options.onRebase
+    this.#maxConflicts = options.maxConflicts ?? 8
   }
 
   /** Writes accepted and not yet settled. */
@@ -133,26 +189,30 @@ export class WriteQueue {
 
   /**
    * Queue one write. Resolves `true` when the storage applied it, `false` when it needed a live
-   * record the storage does not have; rejects with `SESSION_STORAGE_FAILED` after the retries.
+   * record the storage does not have; rejects with `SESSION_STORAGE_FAILED` after the retries,
+   * or `SESSION_CONFLICT` when it kept meeting newer versions. `derive`, for an update, is how
+   * its value was computed from the key's previous one: on a conflict it is run again on the
+   * fresh value.
    */
-  enqueue(operation: StorageOperation): Promise<boolean> {
+  enqueue(operation: StorageOperation, derive?: Derive): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject }
       const op = { ...operation } as MutableOperation
       let lane = this.#lanes.get(op.id)
       if (lane === undefined) {
-        lane = { id: op.id, queued: [], inflight: undefined, retryTimer: undefined, idleWaiters: undefined }
+        const version = this.#versionOf?.(op.id)
+        lane = { id: op.id, queued: [], inflight: undefined, retryTimer: undefined, reloading: false, version, idleWaiters: undefined }
         this.#lanes.set(op.id, lane)
       }
       const before = lane.queued.length
-      lane.queued = this.#fold(lane.queued, op, [waiter])
+      lane.queued = this.#fold(lane.queued, newEntry(op, [waiter], op.type === 'update' ? derive : undefined))
       const added = lane.queued.length - before
       this.#pending += added
       if (added !== 1) {
         this.#stats.coalesced++
         return
       }
-      if (lane.inflight === undefined && lane.retryTimer === undefined && lane.queued.length === 1) {
+      if (lane.inflight === undefined && lane.retryTimer === undefined && !lane.reloading && lane.queued.length === 1) {
         this.#ready.push(lane)
         this.#schedulePump()
       }
@@ -180,17 +240,18 @@ export class WriteQueue {
   }
 
   /**
-   * Fold `op` into the not-yet-sent writes `queued` of one session and return the list to keep.
-   * The list stays canonical: at most a whole-record set or a delete first, then at most one
-   * write per key, so folding a newer write of a key always replaces the older one.
+   * Fold `incoming` into the not-yet-sent writes `queued` of one session and return the list to
+   * keep. The list stays canonical: at most a whole-record set or a delete first, then at most
+   * one write per key, so folding a newer write of a key always replaces the older one.
    */
-  #fold(queued: Entry[], op: MutableOperation, waiters: Waiter[]): Entry[] {
-    if (queued.length === 0) return [{ op, waiters, attempts: 0 }]
+  #fold(queued: Entry[], incoming: Entry): Entry[] {
+    const { op, waiters } = incoming
+    if (queued.length === 0) return [incoming]
     if (op.type === 'set' || op.type === 'delete') {
       // A whole-record write or a delete decides the final state alone. Writes a delete
       // absorbs settle as "no live record": their data was never kept.
       const absorbed = queued.flatMap((entry) => entry.waiters)
-      return [{ op, waiters: (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), attempts: 0 }]
+      return [newEntry(op, (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), undefined)]
     }
     const head = queued[0]!
     if (head.op.type === 'set' && op.type !== 'touch') {
@@ -213,12 +274,21 @@ export class WriteQueue {
       }
       if ((queuedOp.type === 'update' || queuedOp.type === 'remove') && queuedOp.key === op.key) {
         // Same key: the later write decides. Keep the entry's place; the other keys are independent.
+        // A derived value is derived from what the earlier write made of the key.
+        if (op.type === 'update' && incoming.derive !== undefined) {
+          const derive = incoming.derive
+          const before = priorOf(entry)
+          entry.derive = (current) => derive(before(current))
+        } else {
+          entry.derive = undefined
+        }
         entry.op = op
         entry.waiters.push(...waiters)
+        entry.conflicts = Math.max(entry.conflicts, incoming.conflicts)
         return queued
       }
     }
-    queued.push({ op, waiters, attempts: 0 })
+    queued.push(incoming)
     return queued
   }
 
@@ -238,15 +308,15 @@ export class WriteQueue {
     }
   }
 
-  #sendBatch(batch: (ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>): void {
+  #sendBatch(batch: (ops: readonly SentOperation[]) => Promise<Outcome[]>): void {
     const lanes: Lane[] = []
-    const operations: StorageOperation[] = []
+    const operations: SentOperation[] = []
     while (this.#ready.length > 0 && operations.length < this.#maxBatchSize) {
       const lane = this.#ready.shift()!
       lane.inflight = lane.queued
       lane.queued = []
       lanes.push(lane)
-      for (const entry of lane.inflight) operations.push(entry.op)
+      this.#stamp(lane, lane.inflight, operations)
     }
     if (lanes.length === 1 && operations.length === 1) {
       // Nothing to group: the storage's single-operation path is cheaper.
@@ -258,14 +328,37 @@ export class WriteQueue {
 
   #sendOne(lane: Lane): void {
     lane.inflight = [lane.queued.shift()!]
-    this.#call([lane], [lane.inflight[0]!.op], (ops) => this.#apply(ops[0]!).then((applied) => [applied]))
+    const operations: SentOperation[] = []
+    this.#stamp(lane, lane.inflight, operations)
+    this.#call([lane], operations, (ops) => this.#apply(ops[0]!).then((applied) => [applied]))
   }
 
-  #call(lanes: Lane[], operations: StorageOperation[], send: (ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>): void {
+  /**
+   * The operations to send for `entries` of `lane`: each data write conditional on the version
+   * the one before it leaves (the lane's version, then one more per write); deletes and touches
+   * unconditional.
+   */
+  #stamp(lane: Lane, entries: Entry[], operations: SentOperation[]): void {
+    let version = lane.version
+    for (const entry of entries) {
+      const op = entry.op
+      if (version === undefined || op.type === 'touch' || op.type === 'delete') {
+        entry.sentVersion = undefined
+        operations.push(op)
+        if (op.type === 'delete' && version !== undefined) version = 0
+        continue
+      }
+      entry.sentVersion = version
+      operations.push({ ...op, ifVersion: version })
+      version++
+    }
+  }
+
+  #call(lanes: Lane[], operations: SentOperation[], send: (ops: readonly SentOperation[]) => Promise<Outcome[]>): void {
     this.#stats.inflight++
     this.#stats.storageCalls++
     this.#stats.operations += operations.length
-    let sent: Promise<BatchOutcome[]>
+    let sent: Promise<Outcome[]>
     try {
       sent = send(operations)
     } catch (err) {
@@ -280,45 +373,127 @@ export class WriteQueue {
     )
   }
 
-  #apply(op: StorageOperation): Promise<boolean> {
-    const storage = this.#storage
+  #apply(op: SentOperation): Promise<Outcome> {
+    const storage = this.#storage as Storage & ConditionalStorage
     switch (op.type) {
       case 'set':
-        return storage.set(op.id, op.record).then(() => true)
+        return storage.set(op.id, op.record, op.ifVersion).then((outcome) => outcome ?? true)
       case 'update':
-        return storage.update(op.id, op.key, op.value, op.expiresAt)
+        return storage.update(op.id, op.key, op.value, op.expiresAt, op.ifVersion)
       case 'remove':
-        return storage.remove(op.id, op.key, op.expiresAt)
+        return storage.remove(op.id, op.key, op.expiresAt, op.ifVersion)
       case 'delete':
-        return storage.delete(op.id).then(() => true)
+        return storage.delete(op.id, op.ifVersion).then((outcome) => outcome ?? true)
       case 'touch':
         return storage.touch(op.id, op.expiresAt)
     }
   }
 
-  #settle(lanes: Lane[], outcomeAt: (index: number) => BatchOutcome): void {
+  #settle(lanes: Lane[], outcomeAt: (index: number) => Outcome): void {
     this.#stats.inflight--
     let index = 0
     for (const lane of lanes) {
       const entries = lane.inflight ?? []
       lane.inflight = undefined
-      let failedAt = -1
+      const versionBefore = lane.version
+      let stoppedAt = -1
       let failure: Error | undefined
       for (let i = 0; i < entries.length; i++, index++) {
         const outcome = outcomeAt(index)
-        if (failedAt !== -1) continue
-        if (outcome instanceof Error) {
-          failedAt = i
-          failure = outcome
+        if (stoppedAt !== -1) continue
+        if (outcome instanceof Error || outcome === 'conflict') {
+          stoppedAt = i
+          if (outcome !== 'conflict') failure = outcome
           continue
         }
+        const entry = entries[i]!
+        if (outcome && lane.version !== undefined) {
+          if (entry.sentVersion !== undefined) lane.version = entry.sentVersion + 1
+          else if (entry.op.type === 'delete') lane.version = 0
+        }
         this.#pending--
-        for (const waiter of entries[i]!.waiters) waiter.resolve(outcome)
+        for (const waiter of entry.waiters) waiter.resolve(outcome)
       }
-      if (failedAt === -1) this.#afterRound(lane)
-      else this.#retryOrFail(lane, entries.slice(failedAt), failure!)
+      if (lane.version !== undefined && lane.version !== versionBefore && lane.version > 0) this.#hook(() => this.#onVersion?.(lane.id, lane.version!))
+      if (stoppedAt === -1) this.#afterRound(lane)
+      else if (failure !== undefined) this.#retryOrFail(lane, entries.slice(stoppedAt), failure)
+      else this.#rebase(lane, entries.slice(stoppedAt))
     }
     this.#pump()
+  }
+
+  /**
+   * `conflicted` (and every later write of the lane) met a version written elsewhere: read the
+   * record again, run derived values again on it, tell the cache what it now holds, and resend
+   * against the fresh version. A whole-record set cannot be rebased, nor a write that met too
+   * many conflicts: those reject with `SESSION_CONFLICT`.
+   */
+  #rebase(lane: Lane, conflicted: Entry[]): void {
+    this.#stats.conflicts++
+    const head = conflicted[0]!
+    if (head.op.type === 'set' || head.conflicts >= this.#maxConflicts) {
+      const reason =
+        head.op.type === 'set' ? 'a new record could not be stored: the id is taken' : `it met a newer version written elsewhere ${head.conflicts + 1} times`
+      this.#giveUp(lane, conflicted, new SessionError('SESSION_CONFLICT', `a write of a session to the ${this.#storage.name} storage was given up: ${reason}`))
+      return
+    }
+    lane.reloading = true
+    let reading: Promise<SessionRecord | undefined>
+    try {
+      reading = this.#storage.get(lane.id)
+    } catch (err) {
+      reading = Promise.reject(err)
+    }
+    reading.then(
+      (record) => {
+        lane.reloading = false
+        for (const entry of conflicted) entry.conflicts++
+        let queued: Entry[] = []
+        const entries = conflicted.length + lane.queued.length
+        for (const entry of conflicted.concat(lane.queued)) queued = this.#fold(queued, entry)
+        this.#pending += queued.length - entries
+        lane.version = record?.version ?? 0
+        lane.queued = record === undefined ? queued : this.#rederive(lane, queued, record)
+        if (lane.queued.length === 0) this.#afterRound(lane)
+        else this.#ready.push(lane)
+        this.#pump()
+      },
+      (err: unknown) => {
+        lane.reloading = false
+        this.#retryOrFail(lane, conflicted, err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  }
+
+  /** Run the derived updates of `queued` again on `record`, and hand the cache the data that results. */
+  #rederive(lane: Lane, queued: Entry[], record: SessionRecord): Entry[] {
+    const data: Record<string, JsonValue> = { ...record.data }
+    const kept: Entry[] = []
+    let whole = false
+    for (const entry of queued) {
+      const op = entry.op
+      if (op.type === 'update') {
+        if (entry.derive !== undefined) {
+          try {
+            op.value = entry.derive(Object.hasOwn(data, op.key) ? data[op.key] : undefined)
+          } catch (err) {
+            this.#pending--
+            const error =
+              err instanceof SessionError ? err : new SessionError('SESSION_INVALID_VALUE', `an update function threw: ${String(err)}`, { cause: err })
+            for (const waiter of entry.waiters) waiter.reject(error)
+            continue
+          }
+        }
+        Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
+      } else if (op.type === 'remove') {
+        delete data[op.key]
+      } else if (op.type !== 'touch') {
+        whole = true
+      }
+      kept.push(entry)
+    }
+    if (!whole) this.#hook(() => this.#onRebase?.(lane.id, record, data))
+    return kept
   }
 
   #afterRound(lane: Lane): void {
@@ -338,52 +513,72 @@ export class WriteQueue {
   // Entries from the failed one on are resent in order (they are idempotent), ahead of newer writes.
   #retryOrFail(lane: Lane, failed: Entry[], cause: Error): void {
     const attempts = failed[0]!.attempts + 1
-    if (attempts <= this.#retries) {
-      this.#stats.retries++
-      for (const entry of failed) entry.attempts = attempts
-      // Fold the writes made meanwhile into the retried ones, so a newer write of a key still
-      // lands after the older one it replaces.
-      const entries = failed.length + lane.queued.length
-      let queued = failed
-      for (const entry of lane.queued) queued = this.#fold(queued, entry.op, entry.waiters)
-      this.#pending += queued.length - entries
-      lane.queued = queued
-      const base = Math.min(this.#maxRetryDelay, this.#retryDelay * 2 ** (attempts - 1))
-      const delay = base * (0.75 + Math.random() * 0.5)
-      lane.retryTimer = setTimeout(() => {
-        lane.retryTimer = undefined
-        this.#ready.push(lane)
-        this.#pump()
-      }, delay)
+    if (attempts > this.#retries) {
+      const error = new SessionError(
+        'SESSION_STORAGE_FAILED',
+        `the ${this.#storage.name} storage did not acknowledge a write of a session after ${attempts} attempts: ${cause.message}`,
+        { cause },
+      )
+      this.#giveUp(lane, failed, error)
       return
     }
-    // Given up: this write and every later write of the session fail together, so the
-    // session's cached state is dropped and rebuilt from what the storage really holds.
+    this.#stats.retries++
+    for (const entry of failed) entry.attempts = attempts
+    // Fold the writes made meanwhile into the retried ones, so a newer write of a key still
+    // lands after the older one it replaces.
+    const entries = failed.length + lane.queued.length
+    let queued = failed
+    for (const entry of lane.queued) queued = this.#fold(queued, entry)
+    this.#pending += queued.length - entries
+    lane.queued = queued
+    const base = Math.min(this.#maxRetryDelay, this.#retryDelay * 2 ** (attempts - 1))
+    const delay = base * (0.75 + Math.random() * 0.5)
+    lane.retryTimer = setTimeout(() => {
+      lane.retryTimer = undefined
+      this.#ready.push(lane)
+      this.#pump()
+    }, delay)
+  }
+
+  // Given up: this write and every later write of the session fail together, so the session's
+  // cached state is dropped and rebuilt from what the storage really holds.
+  #giveUp(lane: Lane, failed: Entry[], error: SessionError): void {
     const rejected = failed.concat(lane.queued)
     lane.queued = []
     this.#stats.failures += rejected.length
     this.#pending -= rejected.length
-    const error = new SessionError(
-      'SESSION_STORAGE_FAILED',
-      `the ${this.#storage.name} storage did not acknowledge a write of a session after ${attempts} attempts: ${cause.message}`,
-      { cause },
-    )
     this.#afterRound(lane)
     // The manager drops its cached copy before any rejection handler runs (they run later, as
     // microtasks); a throwing hook must not leave the other writes of this round unsettled.
     for (const entry of rejected) for (const waiter of entry.waiters) waiter.reject(error)
+    const dataWritten = rejected.some((entry) => entry.op.type !== 'touch')
+    this.#hook(() => this.#onFailure?.(lane.id, error, dataWritten))
+  }
+
+  /** Run a hook of the manager's; one that throws is reported as a warning and never breaks the queue. */
+  #hook(call: () => void): void {
     try {
-      this.#onFailure?.(
-        lane.id,
-        error,
-        rejected.some((entry) => entry.op.type !== 'touch'),
-      )
+      call()
     } catch (hookError) {
-      process.emitWarning(`a session write-failure hook threw: ${hookError instanceof Error ? hookError.message : String(hookError)}`, {
+      process.emitWarning(`a session write-queue hook threw: ${hookError instanceof Error ? hookError.message : String(hookError)}`, {
         code: 'SESSION_LISTENER_ERROR',
       })
     }
   }
+}
+
+function newEntry(op: MutableOperation, waiters: Waiter[], derive: Derive | undefined): Entry {
+  return { op, waiters, attempts: 0, conflicts: 0, derive, sentVersion: undefined }
+}
+
+/** What `entry` made of its key, as a function of the key's value before it. */
+function priorOf(entry: Entry): Derive | ((current: JsonValue | undefined) => JsonValue | undefined) {
+  const op = entry.op
+  if (op.type === 'update') {
+    const value = op.value
+    return entry.derive ?? (() => value)
+  }
+  return () => undefined
 }
 
 function asMissing(waiter: Waiter): Waiter {
