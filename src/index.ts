@@ -1,5 +1,6 @@
-export { SessionManager, type SessionManagerOptions, type SessionManagerStats } from './session-manager.js'
-export { Session, type SessionCallback } from './session.js'
+export { SessionManager, type LoadOptions, type SessionManagerOptions, type SessionManagerStats } from './session-manager.js'
+export { Session, type SessionCallback, type UpdateCallback } from './session.js'
+export type { CoherenceStats } from './coherence.js'
 export { SessionError, isSessionError, type SessionErrorCode, type SessionErrorOptions } from './errors.js'
 export { generateId, isValidId, ID_BYTES, ID_LENGTH } from './ids.js'
 export { WriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'

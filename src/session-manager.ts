@@ -121,6 +121,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       counters: this.#counters,
       read: (id) => lifecycle.read(id),
       expired: (id) => this.#expired(id),
+      checks: trustMs !== Infinity,
       check: (state, clientVersion, now, fresh) => coherence.check(state, clientVersion, now, fresh),
       probe: (id) => coherence.probe(id),
       checked: (id, outcome, error) => {
