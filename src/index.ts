@@ -21,3 +21,14 @@ export type {
   StorageOperation,
 } from './types.js'
 export { MemoryStorage, type MemoryStorageOptions, CookieIdentity, type CookieIdentityOptions, HeaderIdentity, type HeaderIdentityOptions } from './defaults.js'
+export type {
+  BusOptions,
+  Invalidation,
+  InvalidationBus,
+  InvalidationBusStats,
+  InvalidationGap,
+  InvalidationKind,
+  InvalidationLag,
+  InvalidationListener,
+  InvalidationMessage,
+} from './bus.js'

@@ -9,10 +9,12 @@ import test from 'ava'
 import { existsSync } from 'node:fs'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PACKAGE_NAME, ROOT, consumerProject, pack, removeWorkspace, runOk, tsBlocks, typecheck, workspace, type RunResult } from './consumer.js'
+import { PACKAGE_NAME, ROOT, consumerProject, pack, removeWorkspace, run, runOk, tsBlocks, typecheck, workspace } from './consumer.js'
 
 /** The storages' peer packages (what `caching-session-manager/storages/*` import at run time). */
 const STORAGE_PEERS = ['classic-level', 'mysql2', '@aws-sdk/client-dynamodb', 'express-session']
+/** The buses' peer packages (what `caching-session-manager/buses/*` import at run time). */
+const BUS_PEERS = ['redis']
 const EXPRESS_TYPES = ['@types/express']
 /** Each check waits for the set-up (pack, installs) and for a compiler slot: generous on a busy machine. */
 const TIMEOUT = 180_000
@@ -24,6 +26,7 @@ interface Installed {
   express: string
   koa: string
   fastify: string
+  redis: string
   docs: string
   runtime: string
   /** Every subpath the exports map offers, wildcards expanded over the shipped files. */
@@ -37,23 +40,25 @@ test.before(async () => {
   const dir = await workspace()
   try {
     const { tarball, files } = await pack(dir)
-    const [bare, express, koa, fastify, docs, runtime] = await Promise.all([
+    const [bare, express, koa, fastify, redis, docs, runtime] = await Promise.all([
       consumerProject(join(dir, 'bare'), tarball, ['@types/node']),
       consumerProject(join(dir, 'express'), tarball, ['@types/node', ...EXPRESS_TYPES]),
       consumerProject(join(dir, 'koa'), tarball, ['@types/node', '@types/koa']),
       consumerProject(join(dir, 'fastify'), tarball, ['@types/node', 'fastify']),
+      consumerProject(join(dir, 'redis'), tarball, ['@types/node', ...BUS_PEERS]),
       consumerProject(join(dir, 'docs'), tarball, [
         '@types/node',
         ...EXPRESS_TYPES,
         '@types/koa',
         'fastify',
         ...STORAGE_PEERS,
+        ...BUS_PEERS,
         '@types/express-session',
         ...(await packagesImportedBy(join(ROOT, 'README.md'))),
       ]),
-      consumerProject(join(dir, 'runtime'), tarball, STORAGE_PEERS),
+      consumerProject(join(dir, 'runtime'), tarball, [...STORAGE_PEERS, ...BUS_PEERS]),
     ])
-    installed = { dir, files, bare, express, koa, fastify, docs, runtime, subpaths: await subpathsOf(join(runtime, 'node_modules', PACKAGE_NAME)) }
+    installed = { dir, files, bare, express, koa, fastify, redis, docs, runtime, subpaths: await subpathsOf(join(runtime, 'node_modules', PACKAGE_NAME)) }
   } catch (err) {
     setupError = err
   }
@@ -74,7 +79,7 @@ function ready(): Installed {
  * who installed them.
  */
 async function packagesImportedBy(markdown: string): Promise<string[]> {
-  const known = new Set(['@types/node', ...EXPRESS_TYPES, '@types/koa', 'fastify', ...STORAGE_PEERS, '@types/express-session', 'express', 'koa'])
+  const known = new Set(['@types/node', ...EXPRESS_TYPES, '@types/koa', 'fastify', ...STORAGE_PEERS, ...BUS_PEERS, '@types/express-session', 'express', 'koa'])
   const found = new Set<string>()
   for (const { code } of tsBlocks(await readFile(markdown, 'utf8'))) {
     for (const [, specifier] of code.matchAll(/(?:from|import)\s+'([^'.][^']*)'/g)) {
@@ -107,7 +112,13 @@ async function subpathsOf(packageDir: string): Promise<string[]> {
   return subpaths.map((subpath) => (subpath === '.' ? PACKAGE_NAME : `${PACKAGE_NAME}/${subpath.slice(2)}`))
 }
 
-function compiled(result: RunResult): string {
+/**
+ * Write `files` (name to source) into the consumer project `dir` and type-check them as one
+ * program; resolves with `''` when they compile, else with the compiler's output.
+ */
+async function typechecks(dir: string, name: string, files: Record<string, string>): Promise<string> {
+  await Promise.all(Object.entries(files).map(([file, code]) => writeFile(join(dir, file), code)))
+  const result = await typecheck(dir, name, Object.keys(files))
   return result.code === 0 ? '' : result.output
 }
 
@@ -135,8 +146,12 @@ test('the tarball holds the build, README, LICENSE and CHANGELOG; no sources, no
     engines: { node: string }
     repository?: { url?: string }
     license: string
+    peerDependencies: Record<string, string>
+    peerDependenciesMeta?: Record<string, { optional?: boolean }>
   }
   t.is(manifest.engines.node, '>=20.19')
+  t.deepEqual(Object.keys(manifest.peerDependencies).sort(), [...STORAGE_PEERS, ...BUS_PEERS].sort(), "the storages' and buses' clients are peers")
+  for (const peer of Object.keys(manifest.peerDependencies)) t.true(manifest.peerDependenciesMeta?.[peer]?.optional, `${peer} is an optional peer`)
   t.is(manifest.license, 'MIT')
   t.truthy(manifest.repository?.url)
   for (const [subpath, target] of Object.entries(manifest.exports)) {
@@ -149,12 +164,11 @@ test('the tarball holds the build, README, LICENSE and CHANGELOG; no sources, no
 
 // With no framework installed, a framework augmentation reachable from these entry points (Express's
 // `req.session`, Koa's `ctx.session`, Fastify's) would fail here: its module cannot be found.
-test('the root and the framework-free subpaths type-check with only @types/node, from ESM and from CommonJS', async (t) => {
+test('the root and the framework-free subpaths (the memory bus too) type-check with only @types/node, from ESM and from CommonJS', async (t) => {
   t.timeout(TIMEOUT)
   const { bare } = ready()
-  await writeFile(
-    join(bare, 'root.ts'),
-    `import { createServer } from 'node:http'
+  const errors = await typechecks(bare, 'root', {
+    'root.ts': `import { createServer } from 'node:http'
 import {
   CookieIdentity,
   HeaderIdentity,
@@ -163,11 +177,17 @@ import {
   SessionManager,
   isSessionError,
   type AppSession,
+  type Invalidation,
+  type InvalidationBus,
+  type InvalidationBusStats,
+  type InvalidationListener,
+  type InvalidationMessage,
   type Session,
   type SessionData,
   type Storage,
 } from '${PACKAGE_NAME}'
 import { createNodeMiddleware, type RequestWithSession } from '${PACKAGE_NAME}/node'
+import { MemoryBus, MemoryBusNetwork, type MemoryBusOptions } from '${PACKAGE_NAME}/buses/memory'
 import * as kit from '${PACKAGE_NAME}/kit'
 import { MemoryStorage as Memory } from '${PACKAGE_NAME}/storages/memory'
 import { CookieIdentity as Cookie, type KeygripLike } from '${PACKAGE_NAME}/identities/cookie'
@@ -177,7 +197,14 @@ interface Data {
   views: number
 }
 const storage: Storage = new MemoryStorage()
-const manager = new SessionManager<Data>({ storage, identities: [new CookieIdentity({ keys: ['k'.repeat(32)] }), new HeaderIdentity()] })
+const busOptions: MemoryBusOptions = { network: new MemoryBusNetwork() }
+const bus: InvalidationBus = new MemoryBus(busOptions)
+const listener: InvalidationListener = { onMessage: (message: InvalidationMessage) => void message.version }
+bus.subscribe(listener)
+const invalidation: Invalidation = { id: 'x', version: 1, kind: 'destroy' }
+bus.publish(invalidation)
+const busStats: InvalidationBusStats = bus.stats()
+const manager = new SessionManager<Data>({ storage, bus, identities: [new CookieIdentity({ keys: ['k'.repeat(32)] }), new HeaderIdentity()] })
 const sessions = manager.middleware()
 const viaNode = createNodeMiddleware(manager)
 createServer((req: RequestWithSession<Data>, res) =>
@@ -188,27 +215,25 @@ createServer((req: RequestWithSession<Data>, res) =>
   }),
 )
 const signer: KeygripLike = { sign: (data) => data, verify: () => true, index: () => 0 }
-export const used = [kit, Memory, Cookie, Header, viaNode, signer, SessionError, isSessionError(new Error('x'))]
+export const used = [kit, Memory, Cookie, Header, viaNode, signer, SessionError, isSessionError(new Error('x')), busStats.connected]
 export type Used = [AppSession, SessionData]
 `,
-  )
-  await writeFile(
-    join(bare, 'require.cts'),
-    `import csm = require('${PACKAGE_NAME}')
+    'require.cts': `import csm = require('${PACKAGE_NAME}')
 import memory = require('${PACKAGE_NAME}/storages/memory')
-const manager: csm.SessionManager = new csm.SessionManager({ storage: new memory.MemoryStorage() })
+import buses = require('${PACKAGE_NAME}/buses/memory')
+const bus: csm.InvalidationBus = new buses.MemoryBus()
+const manager: csm.SessionManager = new csm.SessionManager({ storage: new memory.MemoryStorage(), bus })
 export = manager
 `,
-  )
-  t.is(compiled(await typecheck(bare, 'root', ['root.ts', 'require.cts'])), '')
+  })
+  t.is(errors, '')
 })
 
 test('caching-session-manager/express types req.session and res.session with only @types/express', async (t) => {
   t.timeout(TIMEOUT)
   const { express } = ready()
-  await writeFile(
-    join(express, 'express.ts'),
-    `import express from 'express'
+  const errors = await typechecks(express, 'express', {
+    'express.ts': `import express from 'express'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import { createNodeMiddleware } from '${PACKAGE_NAME}/express'
 
@@ -223,16 +248,15 @@ app.get('/', async (req, res) => {
   res.json({ same: same === session })
 })
 `,
-  )
-  t.is(compiled(await typecheck(express, 'express', ['express.ts'])), '')
+  })
+  t.is(errors, '')
 })
 
 test('caching-session-manager/koa types ctx.session with only @types/koa', async (t) => {
   t.timeout(TIMEOUT)
   const { koa } = ready()
-  await writeFile(
-    join(koa, 'koa.ts'),
-    `import Koa from 'koa'
+  const errors = await typechecks(koa, 'koa', {
+    'koa.ts': `import Koa from 'koa'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import { createKoaMiddleware } from '${PACKAGE_NAME}/koa'
 
@@ -248,16 +272,15 @@ app.use(async (ctx) => {
   ctx.session = { views: 1 }
 })
 `,
-  )
-  t.is(compiled(await typecheck(koa, 'koa', ['koa.ts'])), '')
+  })
+  t.is(errors, '')
 })
 
 test('caching-session-manager/fastify type-checks with only fastify and types request.session', async (t) => {
   t.timeout(TIMEOUT)
   const { fastify } = ready()
-  await writeFile(
-    join(fastify, 'fastify.ts'),
-    `import Fastify from 'fastify'
+  const errors = await typechecks(fastify, 'fastify', {
+    'fastify.ts': `import Fastify from 'fastify'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import fastifySession, { createFastifyPlugin, type FastifySessionOptions } from '${PACKAGE_NAME}/fastify'
 
@@ -272,8 +295,34 @@ app.get('/', async (request) => {
   return { views: request.session.get('views') }
 })
 `,
-  )
-  t.is(compiled(await typecheck(fastify, 'fastify', ['fastify.ts'])), '')
+  })
+  t.is(errors, '')
+})
+
+// redis is an optional peer: the root and /buses/memory need it nowhere (above); /buses/redis types
+// its options with redis's own client.
+test('caching-session-manager/buses/redis type-checks with redis installed, from ESM and from CommonJS', async (t) => {
+  t.timeout(TIMEOUT)
+  const { redis } = ready()
+  const errors = await typechecks(redis, 'redis', {
+    'redis.ts': `import { createClient } from 'redis'
+import { SessionManager, type InvalidationBus } from '${PACKAGE_NAME}'
+import { RedisBus, type RedisBusClient, type RedisBusOptions } from '${PACKAGE_NAME}/buses/redis'
+
+const client: RedisBusClient = createClient({ url: 'redis://127.0.0.1:6379' })
+const options: RedisBusOptions = { client, channel: 'app:sessions', maxQueue: 100, onError: (err: unknown) => console.error(err) }
+const bus: InvalidationBus = new RedisBus(options)
+const byUrl = new RedisBus({ url: 'redis://127.0.0.1:6379' })
+export const manager = new SessionManager({ bus, trustCacheFor: 10 })
+export const channel: string = byUrl.channel
+`,
+    'redis-require.cts': `import csm = require('${PACKAGE_NAME}')
+import buses = require('${PACKAGE_NAME}/buses/redis')
+const bus: csm.InvalidationBus = new buses.RedisBus({ url: 'redis://127.0.0.1:6379' })
+export = bus
+`,
+  })
+  t.is(errors, '')
 })
 
 /**
@@ -402,7 +451,40 @@ function checkExports(t: import('ava').ExecutionContext, loaded: Record<string, 
   has('/storages/level', 'LevelStorage')
   has('/storages/mysql', 'MySQLStorage')
   has('/storages/dynamodb', 'DynamoDBStorage')
+  has('/buses/memory', 'MemoryBus', 'MemoryBusNetwork')
+  has('/buses/redis', 'RedisBus')
   has('/identities/cookie', 'CookieIdentity')
   has('/identities/header', 'HeaderIdentity')
   t.true((loaded[`${PACKAGE_NAME}/kit`]?.length ?? 0) > 0, 'caching-session-manager/kit exports something')
 }
+
+test('without any peer installed, the root, the memory storage and the memory bus load (CommonJS and ESM) and /buses/redis asks for redis', async (t) => {
+  t.timeout(TIMEOUT)
+  const { bare } = ready()
+  await writeFile(
+    join(bare, 'no-peers.cjs'),
+    `'use strict'
+const { SessionManager, MemoryStorage } = require('${PACKAGE_NAME}')
+const { MemoryBus, MemoryBusNetwork } = require('${PACKAGE_NAME}/buses/memory')
+const network = new MemoryBusNetwork()
+const [a, b] = [new MemoryBus({ network }), new MemoryBus({ network })]
+const manager = new SessionManager({ storage: new MemoryStorage(), bus: a })
+b.subscribe({
+  onMessage: async (message) => {
+    await manager.close()
+    await Promise.all([a.close(), b.close()])
+    console.log(JSON.stringify({ kind: message.kind, id: message.id }))
+  },
+})
+a.publish({ id: 'some-id', version: 3, kind: 'destroy' })
+`,
+  )
+  await writeFile(
+    join(bare, 'no-peers.mjs'),
+    `await import('${PACKAGE_NAME}')\nawait import('${PACKAGE_NAME}/buses/memory')\nawait import('${PACKAGE_NAME}/buses/redis')\n`,
+  )
+  t.deepEqual(JSON.parse(await runOk(process.execPath, ['no-peers.cjs'], bare)), { kind: 'destroy', id: 'some-id' })
+  const redis = await run(process.execPath, ['no-peers.mjs'], bare)
+  t.not(redis.code, 0)
+  t.regex(redis.output, /Cannot find (package|module) 'redis'/)
+})
