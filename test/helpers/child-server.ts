@@ -14,7 +14,7 @@ export interface ServerMessage {
   readonly unexpected?: readonly string[]
 }
 
-/** The fixture server (test/process/fixtures/session-server.ts) running in a child process. */
+/** A fixture server (test/process/fixtures/session-server.ts, or another given to {@link forkServer}) running in a child process. */
 export interface ChildServer {
   readonly port: number
   readonly child: ChildProcess
@@ -34,8 +34,16 @@ export interface ChildServer {
  * Fork the fixture server with `env` added to this process's environment (and `nodeOptions`
  * such as `--expose-gc` given to node); resolves once it listens. The caller must end it (`kill()`, or SIGTERM and `await exited`).
  */
-export async function startFixtureServer(env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<ChildServer> {
-  const child = fork(FIXTURE, [], {
+export function startFixtureServer(env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<ChildServer> {
+  return forkServer(FIXTURE, env, nodeOptions)
+}
+
+/**
+ * Fork the server script at `fixture` (a path) the same way: it must report
+ * `{ type: 'listening', port }` over IPC once it listens. The caller must end it.
+ */
+export async function forkServer(fixture: string, env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<ChildServer> {
+  const child = fork(fixture, [], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     execArgv: ['--import', 'tsx', ...nodeOptions],

@@ -36,8 +36,12 @@ export type HaproxyBalance =
    * `hash-type consistent`, so a value always reaches the same server while it is up, only the
    * clients of a server that leaves move, and they come back when it returns. Requests without
    * the cookie go round robin.
+   *
+   * With `upTo` (one character), only the part of the value before its first `upTo` is hashed
+   * (`req.cook(<cookie>),field(1,<upTo>)`): a cookie `<id>.<version>` then keeps its session on
+   * one server while the version changes with every write.
    */
-  | { readonly stickyCookie: string }
+  | { readonly stickyCookie: string; readonly upTo?: string }
 
 /** Options of {@link startHaproxy}. */
 export interface HaproxyOptions {
@@ -136,7 +140,11 @@ export function haproxyConfig(options: HaproxyOptions, port: number, socket: str
   let balanceLines: string[]
   if (balance === 'roundrobin') balanceLines = ['  balance roundrobin']
   else if (typeof balance === 'object' && balance !== null && COOKIE_NAME.test(balance.stickyCookie)) {
-    balanceLines = ['  hash-type consistent', `  balance hash req.cook(${balance.stickyCookie})`]
+    const { upTo } = balance
+    if (upTo !== undefined && !(typeof upTo === 'string' && /^[.:|_~-]$/.test(upTo)))
+      throw new TypeError(`startHaproxy option "balance.upTo" must be one of the characters . : | _ ~ -, got ${JSON.stringify(upTo)}`)
+    const sample = upTo === undefined ? `req.cook(${balance.stickyCookie})` : `req.cook(${balance.stickyCookie}),field(1,${upTo})`
+    balanceLines = ['  hash-type consistent', `  balance hash ${sample}`]
   } else throw new TypeError('startHaproxy option "balance" must be "roundrobin" or { stickyCookie: <cookie name> }')
 
   const check = options.healthCheck === undefined || options.healthCheck === false ? undefined : options.healthCheck

@@ -185,6 +185,8 @@ test('the config: loopback only, the runtime API at admin level, consistent hash
   t.regex(text, /hash-type consistent\n {2}balance hash req\.cook\(sid\)/)
   t.regex(text, /server web-b 127\.0\.0\.1:4002 check inter 150 /)
   t.notRegex(text, /0\.0\.0\.0|\*:/)
+  t.regex(haproxyConfig({ backends: [4001], balance: { stickyCookie: 'sid', upTo: '.' } }, 4000, '/s').text, /balance hash req\.cook\(sid\),field\(1,\.\)\n/)
+  t.throws(() => haproxyConfig({ backends: [1], balance: { stickyCookie: 'sid', upTo: ',' } }, 1, '/s'), { instanceOf: TypeError, message: /"balance\.upTo"/ })
   t.throws(() => haproxyConfig({ backends: [] }, 1, '/s'), { instanceOf: TypeError, message: /"backends"/ })
   t.throws(() => haproxyConfig({ backends: [1], balance: { stickyCookie: 'a b' } }, 1, '/s'), { instanceOf: TypeError, message: /"balance"/ })
   t.throws(() => haproxyConfig({ backends: [{ name: 'bad name', port: 1 }] }, 1, '/s'), { instanceOf: TypeError })
