@@ -69,7 +69,7 @@ type MutableOperation =
 
 interface Waiter {
   resolve(applied: boolean): void
-  reject(error: SessionError): void
+  reject(error: Error): void
 }
 
 interface Entry {
@@ -478,8 +478,8 @@ export class WriteQueue {
             op.value = entry.derive(Object.hasOwn(data, op.key) ? data[op.key] : undefined)
           } catch (err) {
             this.#pending--
-            const error =
-              err instanceof SessionError ? err : new SessionError('SESSION_INVALID_VALUE', `an update function threw: ${String(err)}`, { cause: err })
+            // The function's own error, as a direct call would have thrown it.
+            const error = err instanceof Error ? err : new SessionError('SESSION_INVALID_VALUE', `an update function threw ${String(err)}`, { cause: err })
             for (const waiter of entry.waiters) waiter.reject(error)
             continue
           }
