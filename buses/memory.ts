@@ -117,6 +117,16 @@ export class MemoryBus implements InvalidationBus {
     return this.#core.origin
   }
 
+  /**
+   * {@inheritDoc InvalidationBus.flush}
+   * On a network that is up, a message is delivered after the publishing task: this resolves
+   * after that. One that is down holds its messages: this waits out `timeoutMs`.
+   */
+  flush(timeoutMs: number): Promise<void> {
+    if (this.#queue.length === 0 || this.#closed) return new Promise((resolve) => queueMicrotask(resolve))
+    return new Promise((resolve) => setTimeout(resolve, timeoutMs))
+  }
+
   /** {@inheritDoc InvalidationBus.publish} */
   publish(invalidation: Invalidation): boolean {
     const message = this.#core.stamp(invalidation)

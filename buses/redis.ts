@@ -58,7 +58,15 @@ interface Connection {
 
 interface Queued {
   readonly text: string
+  /** Order of publishing, for {@link RedisBus.flush}. */
+  readonly seq: number
   attempts: number
+}
+
+interface FlushWaiter {
+  /** Waits for every message published up to this one. */
+  readonly upTo: number
+  readonly resolve: () => void
 }
 
 const KNOWN = ['url', 'client', 'channel', 'maxQueue', 'maxReconnectDelay', 'connectTimeout', 'closeTimeout', 'origin', 'now', 'onError']
@@ -113,6 +121,10 @@ export class RedisBus implements InvalidationBus {
   readonly #pub: Connection
   readonly #sub: Connection
   readonly #queue: Queued[] = []
+  /** Messages published and neither sent nor dropped yet, by sequence number. */
+  readonly #unsettled = new Set<number>()
+  #seq = 0
+  #flushWaiters: FlushWaiter[] = []
   #inFlight = 0
   #drained: (() => void) | undefined
   #closing = false
@@ -242,13 +254,46 @@ export class RedisBus implements InvalidationBus {
       this.#core.counts.dropped++
       return false
     }
-    this.#queue.push({ text: encodeInvalidationMessage(message), attempts: 0 })
+    const seq = ++this.#seq
+    this.#unsettled.add(seq)
+    this.#queue.push({ text: encodeInvalidationMessage(message), seq, attempts: 0 })
     if (this.#queue.length > this.#maxQueue) {
-      this.#queue.shift()
+      this.#done(this.#queue.shift()!)
       this.#core.counts.dropped++
     }
     this.#pump()
     return true
+  }
+
+  /** {@inheritDoc InvalidationBus.flush} */
+  flush(timeoutMs: number): Promise<void> {
+    const upTo = this.#seq
+    if (!this.#waitsFor(upTo)) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const waiter: FlushWaiter = {
+        upTo,
+        resolve: () => {
+          clearTimeout(timer)
+          this.#flushWaiters = this.#flushWaiters.filter((other) => other !== waiter)
+          resolve()
+        },
+      }
+      const timer = setTimeout(waiter.resolve, timeoutMs)
+      this.#flushWaiters.push(waiter)
+    })
+  }
+
+  /** Whether a message published up to `upTo` is still unsettled. */
+  #waitsFor(upTo: number): boolean {
+    for (const seq of this.#unsettled) if (seq <= upTo) return true
+    return false
+  }
+
+  /** `item` was sent or dropped: release the flushes that waited for it alone. */
+  #done(item: Queued): void {
+    this.#unsettled.delete(item.seq)
+    if (this.#flushWaiters.length === 0) return
+    for (const waiter of [...this.#flushWaiters]) if (!this.#waitsFor(waiter.upTo)) waiter.resolve()
   }
 
   /** {@inheritDoc InvalidationBus.subscribe} */
@@ -286,7 +331,7 @@ export class RedisBus implements InvalidationBus {
     }
     this.#drained = undefined
     this.#core.counts.dropped += this.#queue.length
-    this.#queue.length = 0
+    for (const item of this.#queue.splice(0)) this.#done(item)
     this.#core.clear()
     this.#rejectReady(new Error('RedisBus was closed before it was ready'))
     await Promise.all([this.#end(this.#pub), this.#end(this.#sub)])
@@ -318,6 +363,7 @@ export class RedisBus implements InvalidationBus {
       this.#pub.publish(this.#channel, item.text).then(
         () => {
           this.#core.counts.sent++
+          this.#done(item)
           this.#settled()
         },
         (err: unknown) => {
@@ -325,7 +371,10 @@ export class RedisBus implements InvalidationBus {
           // after reconnection, unless closing or tried often enough.
           this.#core.error(err)
           if (!this.#closing && item.attempts < MAX_ATTEMPTS) this.#queue.unshift(item)
-          else this.#core.counts.dropped++
+          else {
+            this.#core.counts.dropped++
+            this.#done(item)
+          }
           this.#settled()
         },
       )

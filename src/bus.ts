@@ -182,6 +182,14 @@ export interface InvalidationBus {
    * unreachable: race it with a timeout.
    */
   ready(): Promise<void>
+  /**
+   * Optional: resolves once every message published before the call was acknowledged by the
+   * transport (for Redis: PUBLISH answered, so the message is on its way to every subscriber)
+   * or dropped, or after `timeoutMs`, whichever comes first. Never rejects. The manager waits
+   * for it (briefly) before a destroy or renew resolves, so that the other processes hold the
+   * message before the client can replay the old id.
+   */
+  flush?(timeoutMs: number): Promise<void>
   /** The counters; a fresh object each call. */
   stats(): InvalidationBusStats
   /**

@@ -13,6 +13,11 @@ export const RELOAD = 2
 /** What {@link Coherence.check} says of a cached session. */
 export type Check = typeof TRUSTED | typeof PROBE | typeof RELOAD
 
+/** Longest a destroy or renew waits for the bus to acknowledge its message (a bus that is down costs this, never a failure). */
+export const REVOCATION_FLUSH_MS = 100
+
+function noop(): void {}
+
 /** Most ids in one `versions` call. */
 const PROBE_BATCH = 100
 
@@ -122,14 +127,21 @@ export class Coherence {
     return probing
   }
 
-  /** Publish an acknowledged change to the other processes (no-op without a bus). */
-  publish(id: string, version: number, kind: 'write' | 'destroy' | 'renew'): void {
-    if (this.#bus === undefined) return
+  /**
+   * Publish an acknowledged change to the other processes (no-op without a bus). For a destroy
+   * or renew, the promise of the transport's acknowledgement, bounded by
+   * {@link REVOCATION_FLUSH_MS}: the caller's promise settles after it, so the other processes
+   * hold the message before the client can replay the old id.
+   */
+  publish(id: string, version: number, kind: 'write' | 'destroy' | 'renew'): Promise<void> | undefined {
+    if (this.#bus === undefined) return undefined
     try {
       this.#bus.publish({ id, version, kind })
+      if (kind !== 'write' && typeof this.#bus.flush === 'function') return this.#bus.flush(REVOCATION_FLUSH_MS).catch(noop)
     } catch (err) {
       this.#onError(err)
     }
+    return undefined
   }
 
   busStats(): InvalidationBusStats | undefined {

@@ -13,7 +13,7 @@ import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats }
 export type Notify = <E extends keyof SessionEvents>(event: E, ...args: SessionEvents[E]) => void
 
 /** Tells the other processes about an acknowledged change (the invalidation bus, if any). */
-export type Publish = (id: string, version: number, kind: 'write' | 'destroy' | 'renew') => void
+export type Publish = (id: string, version: number, kind: 'write' | 'destroy' | 'renew') => Promise<void> | undefined
 
 /** Counters the lifecycle keeps for `manager.stats()`. */
 export interface LifecycleCounters {
@@ -229,7 +229,7 @@ export class SessionLifecycle implements SessionHost {
       state.version = version
       state.validatedAt = this.policy.now()
     }
-    this.#publish(id, version, 'write')
+    void this.#publish(id, version, 'write') // a write never waits for the bus
   }
 
   // Another process wrote the record meanwhile: the cache shows its record with this process's pending writes applied.

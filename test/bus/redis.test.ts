@@ -402,3 +402,31 @@ redisTest('bad input to publish and subscribe is a TypeError; nothing is sent', 
   t.throws(() => bus.subscribe({ onMessage: () => {}, onGap: 1 } as never), { instanceOf: TypeError, message: /onGap/ })
   t.is(bus.stats().queued + bus.stats().sent, 0)
 })
+
+redisTest('flush resolves once what was published before it was acknowledged by Redis, and is bounded while Redis is away', async (t) => {
+  const channel = uniqueChannel()
+  const proxy = await TcpProxy.start({ host: redisHost, port: redisPort })
+  t.teardown(() => proxy.close())
+  const a = makeBus(t, { url: `redis://127.0.0.1:${proxy.port}`, channel, origin: 'flushing' })
+  const b = makeBus(t, { channel, origin: 'listening' })
+  const heard = record(b)
+  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  t.is(
+    await Promise.race([a.flush(1000).then(() => 'resolved'), new Promise((resolve) => setImmediate(() => resolve('pending')))]),
+    'resolved',
+    'nothing to wait for',
+  )
+
+  for (let i = 1; i <= 5; i++) a.publish({ id: `s${i}`, version: i, kind: 'destroy' })
+  await within(5000, 'flush', a.flush(5000))
+  t.is(a.stats().sent, 5, 'every message published before the flush was acknowledged')
+  await waitFor('delivery', () => heard.messages.length === 5)
+
+  proxy.pause()
+  a.publish({ id: 'held', version: 1, kind: 'renew' })
+  const started = Date.now()
+  await within(5000, 'bounded flush', a.flush(150))
+  const waited = Date.now() - started
+  t.true(waited >= 100, `waited ${waited} ms for a message that could not be sent`)
+  proxy.resume()
+})
