@@ -1,10 +1,22 @@
 import type { JsonValue } from '../types.js'
 import { Batch } from './batch.js'
-import type { BatchOutcome, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageCapabilities, StorageOperation } from './contract.js'
-import { invalidOperation, storageClosed, storageError, unsupported } from './errors.js'
+import type {
+  BatchOutcome,
+  SessionRecord,
+  SessionRecordInput,
+  Storage,
+  StorageAdmin,
+  StorageCapabilities,
+  StorageOperation,
+  WriteConflict,
+} from './contract.js'
+import { hasCode, invalidOperation, storageClosed, storageError, unsupported } from './errors.js'
 import { isLive } from './liveness.js'
 import { clockOption, optionsObject, stringOption } from './options.js'
 import { checkOperation, normalizeOperation } from './record.js'
+
+/** Reads in flight at once when {@link AbstractStorage.versions} reads one id at a time. */
+const VERSION_READS = 16
 
 /** Options every storage built on {@link AbstractStorage} accepts. */
 export interface AbstractStorageOptions {
@@ -23,6 +35,13 @@ export interface AbstractStorageOptions {
  * wait for calls in flight before {@link AbstractStorage._close}. A single write runs as a
  * one-operation batch unless the backend has a cheaper path ({@link AbstractStorage._apply}).
  *
+ * Conditional writes (`ifVersion`) follow one rule, `decideWrite`: a backend that reads
+ * before it writes decides with it (under its lock, if it has concurrent callers); one with
+ * conditional statements (MySQL's `WHERE version = ?`, DynamoDB's `ConditionExpression`)
+ * classifies a statement that changed nothing with `refusedWrite`. The version a data
+ * write gives is `nextVersion`; a touch keeps it. {@link AbstractStorage.versions} reads
+ * through `_get`, one id at a time, unless the backend has a cheaper `_versions`.
+ *
  * A storage never retries: a failed operation rejects (or, in a batch, gets its error as its
  * outcome, with the later operations of its session) and the manager's write queue retries
  * whole operations with its backoff. The one exception is finishing a single call that the
@@ -30,7 +49,7 @@ export interface AbstractStorageOptions {
  *
  * A backend overrides `_get`, one of `_write` (a batch) or `_apply` (one operation), and for
  * the operators' side `_all`, `_clear`, `_cleanup` (and `_length` when it can count faster than
- * listing). It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and
+ * listing); `_versions` when it can read many versions in one call (a shared storage should). It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and
  * defining `batch(operations) { return this.applyBatch(operations) }`. A complete backend is in
  * docs/implementing-a-storage.md.
  *
@@ -93,29 +112,55 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     })
   }
 
-  /** Create or replace the whole record of `id`; its version goes up by one. */
-  async set(id: string, record: SessionRecordInput): Promise<void> {
-    await this.#single({ type: 'set', id, record })
+  /** Create or replace the whole record of `id`; its version becomes the live record's plus one (1 when there is none). */
+  set(id: string, record: SessionRecordInput): Promise<void>
+  /** Create or replace the whole record of `id` if the live record is at `ifVersion` (0: none); `'conflict'` otherwise, nothing written. */
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict>
+  async set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict> {
+    if ((await this.#single(ifVersion === undefined ? { type: 'set', id, record } : { type: 'set', id, record, ifVersion })) === 'conflict') return 'conflict'
   }
 
   /** Set one key of a live record and move its idle deadline. `false` when there is no live record. */
-  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
-    return this.#single({ type: 'update', id, key, value, expiresAt })
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
+  /** Set one key of a live record at `ifVersion` and move its idle deadline: `false` when there is no live record, `'conflict'` when it is at another version. */
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#single(ifVersion === undefined ? { type: 'update', id, key, value, expiresAt } : { type: 'update', id, key, value, expiresAt, ifVersion })
   }
 
   /** Remove one key of a live record and move its idle deadline. `false` when there is no live record. */
-  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
-    return this.#single({ type: 'remove', id, key, expiresAt })
+  remove(id: string, key: string, expiresAt: number): Promise<boolean>
+  /** Remove one key of a live record at `ifVersion` and move its idle deadline: `false` when there is no live record, `'conflict'` when it is at another version. */
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#single(ifVersion === undefined ? { type: 'remove', id, key, expiresAt } : { type: 'remove', id, key, expiresAt, ifVersion })
   }
 
   /** Delete the record of `id`; deleting a missing record succeeds. */
-  async delete(id: string): Promise<void> {
-    await this.#single({ type: 'delete', id })
+  delete(id: string): Promise<void>
+  /** Delete the record of `id` unless a live record is at another version than `ifVersion` (then `'conflict'`, nothing deleted). */
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict>
+  async delete(id: string, ifVersion?: number): Promise<void | WriteConflict> {
+    if ((await this.#single(ifVersion === undefined ? { type: 'delete', id } : { type: 'delete', id, ifVersion })) === 'conflict') return 'conflict'
   }
 
-  /** Move the idle deadline of a live record without rewriting its data. `false` when there is none. */
-  touch(id: string, expiresAt: number): Promise<boolean> {
-    return this.#single({ type: 'touch', id, expiresAt })
+  /** Move the idle deadline of a live record without rewriting its data or changing its version. `false` when there is none. */
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    return (await this.#single({ type: 'touch', id, expiresAt })) === true
+  }
+
+  /**
+   * The versions of the live records among `ids` (absent and expired ids are left out), from
+   * {@link AbstractStorage._versions}. Ids that are not strings are no sessions; an id given
+   * twice is read once.
+   */
+  versions(ids: readonly string[]): Promise<Map<string, number>> {
+    return this.#call('read session versions', (now) => {
+      const given: unknown = ids
+      if (!Array.isArray(given)) throw invalidOperation(this.name, 'versions() takes an array of session ids')
+      const unique = [...new Set(ids.filter((id) => typeof id === 'string'))]
+      return unique.length === 0 ? new Map<string, number>() : this._versions(unique, now)
+    })
   }
 
   /** Number of live records. */
@@ -197,18 +242,48 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
 
   /**
    * Apply one well-formed operation: whether it applied (`false`: no live record for an
-   * update, remove or touch). Default: a one-operation {@link AbstractStorage._write}.
+   * update, remove or touch), or `'conflict'` when its `ifVersion` did not match and nothing was
+   * written (see `decideWrite`). Default: a one-operation {@link AbstractStorage._write}.
    */
-  protected _apply(op: StorageOperation, now: number): Promise<boolean> | boolean {
+  protected _apply(op: StorageOperation, now: number): Promise<boolean | WriteConflict> | boolean | WriteConflict {
     return this.#applyAsBatch(op, now)
   }
 
-  async #applyAsBatch(op: StorageOperation, now: number): Promise<boolean> {
+  async #applyAsBatch(op: StorageOperation, now: number): Promise<boolean | WriteConflict> {
     const batch = new Batch([op])
     await this._write(batch, now)
     const outcome = batch.outcomes[0]!
     if (outcome instanceof Error) throw outcome
     return outcome
+  }
+
+  /**
+   * The versions of the live records among `ids` (distinct strings, at least one) at `now`.
+   * Default: {@link AbstractStorage._get} for each id, a few at a time (a record the backend
+   * cannot read counts as absent); a backend that can read many in one call overrides it.
+   */
+  protected _versions(ids: readonly string[], now: number): Promise<Map<string, number>> | Map<string, number> {
+    return this.#versionsByGet(ids, now)
+  }
+
+  async #versionsByGet(ids: readonly string[], now: number): Promise<Map<string, number>> {
+    const versions = new Map<string, number>()
+    let next = 0
+    const reader = async (): Promise<void> => {
+      while (next < ids.length) {
+        const id = ids[next++]!
+        let record: SessionRecord | undefined
+        try {
+          record = await this._get(id, now)
+        } catch (err) {
+          if (hasCode(err, 'SESSION_INVALID_RECORD')) continue
+          throw err
+        }
+        if (record !== undefined && isLive(record, now)) versions.set(id, record.version)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(VERSION_READS, ids.length) }, reader))
+    return versions
   }
 
   /** Number of live records at `now`. Default: counts {@link AbstractStorage._all}. */
@@ -240,7 +315,7 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
   /** Release the backend once no call is in flight. Default: nothing to release. */
   protected _close(): Promise<void> | void {}
 
-  async #single(op: StorageOperation): Promise<boolean> {
+  async #single(op: StorageOperation): Promise<boolean | WriteConflict> {
     return this.#call('write a session', (now) => {
       const problem = checkOperation(this.name, op)
       if (problem !== undefined) throw problem

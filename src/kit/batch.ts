@@ -1,11 +1,12 @@
-import type { BatchOutcome, StorageOperation } from './contract.js'
+import type { BatchOutcome, StorageOperation, WriteConflict } from './contract.js'
 import { toError } from './errors.js'
 
 /**
  * One batch of operations and their outcomes while a backend applies it, with the rule every
  * storage keeps: once an operation fails, the later operations of the same session fail with
- * the same error without being applied (they were meant to apply after it). Operations of
- * other sessions are not affected.
+ * the same error without being applied (they were meant to apply after it); once one conflicts
+ * (its `ifVersion` did not match), the later ones of its session report `'conflict'` without
+ * being applied. Operations of other sessions are not affected.
  *
  * An operation is pending until the backend settles it with {@link Batch.done} or
  * {@link Batch.fail}; {@link Batch.entries} and {@link Batch.rounds} list only pending ones.
@@ -71,31 +72,36 @@ export class Batch {
     return batchRounds(this.operations, (index) => this.#settled[index] === false)
   }
 
-  /** Operation `index` was applied (`true`) or found no live record it needed (`false`). */
-  done(index: number, applied: boolean): void {
-    if (this.#settled[index] !== false) return
-    this.#settled[index] = true
-    this.outcomes[index] = applied
-    this.#pending--
+  /**
+   * Operation `index` was applied (`true`), found no live record it needed (`false`), or
+   * conflicted (`'conflict'`: nothing written), and so do the later pending operations of its
+   * session then, unapplied.
+   */
+  done(index: number, outcome: boolean | WriteConflict): void {
+    if (outcome === 'conflict' && this.#settled[index] === false) this.#settleFrom(index, outcome)
+    else this.#settle(index, outcome)
   }
 
   /** Operation `index` failed with `error`; so do the later pending operations of its session. Returns the error. */
   fail(index: number, error: unknown): Error {
     const failure = toError(error)
+    this.#settleFrom(index, failure)
+    return failure
+  }
+
+  /** Settle `index` and the later pending operations of its session with `outcome`. */
+  #settleFrom(index: number, outcome: WriteConflict | Error): void {
     const op = this.operations[index]
     const session = typeof op === 'object' && op !== null ? op.id : undefined
-    for (const later of this.#bySession.get(session) ?? [index]) {
-      if (later < index || this.#settled[later] !== false) continue
-      this.#settled[later] = true
-      this.outcomes[later] = failure
-      this.#pending--
-    }
-    if (this.#settled[index] === false) {
-      this.#settled[index] = true
-      this.outcomes[index] = failure
-      this.#pending--
-    }
-    return failure
+    for (const later of this.#bySession.get(session) ?? [index]) if (later > index) this.#settle(later, outcome)
+    this.#settle(index, outcome)
+  }
+
+  #settle(index: number, outcome: BatchOutcome): void {
+    if (this.#settled[index] !== false) return
+    this.#settled[index] = true
+    this.outcomes[index] = outcome
+    this.#pending--
   }
 
   /** Every pending operation fails with `error` (the backend could not be reached). */
@@ -106,9 +112,9 @@ export class Batch {
 
   /**
    * Apply the pending operations one at a time, in array order, with `apply` (which resolves
-   * whether it applied, and throws or rejects when it failed).
+   * whether it applied or `'conflict'`, and throws or rejects when it failed).
    */
-  async applyEach(apply: (op: StorageOperation, index: number) => boolean | Promise<boolean>): Promise<void> {
+  async applyEach(apply: (op: StorageOperation, index: number) => boolean | WriteConflict | Promise<boolean | WriteConflict>): Promise<void> {
     for (const [index, op] of this.entries()) {
       try {
         this.done(index, await apply(op, index))
@@ -119,7 +125,7 @@ export class Batch {
   }
 
   /** {@link Batch.applyEach} for a synchronous `apply` (one that stages writes in memory). */
-  applyEachSync(apply: (op: StorageOperation, index: number) => boolean): void {
+  applyEachSync(apply: (op: StorageOperation, index: number) => boolean | WriteConflict): void {
     for (const [index, op] of this.entries()) {
       try {
         this.done(index, apply(op, index))

@@ -2,7 +2,6 @@ import type { JsonValue, SessionData } from '../types.js'
 
 /**
  * A session as a storage keeps it. Timestamps are epoch milliseconds.
- * `version` is incremented by the storage on every write.
  */
 export interface SessionRecord {
   /** The session's data. */
@@ -16,7 +15,12 @@ export interface SessionRecord {
    * deadline" is `undefined` (a backend maps its own encoding, such as SQL `NULL`, to it).
    */
   absoluteExpiresAt?: number | undefined
-  /** Incremented by the storage on every write of this record. */
+  /**
+   * How many data writes the record has had since it was created (1 after its first `set`):
+   * every `set`, `update` and `remove` adds one; `touch` never changes it. A write made with
+   * `ifVersion` that applies leaves it at exactly `ifVersion + 1`. A record that expired counts
+   * as absent: the next `set` starts again at 1.
+   */
   version: number
   /** The id the record belongs to, for storages that keep it inside the record. */
   id?: string | undefined
@@ -25,20 +29,39 @@ export interface SessionRecord {
 /** What `Storage.set` receives: a record whose version the storage assigns. */
 export type SessionRecordInput = Omit<SessionRecord, 'version' | 'id'>
 
-/** One write, as the write queue hands it to {@link Storage.batch}. */
+/**
+ * What a conditional write answers when the live record is not at the version it was made
+ * against (`ifVersion`): nothing of it was written. The caller reloads and tries again.
+ */
+export type WriteConflict = 'conflict'
+
+/**
+ * One write, as the write queue hands it to {@link Storage.batch}. `ifVersion` makes a data
+ * write conditional, as the method of the same name does (see {@link Storage.set},
+ * {@link Storage.update}, {@link Storage.delete}); `touch` is never conditional.
+ */
 export type StorageOperation =
-  | { readonly type: 'set'; readonly id: string; readonly record: SessionRecordInput }
-  | { readonly type: 'update'; readonly id: string; readonly key: string; readonly value: JsonValue; readonly expiresAt: number }
-  | { readonly type: 'remove'; readonly id: string; readonly key: string; readonly expiresAt: number }
-  | { readonly type: 'delete'; readonly id: string }
+  | { readonly type: 'set'; readonly id: string; readonly record: SessionRecordInput; readonly ifVersion?: number }
+  | {
+      readonly type: 'update'
+      readonly id: string
+      readonly key: string
+      readonly value: JsonValue
+      readonly expiresAt: number
+      readonly ifVersion?: number
+    }
+  | { readonly type: 'remove'; readonly id: string; readonly key: string; readonly expiresAt: number; readonly ifVersion?: number }
+  | { readonly type: 'delete'; readonly id: string; readonly ifVersion?: number }
   | { readonly type: 'touch'; readonly id: string; readonly expiresAt: number }
 
 /**
  * The outcome of one operation of a batch: `true` when it was applied, `false` when it
- * needed a live record that the storage does not have (update, remove, touch), or the
- * error that made this one operation fail.
+ * needed a live record that the storage does not have (update, remove, touch), `'conflict'`
+ * when its `ifVersion` did not match (nothing written), or the error that made this one
+ * operation fail. After a `'conflict'` or an error, the later operations of the same session in
+ * that batch are not applied and report the same outcome.
  */
-export type BatchOutcome = boolean | Error
+export type BatchOutcome = boolean | WriteConflict | Error
 
 /**
  * What a storage declares it offers. The storage contract suite checks each storage for what
@@ -51,7 +74,9 @@ export interface StorageCapabilities {
   readonly admin: boolean
   /**
    * Several processes can use the same records at once (MySQL, DynamoDB, a Redis-backed
-   * express-session store); `false` when only one process can (LevelDB's lock, memory).
+   * express-session store); `false` when only one process can (LevelDB's lock, memory). A
+   * shared storage offers {@link Storage.versions}, and the manager probes it to revalidate
+   * what it caches; a storage that is not shared is never probed.
    */
   readonly shared: boolean
 }
@@ -61,7 +86,9 @@ export interface StorageCapabilities {
  * in `storages/`; build one on the kit's `AbstractStorage`.
  *
  * Missing is `undefined` (or `false` for writes that need an existing record), never an
- * error; a real failure always rejects. Expired records are never returned. A storage never
+ * error; a real failure always rejects. Every data write may be made conditional on the
+ * record's version (`ifVersion`); a conditional write that does not match writes nothing and
+ * answers `'conflict'`. Expired records are never returned. A storage never
  * retries a failed operation on its own: the manager's write queue retries whole operations.
  */
 export interface Storage {
@@ -71,22 +98,75 @@ export interface Storage {
   readonly capabilities?: StorageCapabilities
   /** The live record of `id`, or `undefined` when there is none (missing or expired). */
   get(id: string): Promise<SessionRecord | undefined>
-  /** Create or replace the whole record of `id`. */
+  /** Create or replace the whole record of `id`; its version becomes the live record's plus one (1 when there is none). */
   set(id: string, record: SessionRecordInput): Promise<void>
-  /** Set one key of a live record and its idle deadline. `false` when there is no live record. */
+  /**
+   * Create or replace the whole record of `id`, on condition that it is at `ifVersion`: `0`
+   * means "no live record" (an expired one counts as none) and the new version is 1; `v > 0`
+   * means a live record at version `v`, and the new version is `v + 1`. Otherwise nothing is
+   * written and it resolves to `'conflict'` (a missing record is a conflict for `v > 0`).
+   * Without `ifVersion` it is the unconditional `set`.
+   *
+   * @example
+   * ```ts
+   * if ((await storage.set(id, record, 0)) === 'conflict') console.log('someone created it first')
+   * ```
+   */
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict>
+  /** Set one key of a live record and its idle deadline; the version goes up by one. `false` when there is no live record. */
   update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
-  /** Remove one key of a live record and set its idle deadline. `false` when there is no live record. */
+  /**
+   * {@link Storage.update} on condition that the live record is at `ifVersion`: `true` when
+   * applied (the version is then `ifVersion + 1`), `false` when there is no live record (that
+   * answer wins over a conflict), `'conflict'` when the live record is at another version
+   * (nothing written).
+   *
+   * @example
+   * ```ts
+   * const outcome = await storage.update(id, 'views', 3, expiresAt, cached.version)
+   * if (outcome === 'conflict') cached = await storage.get(id) // and apply the change again
+   * ```
+   */
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  /** Remove one key of a live record and set its idle deadline; the version goes up by one. `false` when there is no live record. */
   remove(id: string, key: string, expiresAt: number): Promise<boolean>
+  /** {@link Storage.remove} on condition that the live record is at `ifVersion`; answers as a conditional {@link Storage.update}. */
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
   /** Delete the record of `id`; deleting a missing record succeeds. */
   delete(id: string): Promise<void>
-  /** Move the idle deadline of a live record without rewriting its data. `false` when there is none. */
+  /**
+   * Delete the record of `id` on condition that a live record is at `ifVersion`: resolves when
+   * it was deleted or there was no live record (nothing to delete), `'conflict'` when the live
+   * record is at another version (nothing deleted).
+   *
+   * @example
+   * ```ts
+   * if ((await storage.delete(id, cached.version)) === 'conflict') console.log('written elsewhere meanwhile')
+   * ```
+   */
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict>
+  /** Move the idle deadline of a live record without rewriting its data or changing its version. `false` when there is none. */
   touch(id: string, expiresAt: number): Promise<boolean>
   /**
    * Apply several operations, in array order for operations on the same id, and report one
    * outcome per operation. Optional: the write queue uses it when present to send the writes
-   * of many sessions in one round trip.
+   * of many sessions in one round trip. Several operations of one id each carry their own
+   * `ifVersion` (`v`, `v + 1`, …); once one of them conflicts, the later ones of that id are
+   * not applied and report `'conflict'` too.
    */
   batch?(operations: readonly StorageOperation[]): Promise<BatchOutcome[]>
+  /**
+   * The versions of the live records among `ids`, in one cheap call: absent and expired ids
+   * are missing from the map. Required when {@link StorageCapabilities.shared} is `true` (the
+   * manager revalidates cached sessions with it); optional otherwise.
+   *
+   * @example
+   * ```ts
+   * const versions = await storage.versions!([a, b])
+   * if (versions.get(a) !== cachedVersionOfA) reload(a)
+   * ```
+   */
+  versions?(ids: readonly string[]): Promise<Map<string, number>>
   /** Release the backend's resources. Idempotent. */
   close(): Promise<void>
 }

@@ -11,9 +11,12 @@
  *   {@link SessionRecord}; {@link checkOperation} validates a write. "No absolute deadline" is
  *   `undefined` in records, whatever a backend writes for it.
  * - Liveness: {@link isLive} and {@link deadlineOf}, the one rule.
+ * - Versions: {@link decideWrite} (the one rule of conditional writes: apply, `false` or
+ *   `'conflict'`), {@link refusedWrite} (what a conditional statement that changed nothing
+ *   means), {@link nextVersion} (what a data write makes the version; a touch keeps it).
  * - The value codec: {@link encodeValue}, {@link decodeValue}, {@link decodeData},
  *   {@link dataFromEntries}, {@link setOwn} (JSON text, `__proto__` as an own key, `-0` as 0).
- * - Batches: {@link Batch} (per-session failure propagation), {@link batchRounds} and
+ * - Batches: {@link Batch} (per-session failure and conflict propagation), {@link batchRounds} and
  *   {@link chunks} (bounded statements or requests).
  * - Errors: {@link storageClosed}, {@link storageError}, {@link storageFailure},
  *   {@link invalidRecord}, {@link invalidOperation}, {@link unsupported}: each a
@@ -47,11 +50,13 @@ export {
   type StorageAdmin,
   type StorageCapabilities,
   type StorageOperation,
+  type WriteConflict,
 } from './contract.js'
 export { hasCode, invalidOperation, invalidRecord, messageOf, storageClosed, storageError, storageFailure, toError, unsupported } from './errors.js'
 export { deadlineOf, isLive, type Deadlines } from './liveness.js'
 export { KeyedLock } from './locks.js'
 export { booleanOption, clockOption, functionOption, nonNegativeNumberOption, optionsObject, positiveIntegerOption, stringOption } from './options.js'
 export { checkOperation, checkRecordInput, isPlainObject, normalizeOperation, parseRecord, readRecord, type RawRecord } from './record.js'
+export { decideWrite, nextVersion, refusedWrite, versionProblem, type LiveVersion, type WriteDecision } from './versions.js'
 export { SessionError, isSessionError, type SessionErrorCode } from '../errors.js'
 export type { JsonValue, SessionData } from '../types.js'

@@ -2,6 +2,7 @@ import type { SessionData } from '../types.js'
 import { isPlainObject } from '../values.js'
 import type { SessionRecord, SessionRecordInput, StorageOperation } from './contract.js'
 import { invalidOperation, invalidRecord } from './errors.js'
+import { versionProblem } from './versions.js'
 
 export { isPlainObject }
 
@@ -60,7 +61,8 @@ export function readRecord(storage: string, raw: RawRecord, id?: string): Sessio
 
 /**
  * Why `op` cannot be applied, or `undefined` when it is a well-formed operation: an object of a
- * known type, a string id, a string key, finite deadlines, a record with a plain data object.
+ * known type, a string id, a string key, finite deadlines, a record with a plain data object,
+ * and an `ifVersion` that is absent or a non-negative integer.
  * What the backend itself cannot hold (an id too long for its key) is the backend's to check.
  *
  * @example
@@ -72,6 +74,10 @@ export function readRecord(storage: string, raw: RawRecord, id?: string): Sessio
 export function checkOperation(storage: string, op: StorageOperation): Error | undefined {
   if (typeof op !== 'object' || op === null) return invalidOperation(storage, 'an operation is not an object')
   if (typeof op.id !== 'string') return invalidOperation(storage, 'session ids are strings')
+  if (op.type !== 'touch') {
+    const problem = versionProblem(op.ifVersion)
+    if (problem !== undefined) return invalidOperation(storage, problem)
+  }
   switch (op.type) {
     case 'set':
       return checkRecordInput(storage, op.record)

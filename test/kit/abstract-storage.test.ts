@@ -1,6 +1,7 @@
 import test from 'ava'
 import {
   AbstractStorage,
+  SessionError,
   isSessionError,
   type AbstractStorageOptions,
   type Batch,
@@ -169,4 +170,71 @@ test('a get of an id that is not a string is no session and costs no backend cal
   const storage = new Recording()
   t.is(await storage.get(undefined as never), undefined)
   t.deepEqual(storage.seen, [])
+})
+
+/** A backend whose writes answer what it is told, and that reads versions through `_get`. */
+class Scripted extends AbstractStorage {
+  readonly capabilities: StorageCapabilities = { batch: false, admin: false, shared: true }
+  readonly records = new Map<string, SessionRecord>()
+  answer: boolean | 'conflict' = true
+  readonly applied: StorageOperation[] = []
+  reads = 0
+
+  constructor(options?: AbstractStorageOptions) {
+    super('scripted', options, 'Scripted')
+  }
+
+  protected override _get(id: string): SessionRecord | undefined {
+    this.reads++
+    if (id === 'broken') throw new SessionError('SESSION_INVALID_RECORD', 'unusable')
+    return this.records.get(id)
+  }
+
+  protected override _apply(op: StorageOperation): boolean | 'conflict' {
+    this.applied.push(op)
+    return this.answer
+  }
+}
+
+test('conditional writes reach the backend with their ifVersion; the public methods answer as the contract says', async (t) => {
+  const storage = new Scripted()
+  const record = { data: {}, createdAt: 1, expiresAt: HOUR }
+  t.is(await storage.set('a', record, 0), undefined)
+  t.is(await storage.delete('a', 2), undefined)
+  storage.answer = 'conflict'
+  t.is(await storage.set('a', record, 1), 'conflict')
+  t.is(await storage.update('a', 'k', 1, HOUR, 1), 'conflict')
+  t.is(await storage.remove('a', 'k', HOUR, 1), 'conflict')
+  t.is(await storage.delete('a', 1), 'conflict')
+  t.deepEqual(
+    storage.applied.map((op) => [op.type, 'ifVersion' in op ? op.ifVersion : 'none']),
+    [
+      ['set', 0],
+      ['delete', 2],
+      ['set', 1],
+      ['update', 1],
+      ['remove', 1],
+      ['delete', 1],
+    ],
+  )
+  storage.answer = true
+  await storage.update('a', 'k', 1, HOUR)
+  t.false('ifVersion' in storage.applied.at(-1)!, 'an unconditional write carries no ifVersion')
+})
+
+test('versions() reads through _get by default: live records only, each id once, unusable records left out', async (t) => {
+  let now = 1000
+  const storage = new Scripted({ now: () => now })
+  storage.records.set('a', { data: {}, createdAt: 0, expiresAt: 5000, version: 3 })
+  storage.records.set('dead', { data: {}, createdAt: 0, expiresAt: 500, version: 9 })
+  const versions = await storage.versions(['a', 'dead', 'missing', 'broken', 'a', 7 as never])
+  t.deepEqual(Object.fromEntries(versions), { a: 3 })
+  t.is(storage.reads, 4, 'one read per distinct string id')
+  t.is((await storage.versions([])).size, 0)
+  t.is(storage.reads, 4, 'no ids, no read')
+  now = 6000
+  t.is((await storage.versions(['a'])).size, 0)
+  t.true(isSessionError(await t.throwsAsync(storage.versions('a' as never)), 'SESSION_INVALID_OPERATION'))
+  await storage.close()
+  t.true(isSessionError(await t.throwsAsync(storage.versions(['a'])), 'SESSION_CLOSED'))
 })

@@ -94,3 +94,24 @@ test('an entry that is not an operation does not take another session down with 
   batch.fail(0, new Error('not an operation'))
   t.true(batch.isPending(1))
 })
+
+test('a conflict settles the later operations of its session as conflicts, unapplied; other sessions go on', async (t) => {
+  const conditional = (id: string, ifVersion: number): StorageOperation => ({ type: 'update', id, key: 'k', value: 1, expiresAt, ifVersion })
+  const batch = new Batch([conditional('a', 1), conditional('b', 1), conditional('a', 2), touch('a'), conditional('b', 2)])
+  const seen: number[] = []
+  await batch.applyEach((op, index) => {
+    seen.push(index)
+    return index === 0 ? 'conflict' : true
+  })
+  t.deepEqual(seen, [0, 1, 4], 'nothing after the conflict of a was applied')
+  t.deepEqual(batch.outcomes, ['conflict', true, 'conflict', 'conflict', true])
+  t.is(batch.pendingCount, 0)
+})
+
+test('a conflict reported for an operation already settled changes nothing', (t) => {
+  const batch = new Batch([touch('a'), touch('a')])
+  batch.done(0, true)
+  batch.done(0, 'conflict')
+  t.deepEqual(batch.outcomes, [true, false])
+  t.true(batch.isPending(1))
+})
