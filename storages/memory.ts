@@ -1,6 +1,15 @@
 import { LRUCache } from 'lru-cache'
-import { AbstractStorage, dataFromEntries, encodeValue, isLive, positiveIntegerOption, type AbstractStorageOptions } from '../src/kit/index.js'
-import type { Batch, BatchOutcome, SessionRecord, SessionRecordInput, StorageCapabilities, StorageOperation } from '../src/kit/index.js'
+import {
+  AbstractStorage,
+  dataFromEntries,
+  decideWrite,
+  encodeValue,
+  isLive,
+  nextVersion,
+  positiveIntegerOption,
+  type AbstractStorageOptions,
+} from '../src/kit/index.js'
+import type { Batch, BatchOutcome, SessionRecord, SessionRecordInput, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions extends AbstractStorageOptions {
@@ -20,7 +29,9 @@ interface Stored {
 /**
  * Keeps sessions in this process's memory. For tests and development only: everything is lost
  * when the process exits and nothing is shared between processes. Bounded (least recently used
- * sessions go first) and honours expiry; reading an unknown id allocates nothing.
+ * sessions go first) and honours expiry; reading an unknown id allocates nothing. Conditional
+ * writes (`ifVersion`) are checked and applied in one synchronous step, so nothing can come
+ * between; `versions(ids)` reads the map.
  *
  * @example
  * ```ts
@@ -47,8 +58,17 @@ export class MemoryStorage extends AbstractStorage {
     return stored === undefined ? undefined : toRecord(stored)
   }
 
-  protected override _apply(op: StorageOperation, now: number): boolean {
+  protected override _apply(op: StorageOperation, now: number): boolean | WriteConflict {
     return this.#apply(op, now)
+  }
+
+  protected override _versions(ids: readonly string[], now: number): Map<string, number> {
+    const versions = new Map<string, number>()
+    for (const id of ids) {
+      const stored = this.#sessions.peek(id)
+      if (stored !== undefined && isLive(stored, now)) versions.set(id, stored.version)
+    }
+    return versions
   }
 
   protected override _write(batch: Batch, now: number): void {
@@ -84,23 +104,24 @@ export class MemoryStorage extends AbstractStorage {
     this.#sessions.clear()
   }
 
-  #apply(op: StorageOperation, now: number): boolean {
+  #apply(op: StorageOperation, now: number): boolean | WriteConflict {
+    const stored = this.#live(op.id, now)
+    const decision = decideWrite(op, stored)
+    if (decision !== 'apply') return decision
     switch (op.type) {
       case 'set':
-        this.#set(op.id, op.record)
+        this.#set(op.id, op.record, nextVersion(stored))
         return true
       case 'delete':
         this.#sessions.delete(op.id)
         return true
-      default: {
-        const stored = this.#live(op.id, now)
-        if (stored === undefined) return false
-        if (op.type === 'update') stored.values.set(op.key, encodeValue(op.value, op.key))
-        else if (op.type === 'remove') stored.values.delete(op.key)
-        stored.expiresAt = op.expiresAt
-        stored.version++
+      default:
+        // decideWrite applies an update, remove or touch only to a live record.
+        if (op.type === 'update') stored!.values.set(op.key, encodeValue(op.value, op.key))
+        else if (op.type === 'remove') stored!.values.delete(op.key)
+        if (op.type !== 'touch') stored!.version++
+        stored!.expiresAt = op.expiresAt
         return true
-      }
     }
   }
 
@@ -111,17 +132,10 @@ export class MemoryStorage extends AbstractStorage {
     return undefined
   }
 
-  #set(id: string, record: SessionRecordInput): void {
+  #set(id: string, record: SessionRecordInput, version: number): void {
     const values = new Map<string, string>()
     for (const key of Object.keys(record.data)) values.set(key, encodeValue(record.data[key], key))
-    const previous = this.#sessions.get(id)
-    this.#sessions.set(id, {
-      values,
-      createdAt: record.createdAt,
-      expiresAt: record.expiresAt,
-      absoluteExpiresAt: record.absoluteExpiresAt,
-      version: (previous?.version ?? 0) + 1,
-    })
+    this.#sessions.set(id, { values, createdAt: record.createdAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt, version })
   }
 }
 
