@@ -2,32 +2,28 @@ import { ClassicLevel } from 'classic-level'
 import {
   AbstractStorage,
   KeyedLock,
-  dataFromEntries,
-  deadlineOf,
-  decodeValue,
+  decideWrite,
   encodeValue,
   functionOption,
   hasCode,
   invalidOperation,
-  invalidRecord,
-  isPlainObject,
   isLive,
   messageOf,
+  nextVersion,
   nonNegativeNumberOption,
   optionsObject,
-  parseRecord,
   positiveIntegerOption,
-  readRecord,
   storageFailure,
   toError,
   type AbstractStorageOptions,
   type Batch,
-  type RawRecord,
   type BatchOutcome,
   type SessionRecord,
   type StorageCapabilities,
   type StorageOperation,
+  type WriteConflict,
 } from '../src/kit/index.js'
+import { DATA, DEADLINE_DIGITS, END, META, VALID_ID, dataKey, deadlineKey, indexKey, parseMeta, toRecord, type Meta, type Working } from './level/layout.js'
 
 /**
  * What the storage needs of a classic-level database or sublevel (any key and value
@@ -65,34 +61,6 @@ export interface LevelStorageOptions extends AbstractStorageOptions {
   onCleanupError?: (error: Error) => void
 }
 
-/** Session metadata, one entry per session; the data keys are entries of their own. */
-interface Meta {
-  createdAt: number
-  expiresAt: number
-  absoluteExpiresAt?: number
-  version: number
-}
-
-/** What one id looks like while a batch is applied to it. */
-interface Working {
-  meta: Meta | undefined
-  /** Keys of the data entries in the database (full entry keys); known only for ids a set or delete replaces. */
-  dataKeys: Set<string> | undefined
-}
-
-/**
- * Layout, inside two sublevels of the database:
- * - `sessions`: `<id>\x00` → metadata JSON, `<id>\x01<key as JSON>` → the value as JSON;
- * - `expiry`: `<deadline, 16 digits><id>` → '' — the expiry index `cleanup()` walks.
- * Ids are printable ASCII, so `\x00` and `\x01` cannot occur in them and one key range
- * holds exactly one session.
- */
-const META = '\x00'
-const DATA = '\x01'
-const END = '\x02'
-const VALID_ID = /^[\x21-\x7e]{1,255}$/
-const DEADLINE_DIGITS = 16
-const MAX_DEADLINE = 10 ** DEADLINE_DIGITS - 1
 const OWNER = 'LevelStorage'
 
 /**
@@ -219,6 +187,19 @@ export class LevelStorage extends AbstractStorage {
     })
   }
 
+  /** The metadata entries of `ids`, in one `getMany`. */
+  protected override async _versions(ids: readonly string[], now: number): Promise<Map<string, number>> {
+    const valid = ids.filter((id) => VALID_ID.test(id))
+    const metas = valid.length === 0 ? [] : await this.#records.getMany(valid.map((id) => id + META))
+    const versions = new Map<string, number>()
+    valid.forEach((id, i) => {
+      const text = metas[i]
+      const meta = text === undefined ? undefined : parseMeta(text)
+      if (meta !== undefined && isLive(meta, now)) versions.set(id, meta.version)
+    })
+    return versions
+  }
+
   protected override async _length(now: number): Promise<number> {
     let count = 0
     for await (const _ of this.#expiry.keys({ gte: deadlineKey(now + 1) })) count++
@@ -314,8 +295,11 @@ export class LevelStorage extends AbstractStorage {
   }
 
   /** Apply `op` to `state`, adding the database writes it takes to `writes`; its outcome. */
-  #apply(op: StorageOperation, state: Working, now: number, writes: LevelOperation[]): boolean {
+  #apply(op: StorageOperation, state: Working, now: number, writes: LevelOperation[]): boolean | WriteConflict {
     const records = this.#records
+    const live = state.meta !== undefined && isLive(state.meta, now) ? state.meta : undefined
+    const decision = decideWrite(op, live)
+    if (decision !== 'apply') return decision
     switch (op.type) {
       case 'set': {
         const data = op.record.data
@@ -323,29 +307,27 @@ export class LevelStorage extends AbstractStorage {
         for (const key of state.dataKeys ?? []) writes.push({ type: 'del', sublevel: records, key })
         for (const [key, value] of entries) writes.push({ type: 'put', sublevel: records, key, value })
         state.dataKeys = new Set(entries.map(([key]) => key))
-        const meta: Meta = { createdAt: op.record.createdAt, expiresAt: op.record.expiresAt, version: (state.meta?.version ?? 0) + 1 }
+        const meta: Meta = { createdAt: op.record.createdAt, expiresAt: op.record.expiresAt, version: nextVersion(live) }
         if (op.record.absoluteExpiresAt !== undefined) meta.absoluteExpiresAt = op.record.absoluteExpiresAt
         this.#putMeta(op.id, state, meta, writes)
         return true
       }
       case 'update':
-      case 'remove':
-      case 'touch': {
-        const meta = state.meta
-        if (meta === undefined || !isLive(meta, now)) return false
-        if (op.type !== 'touch') {
-          const key = dataKey(op.id, op.key)
-          if (op.type === 'update') {
-            writes.push({ type: 'put', sublevel: records, key, value: encodeValue(op.value, op.key) })
-            state.dataKeys?.add(key)
-          } else {
-            writes.push({ type: 'del', sublevel: records, key })
-            state.dataKeys?.delete(key)
-          }
+      case 'remove': {
+        const key = dataKey(op.id, op.key)
+        if (op.type === 'update') {
+          writes.push({ type: 'put', sublevel: records, key, value: encodeValue(op.value, op.key) })
+          state.dataKeys?.add(key)
+        } else {
+          writes.push({ type: 'del', sublevel: records, key })
+          state.dataKeys?.delete(key)
         }
-        this.#putMeta(op.id, state, { ...meta, expiresAt: op.expiresAt, version: meta.version + 1 }, writes)
+        this.#putMeta(op.id, state, { ...live!, expiresAt: op.expiresAt, version: nextVersion(live) }, writes)
         return true
       }
+      case 'touch':
+        this.#putMeta(op.id, state, { ...live!, expiresAt: op.expiresAt }, writes)
+        return true
       case 'delete':
         this.#deleteSession(op.id, state.meta, state.dataKeys ?? [], writes)
         state.meta = undefined
@@ -392,46 +374,6 @@ export class LevelStorage extends AbstractStorage {
       return removed
     })
   }
-}
-
-/** The session's live record from its entries (metadata first, then data); throws `SESSION_INVALID_RECORD` when it cannot be used. */
-function toRecord(id: string, entries: Array<[string, string]>, now: number): SessionRecord | undefined {
-  const [first, ...rest] = entries
-  if (first === undefined) return undefined
-  if (first[0] !== id + META) throw invalidRecord('level', 'it has data but no metadata', id)
-  const meta = parseMeta(first[1])
-  if (meta === undefined) throw invalidRecord('level', 'its metadata is not valid JSON with createdAt, expiresAt and version', id)
-  if (!isLive(meta, now)) return undefined
-  const values: Array<[string, string]> = []
-  for (const [key, text] of rest) {
-    const name = decodeValue(key.slice(id.length + 1))
-    if (typeof name !== 'string') throw invalidRecord('level', 'one of its keys is not a string', id)
-    values.push([name, text])
-  }
-  return readRecord('level', { ...meta, data: dataFromEntries(values) }, id)
-}
-
-/** Parsed metadata, or `undefined` when it is not metadata at all. */
-function parseMeta(text: string): Meta | undefined {
-  const fields = decodeValue(text)
-  const parsed = isPlainObject(fields) ? parseRecord({ ...fields, data: {} } as RawRecord) : 'not an object'
-  if (typeof parsed === 'string') return undefined
-  const { data: _data, ...meta } = parsed
-  return meta
-}
-
-function dataKey(id: string, key: string): string {
-  // As JSON, any key (even one with lone surrogates) survives the UTF-8 round trip exactly.
-  return id + DATA + JSON.stringify(key)
-}
-
-/** Fixed-width milliseconds, so the index sorts by deadline. Fractions round up: live while `now` is below. */
-function deadlineKey(deadline: number): string {
-  return String(Math.min(MAX_DEADLINE, Math.max(0, Math.ceil(deadline)))).padStart(DEADLINE_DIGITS, '0')
-}
-
-function indexKey(id: string, meta: Meta): string {
-  return deadlineKey(deadlineOf(meta)) + id
 }
 
 function openError(location: string, err: unknown): Error {
