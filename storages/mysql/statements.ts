@@ -1,0 +1,170 @@
+/**
+ * The SQL of `MySQLStorage` and the rows it sends and reads: internal to
+ * `caching-session-manager/storages/mysql`.
+ *
+ * @internal
+ * @module
+ */
+import type { RowDataPacket } from 'mysql2/promise'
+import type { RawRecord, StorageOperation } from '../../src/kit/index.js'
+
+/**
+ * The kit's liveness rule (`isLive` of src/kit/liveness.ts) in SQL, for `now` passed twice: live while
+ * now < expires_at and (no absolute deadline, or now < absolute_expires_at). SQL `NULL` is "no
+ * absolute deadline". {@link EXPIRED} is its negation, for cleanup.
+ */
+const LIVE = 'expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expires_at > ?)'
+const EXPIRED = 'expires_at <= ? OR absolute_expires_at <= ?'
+/** Whether `data` holds a JSON object; JSON_VALID first, since JSON_TYPE of invalid text is an error in strict mode. */
+const DATA_IS_OBJECT = "(CASE WHEN JSON_VALID(data) THEN JSON_TYPE(data) END) = 'OBJECT'"
+const COLUMNS = 'CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version'
+const INSERT = 'INSERT INTO %t (id, data, created_at, expires_at, absolute_expires_at, version) VALUES'
+/** The columns a whole-record write replaces, for `setRow`'s first four values (without the id). */
+const REPLACE = 'data = ?, created_at = ?, expires_at = ?, absolute_expires_at = ?'
+
+export interface SessionRow extends RowDataPacket {
+  data: unknown
+  created_at: unknown
+  expires_at: unknown
+  absolute_expires_at: unknown
+  version: unknown
+}
+
+export type PagedRow = SessionRow & { id: Buffer }
+/** What a batch reads (and locks) of a row before it writes: its version, whether it is live, whether its data is an object. */
+export type LockedRow = RowDataPacket & { id: Buffer; version: unknown; live: unknown; is_object: unknown }
+/** What a refused single write reads of a live row to classify it. */
+export type ProbedRow = RowDataPacket & { version: unknown; is_object: unknown }
+export type VersionRow = RowDataPacket & { id: Buffer; version: unknown }
+
+/** What this file passes as statement parameters; arrays expand to lists in `IN (?)`. */
+export type Param = string | number | null | Buffer | Param[]
+
+export type SetOp = Extract<StorageOperation, { type: 'set' }>
+export type Change = Extract<StorageOperation, { type: 'update' | 'remove' | 'touch' }>
+export type Entry<T> = [index: number, op: T]
+
+/** The SQL of one table; `table` is already quoted. Statements that test liveness take `now` twice where `LIVE` or `EXPIRED` is. */
+export function statements(table: string) {
+  const insert = INSERT.replace('%t', table)
+  const rows = (count: number): string => Array(count).fill('(?, ?, ?, ?, ?, 1)').join(', ')
+  return {
+    create: `CREATE TABLE IF NOT EXISTS ${table} (
+      id VARBINARY(64) NOT NULL,
+      data JSON NOT NULL,
+      created_at BIGINT NOT NULL,
+      expires_at BIGINT NOT NULL,
+      absolute_expires_at BIGINT NULL,
+      version INT UNSIGNED NOT NULL DEFAULT 1,
+      PRIMARY KEY (id),
+      KEY expires_at (expires_at),
+      KEY absolute_expires_at (absolute_expires_at)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    get: `SELECT ${COLUMNS} FROM ${table} WHERE id = ? AND ${LIVE}`,
+    /**
+     * Unconditional sets, then `now` twice. The version is assigned first, so it reads the
+     * replaced row's deadlines (MySQL assigns left to right; MariaDB's SIMULTANEOUS_ASSIGNMENT
+     * reads old values anyway): the live row's version plus one, or 1 over an expired row. VALUES()
+     * rather than a row alias: MariaDB has no `AS new` syntax.
+     */
+    upsert: (count: number) =>
+      `${insert} ${rows(count)}
+       ON DUPLICATE KEY UPDATE version = IF(${LIVE}, version + 1, 1), data = VALUES(data), created_at = VALUES(created_at),
+       expires_at = VALUES(expires_at), absolute_expires_at = VALUES(absolute_expires_at)`,
+    /** Sets with `ifVersion` 0 of ids that have no row: a row made meanwhile makes the statement fail (duplicate key) rather than be replaced. */
+    insert: (count: number) => `${insert} ${rows(count)}`,
+    /** A set with `ifVersion` 0 over an expired row (`setRow` without the id, then the id and `now` twice). */
+    replaceExpired: `UPDATE ${table} SET ${REPLACE}, version = 1 WHERE id = ? AND (${EXPIRED})`,
+    /** A set with `ifVersion` v > 0 (`setRow` without the id, then the id, v and `now` twice). */
+    replaceIf: `UPDATE ${table} SET ${REPLACE}, version = version + 1 WHERE id = ? AND version = ? AND ${LIVE}`,
+    // JSON_EXTRACT(?, '$') makes the parameter a JSON value, so a string stays a string rather than raw text.
+    update: (conditional: boolean) =>
+      `UPDATE ${table} SET data = JSON_SET(data, ?, JSON_EXTRACT(?, '$')), expires_at = ?, version = version + 1
+      WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}${conditional ? ' AND version = ?' : ''}`,
+    remove: (conditional: boolean) =>
+      `UPDATE ${table} SET data = JSON_REMOVE(data, ?), expires_at = ?, version = version + 1
+      WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}${conditional ? ' AND version = ?' : ''}`,
+    touch: `UPDATE ${table} SET expires_at = ? WHERE id = ? AND ${LIVE}`,
+    deleteOne: `DELETE FROM ${table} WHERE id = ?`,
+    /** A delete with `ifVersion` (the id, the version, `now` twice): only a live row at another version stays. */
+    deleteIf: `DELETE FROM ${table} WHERE id = ? AND (version = ? OR ${EXPIRED})`,
+    deleteMany: `DELETE FROM ${table} WHERE id IN (?)`,
+    /** What a refused single write reads to tell "no live record" from "another version". */
+    probe: `SELECT version, ${DATA_IS_OBJECT} AS is_object FROM ${table} WHERE id = ? AND ${LIVE}`,
+    /** A batch round's read of its ids (`now` twice, then the ids): every row there is, locked until the transaction ends. */
+    lockRows: `SELECT id, version, ${LIVE} AS live, ${DATA_IS_OBJECT} AS is_object FROM ${table} WHERE id IN (?) FOR UPDATE`,
+    versions: `SELECT id, version FROM ${table} WHERE id IN (?) AND ${LIVE}`,
+    // The batch's rows arrive as ONE JSON parameter read by JSON_TABLE and joined to the table by
+    // primary key, so the server's work grows linearly with the rows (a CASE with one WHEN per row
+    // grew with their square). Ids travel as hex and are compared after UNHEX, as bytes. The value
+    // is the JSON fragment itself (a JSON column keeps it as JSON text) and JSON_EXTRACT(…, '$')
+    // turns it into a JSON value, as in `update`. STRAIGHT_JOIN: read the batch rows first and look
+    // each up by primary key, even when the table's statistics say it is small. A value nested
+    // within two levels of the server's JSON depth limit fails the statement (the batch is then
+    // applied one by one, and each operation gets the outcome `update` gives it). A touch keeps
+    // the version.
+    changeMany: `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (
+        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e'
+      )) AS b STRAIGHT_JOIN ${table} AS t ON t.id = UNHEX(b.id_hex)
+      SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
+        t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)`,
+    count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
+    page: `SELECT id, ${COLUMNS} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
+    clearChunk: `DELETE FROM ${table} LIMIT ?`,
+    cleanupChunk: `DELETE FROM ${table} WHERE ${EXPIRED} LIMIT ?`,
+  }
+}
+
+/** The statements of one table. */
+export type Statements = ReturnType<typeof statements>
+
+/** Ids are compared as bytes: base64url ids that differ only by case are different rows. */
+export function rowId(id: string): Buffer {
+  return Buffer.from(id, 'utf8')
+}
+
+/**
+ * A JSON path naming exactly one member, whatever the key holds (dots, quotes, `*`, `$`…):
+ * a JSON string literal after `$.` is how MySQL and MariaDB quote a member name.
+ */
+export function jsonPath(key: string): string {
+  return '$.' + JSON.stringify(key)
+}
+
+/** One row of `changeMany`'s JSON parameter: `k` is `u` (update, `v` its value's JSON text), `r` (remove) or `t` (touch). */
+export function changeRow(op: Change, valueText: string | undefined): string {
+  const head = `{"i":"${rowId(op.id).toString('hex')}","e":${JSON.stringify(op.expiresAt)}`
+  if (op.type === 'touch') return `${head},"k":"t"}`
+  const path = JSON.stringify(jsonPath(op.key))
+  return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}}` : `${head},"k":"r","p":${path}}`
+}
+
+/** The values of one row of `upsert` or `insert`: the id, the data's JSON text and the timestamps. */
+export function setRow({ id, record }: SetOp, dataText: string): Param[] {
+  return [rowId(id), dataText, record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
+}
+
+/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline". */
+export function rawRecord(row: SessionRow, data: unknown): RawRecord {
+  return { data, createdAt: row.created_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at, version: row.version }
+}
+
+/** mysql2's error code (`ER_LOCK_DEADLOCK`), or `undefined` for an error that has none. */
+export function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
+}
+
+/**
+ * Whether the server refused one statement (bad data, a failed constraint) on a connection
+ * that is fine, so the operations can be applied one by one. Not when the transaction was
+ * rolled back as a whole (a deadlock or serialization failure, SQLSTATE class 40; a lock wait
+ * timeout), the table is missing, or the connection failed (SQLSTATE class 08, or no answer):
+ * applying each operation would only meet the same condition again.
+ */
+export function isRefusedStatement(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false
+  const { sqlState, fatal } = err as { sqlState?: unknown; fatal?: unknown }
+  if (typeof sqlState !== 'string' || fatal === true || sqlState.startsWith('40') || sqlState.startsWith('08')) return false
+  const code = codeOf(err)
+  return code !== 'ER_LOCK_WAIT_TIMEOUT' && code !== 'ER_NO_SUCH_TABLE'
+}
