@@ -1,17 +1,44 @@
 import {
+  BatchGetItemCommand,
   BatchWriteItemCommand,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
   ScanCommand,
+  UpdateItemCommand,
   type DynamoDBClientConfig,
   type ScanCommandInput,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb'
-import { AbstractStorage, booleanOption, invalidRecord, positiveIntegerOption, storageError, type AbstractStorageOptions } from '../src/kit/index.js'
-import type { Batch, BatchOutcome, SessionRecord, StorageCapabilities, StorageOperation } from '../src/kit/index.js'
-import { deleteRequest, key, liveFilter, setCommand, toRecord, updateCommand, type Change, type Item } from './dynamodb/items.js'
+import {
+  AbstractStorage,
+  booleanOption,
+  chunks,
+  invalidRecord,
+  positiveIntegerOption,
+  refusedWrite,
+  storageError,
+  type AbstractStorageOptions,
+} from '../src/kit/index.js'
+import type { Batch, BatchOutcome, SessionRecord, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
+import {
+  deleteCommand,
+  deleteRequest,
+  key,
+  liveFilter,
+  liveVersion,
+  setCommand,
+  toRecord,
+  updateCommand,
+  versionsRequest,
+  type Item,
+  type KeyChange,
+  type SetCondition,
+} from './dynamodb/items.js'
+import { eachLimit, sendUntilProcessed, UNPROCESSED_SENDS } from './dynamodb/requests.js'
 import { createTableIfMissing, errorName } from './dynamodb/table.js'
+
+export { sendUntilProcessed, type RetryOptions } from './dynamodb/requests.js'
 
 /**
  * Options of {@link DynamoDBStorage}. Give `client` or `clientConfig`, or neither for a client
@@ -46,27 +73,14 @@ export interface DynamoDBStorageOptions extends AbstractStorageOptions {
   concurrency?: number
 }
 
-/**
- * How {@link sendUntilProcessed} finishes one call: `attempts` sends in all, and between two
- * sends a random delay of up to `baseDelayMs * 2 ** attempt`, capped at `maxDelayMs` ("full jitter").
- */
-export interface RetryOptions {
-  /** Sends in all, the first included. Default 3. */
-  attempts?: number
-  /** Default 25. */
-  baseDelayMs?: number
-  /** Default 200. */
-  maxDelayMs?: number
-  /** How to wait; tests pass one that records the delay. Default a timer. */
-  sleep?: (ms: number) => Promise<void>
-}
-
 const OWNER = 'DynamoDBStorage'
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/
 /** BatchWriteItem takes at most 25 requests. */
 const BATCH_WRITE_LIMIT = 25
-/** Sends of one BatchWriteItem call, the first included, before what is left unprocessed fails. */
-const UNPROCESSED_SENDS = 3
+/** BatchGetItem reads at most 100 keys. */
+const BATCH_GET_LIMIT = 100
+/** Tries of an unconditional set that keeps meeting an item that expires or comes alive between two of them. */
+const SET_TRIES = 4
 
 /**
  * Keeps sessions in a DynamoDB table through the AWS SDK v3. One item per session: `id` (the
@@ -74,14 +88,22 @@ const UNPROCESSED_SENDS = 3
  * `absoluteExpiresAt` (epoch ms), `version`, and `ttl` (epoch seconds of the deadline) so
  * DynamoDB's TTL deletes expired items. `update`, `remove` and `touch` are one conditional
  * `UpdateItem` each on a path of the map, never a read-modify-write, so processes writing
- * different keys of one session all keep their writes. Items past their deadline (by the
+ * different keys of one session all keep their writes; a touch keeps the version. A write with
+ * `ifVersion` adds `version = :v` to its `ConditionExpression`, so two processes writing against
+ * the same version cannot both apply; when a conditional update or remove is refused, one
+ * `GetItem` tells "no live record" from "another version" (a refused conditional set or delete
+ * is a conflict without it). An unconditional set is one `UpdateItem` on a live item or a new
+ * one, and a second one when it finds an expired item (its version starts over at 1).
+ * `versions(ids)` is `BatchGetItem` with a projection (id, version, deadlines), 100 keys per
+ * request, its `UnprocessedKeys` sent again within the call as for `BatchWriteItem`. Items past their deadline (by the
  * storage's `now` clock) are never returned, whether or not TTL has deleted them yet. Reads
  * are strongly consistent.
  *
  * The storage does not retry: a failed write rejects (in a batch, it is that operation's
  * outcome) and the manager's write queue retries it. The one exception is `BatchWriteItem`'s
- * `UnprocessedItems`, sent again within the same call (3 sends in all, short jittered waits);
- * deletes still unprocessed after that fail as their own outcomes.
+ * `UnprocessedItems` (and `BatchGetItem`'s `UnprocessedKeys`), sent again within the same call
+ * (3 sends in all, short jittered waits); deletes still unprocessed after that fail as their
+ * own outcomes, and `versions` rejects.
  *
  * @example
  * ```ts
@@ -155,22 +177,21 @@ export class DynamoDBStorage extends AbstractStorage {
     return record
   }
 
-  protected override async _apply(op: StorageOperation, now: number): Promise<boolean> {
-    if (op.type !== 'delete') return this.#change(op, now)
-    await this.#client.send(new DeleteItemCommand({ TableName: this.table, Key: key(op.id) }))
-    return true
+  protected override _apply(op: StorageOperation, now: number): Promise<boolean | WriteConflict> {
+    return this.#one(op, now)
   }
 
   /**
-   * Deletes go in `BatchWriteItem` requests of 25; every other operation is its own
-   * `UpdateItem` (a put could not add to the version), `concurrency` at once. Rounds keep each
-   * session's operations in order.
+   * Unconditional deletes go in `BatchWriteItem` requests of 25; every other operation is its
+   * own request (a put could not add to the version, and a batch write carries no condition),
+   * `concurrency` at once. Rounds keep each session's operations in order; once one conflicts,
+   * the later ones of its session are settled `'conflict'` and never sent.
    */
   protected override async _write(batch: Batch, now: number): Promise<void> {
     for (const round of batch.rounds()) {
       const pending = round.filter(([index]) => batch.isPending(index))
-      const deletes = pending.filter(([, op]) => op.type === 'delete').map(([index, op]) => [index, op.id] as const)
-      const changes = pending.filter((entry): entry is [number, Change] => entry[1].type !== 'delete')
+      const deletes = pending.filter(([, op]) => op.type === 'delete' && op.ifVersion === undefined).map(([index, op]) => [index, op.id] as const)
+      const others = pending.filter(([, op]) => op.type !== 'delete' || op.ifVersion !== undefined)
       await Promise.all([
         this.#deleteMany(deletes.map(([, id]) => id)).then((errors) => {
           for (const [index, id] of deletes) {
@@ -179,15 +200,44 @@ export class DynamoDBStorage extends AbstractStorage {
             else batch.fail(index, error)
           }
         }),
-        eachLimit(changes, this.#concurrency, async ([index, op]) => {
+        eachLimit(others, this.#concurrency, async ([index, op]) => {
           try {
-            batch.done(index, await this.#change(op, now))
+            batch.done(index, await this.#one(op, now))
           } catch (err) {
             batch.fail(index, storageError(this.name, 'write a session', err))
           }
         }),
       ])
     }
+  }
+
+  /**
+   * `BatchGetItem` of the ids' versions and deadlines, 100 keys per request, `concurrency`
+   * requests at once; its `UnprocessedKeys` are sent again (as the projection that dynalite
+   * leaves out of them), 3 sends in all, and any still left make the call reject.
+   */
+  protected override async _versions(ids: readonly string[], now: number): Promise<Map<string, number>> {
+    const versions = new Map<string, number>()
+    const read = async (keys: Item[]): Promise<Item[]> => {
+      const result = await this.#client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: versionsRequest(keys) } }))
+      for (const item of result.Responses?.[this.table] ?? []) {
+        const found = liveVersion(item, now)
+        if (found !== undefined) versions.set(...found)
+      }
+      return result.UnprocessedKeys?.[this.table]?.Keys ?? []
+    }
+    const failures: unknown[] = []
+    await eachLimit(chunks(ids.map(key), BATCH_GET_LIMIT), this.#concurrency, async (group) => {
+      try {
+        const left = await sendUntilProcessed(read, group)
+        if (left.length > 0)
+          throw new Error(`BatchGetItem left ${left.length} of ${group.length} keys unprocessed after ${UNPROCESSED_SENDS} sends (throttled)`)
+      } catch (err) {
+        failures.push(err)
+      }
+    })
+    if (failures.length > 0) throw failures[0]
+    return versions
   }
 
   protected override async _length(now: number): Promise<number> {
@@ -220,15 +270,61 @@ export class DynamoDBStorage extends AbstractStorage {
     if (this.#ownsClient) this.#client.destroy()
   }
 
-  /** A conditional `UpdateItem`: `true` when applied, `false` when its condition (a live item) failed. */
-  async #change(op: Change, now: number): Promise<boolean> {
+  /** One operation, one request (an unconditional set: two when it meets an expired item). */
+  async #one(op: StorageOperation, now: number): Promise<boolean | WriteConflict> {
+    switch (op.type) {
+      case 'set':
+        if (op.ifVersion !== undefined)
+          return (await this.#conditional(setCommand(this.table, op.id, op.record, op.ifVersion === 0 ? 'none live' : op.ifVersion, now))) || 'conflict'
+        return this.#unconditionalSet(op, now)
+      case 'delete':
+        if (op.ifVersion === undefined) {
+          await this.#client.send(new DeleteItemCommand({ TableName: this.table, Key: key(op.id) }))
+          return true
+        }
+        // The condition lets through everything but a live item at another version.
+        return (await this.#conditional(deleteCommand(this.table, op.id, op.ifVersion, now))) || 'conflict'
+      default:
+        if (await this.#conditional(updateCommand(this.table, op, now))) return true
+        return op.type === 'touch' || op.ifVersion === undefined ? false : this.#refused(op, now)
+    }
+  }
+
+  /**
+   * A set without `ifVersion`: on a live item or none (the version follows), else, the item
+   * being expired, in its place with version 1. An item that comes alive or expires between
+   * two tries is tried again, a few times.
+   */
+  async #unconditionalSet(op: Extract<StorageOperation, { type: 'set' }>, now: number): Promise<true> {
+    for (let tries = 0, condition: SetCondition = 'live or none'; tries < SET_TRIES; tries++) {
+      if (await this.#conditional(setCommand(this.table, op.id, op.record, condition, now))) return true
+      condition = condition === 'live or none' ? 'none live' : 'live or none'
+    }
+    throw new Error(`the item kept expiring and coming alive while ${SET_TRIES} sets tried to replace it`)
+  }
+
+  /** Send a conditional request: `true` when applied, `false` when its condition failed. */
+  async #conditional(command: UpdateItemCommand | DeleteItemCommand): Promise<boolean> {
     try {
-      await this.#client.send(op.type === 'set' ? setCommand(this.table, op.id, op.record) : updateCommand(this.table, op, now))
+      await (command instanceof DeleteItemCommand ? this.#client.send(command) : this.#client.send(command))
       return true
     } catch (err) {
       if (errorName(err) === 'ConditionalCheckFailedException') return false
       throw err
     }
+  }
+
+  /**
+   * The outcome of a conditional update or remove whose condition failed, from the item read
+   * after it (see the kit's `refusedWrite`). DynamoDB could return the item with the failure
+   * (`ReturnValuesOnConditionCheckFailure`), but emulators such as dynalite do not: one read
+   * works everywhere, and is paid only on a refusal.
+   */
+  async #refused(op: KeyChange, now: number): Promise<boolean | WriteConflict> {
+    const { Item: item } = await this.#client.send(new GetItemCommand({ TableName: this.table, Key: key(op.id), ConsistentRead: true }))
+    const record = item === undefined ? undefined : toRecord(item, now)
+    // An item that is not a usable record is no live record for a key change, as the condition says.
+    return refusedWrite(op, typeof record === 'object' ? record : undefined)
   }
 
   /**
@@ -284,40 +380,4 @@ export class DynamoDBStorage extends AbstractStorage {
       start = page.LastEvaluatedKey
     } while (start !== undefined)
   }
-}
-
-/**
- * Send `requests` with `send`, which resolves to the requests left unprocessed, until none are
- * left or `attempts` sends were made, waiting a short jittered, doubling delay between sends
- * (how AWS asks callers to finish a `BatchWriteItem`). Resolves to what is still unprocessed
- * (empty when everything landed); a rejection of `send` is passed on, never retried.
- *
- * @internal Exported for its tests; not part of the storage's API.
- * @example
- * ```ts
- * const left = await sendUntilProcessed((requests) => writeAndReturnUnprocessed(requests), requests)
- * ```
- */
-export async function sendUntilProcessed<T>(send: (requests: T[]) => Promise<T[]>, requests: readonly T[], options: RetryOptions = {}): Promise<T[]> {
-  const { attempts = UNPROCESSED_SENDS, baseDelayMs = 25, maxDelayMs = 200, sleep: wait = sleep } = options
-  let pending = [...requests]
-  for (let attempt = 1; pending.length > 0; attempt++) {
-    pending = await send(pending)
-    if (pending.length === 0 || attempt >= attempts) break
-    await wait(Math.random() * Math.min(maxDelayMs, baseDelayMs * 2 ** attempt))
-  }
-  return pending
-}
-
-/** Run `work` on every item, at most `limit` at once; `work` must not reject. */
-async function eachLimit<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -5,7 +5,14 @@
  * @internal
  * @module
  */
-import { UpdateItemCommand, type AttributeValue, type ScanCommandInput, type WriteRequest } from '@aws-sdk/client-dynamodb'
+import {
+  DeleteItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type KeysAndAttributes,
+  type ScanCommandInput,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb'
 import {
   dataFromEntries,
   deadlineOf,
@@ -21,6 +28,18 @@ import {
 export type Item = Record<string, AttributeValue>
 /** The operations that are one `UpdateItem` each. */
 export type Change = Exclude<StorageOperation, { type: 'delete' }>
+/** Key changes and touches: an `UpdateItem` on condition that the item is live. */
+export type KeyChange = Exclude<Change, { type: 'set' }>
+
+/**
+ * What record a set may replace, and what version it then writes:
+ * - `'live or none'`: a live item (its version plus one) or none (1): the first try of an
+ *   unconditional set, which a dead item fails;
+ * - `'none live'`: no item, or a dead one (1): `ifVersion` 0, and the second try of an
+ *   unconditional set;
+ * - a number v: a live item at version v (v + 1).
+ */
+export type SetCondition = 'live or none' | 'none live' | number
 
 const ONE: AttributeValue = { N: '1' }
 const NULL_TYPE: AttributeValue = { S: 'NULL' }
@@ -47,37 +66,89 @@ export function liveFilter(now: number, dead = false): Partial<ScanCommandInput>
   return { FilterExpression: dead ? DEAD : LIVE, ExpressionAttributeNames: { ...NAMES }, ExpressionAttributeValues: values }
 }
 
-/** Replace every attribute of session `id` and add one to its version. */
-export function setCommand(table: string, id: string, record: SessionRecordInput): UpdateItemCommand {
+/** Replace every attribute of session `id` on `condition` at `now` (see {@link SetCondition}), and set its version. */
+export function setCommand(table: string, id: string, record: SessionRecordInput, condition: SetCondition, now: number): UpdateItemCommand {
   const data: Item = {}
   for (const name of Object.keys(record.data)) data[encodeKey(name)] = { S: encodeValue(record.data[name], name) }
   const absolute = record.absoluteExpiresAt
-  const values: Item = { ':d': { M: data }, ':c': number(record.createdAt), ':e': number(record.expiresAt), ':ttl': ttl(deadlineOf(record)), ':one': ONE }
+  const values: Item = {
+    ':d': { M: data },
+    ':c': number(record.createdAt),
+    ':e': number(record.expiresAt),
+    ':ttl': ttl(deadlineOf(record)),
+    ':one': ONE,
+    ':now': number(now),
+    ':null': NULL_TYPE,
+  }
   if (absolute !== undefined) values[':a'] = number(absolute)
+  let expression = `attribute_not_exists(#id) OR (${LIVE})`
+  if (condition === 'none live') expression = `attribute_not_exists(#id) OR NOT (${LIVE})`
+  else if (typeof condition === 'number') {
+    expression = `attribute_exists(#id) AND ${LIVE} AND #v = :if`
+    values[':if'] = number(condition)
+  }
+  // ADD starts from 0 on an item without a version: a new item gets 1.
+  const restart = condition === 'none live'
+  const update = [
+    `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? '' : ', #a = :a'}${restart ? ', #v = :one' : ''}`,
+    absolute === undefined ? 'REMOVE #a' : '',
+    restart ? '' : 'ADD #v :one',
+  ]
   return new UpdateItemCommand({
     TableName: table,
     Key: key(id),
-    UpdateExpression: `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? ' REMOVE #a' : ', #a = :a'} ADD #v :one`,
-    ExpressionAttributeNames: { ...NAMES, '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version' },
+    UpdateExpression: update.filter(Boolean).join(' '),
+    ConditionExpression: expression,
+    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version' },
     ExpressionAttributeValues: values,
   })
 }
 
+/** Delete session `id` unless a live item is at another version than `ifVersion`. */
+export function deleteCommand(table: string, id: string, ifVersion: number, now: number): DeleteItemCommand {
+  return new DeleteItemCommand({
+    TableName: table,
+    Key: key(id),
+    ConditionExpression: `attribute_not_exists(#id) OR NOT (${LIVE}) OR #v = :if`,
+    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#v': 'version' },
+    ExpressionAttributeValues: { ':now': number(now), ':null': NULL_TYPE, ':if': number(ifVersion) },
+  })
+}
+
+/** What `versions` reads of the items of `keys` (one table's part of a `BatchGetItem`): the id, the version and the deadlines. */
+export function versionsRequest(keys: Item[]): KeysAndAttributes {
+  return { Keys: keys, ProjectionExpression: '#id, #v, #e, #a', ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#v': 'version' }, ConsistentRead: true }
+}
+
+/** The id and version of an item read by a {@link versionsRequest}, when it is live at `now`. */
+export function liveVersion(item: Item, now: number): [string, number] | undefined {
+  const id = item['id']?.S
+  const record = parseRecord({ data: {}, createdAt: 0, expiresAt: item['expiresAt']?.N, absoluteExpiresAt: absoluteOf(item), version: item['version']?.N })
+  return id === undefined || typeof record === 'string' || !isLive(record, now) ? undefined : [id, record.version]
+}
+
 /**
  * An update, remove or touch, on condition that the item is live at `now` (and, to change a
- * key, that its data is a map). The TTL follows the idle deadline, which the manager never sets
- * past the absolute one.
+ * key, that its data is a map, and that its version is `ifVersion` when given). A key change
+ * adds one to the version; a touch keeps it. The TTL follows the idle deadline, which the
+ * manager never sets past the absolute one.
  */
-export function updateCommand(table: string, op: Exclude<Change, { type: 'set' }>, now: number): UpdateItemCommand {
-  const names: Record<string, string> = { ...NAMES, '#id': 'id', '#ttl': 'ttl', '#v': 'version' }
-  const values: Item = { ':e': number(op.expiresAt), ':ttl': ttl(op.expiresAt), ':one': ONE, ':now': number(now), ':null': NULL_TYPE }
-  let update = 'SET #e = :e, #ttl = :ttl ADD #v :one'
+export function updateCommand(table: string, op: KeyChange, now: number): UpdateItemCommand {
+  const names: Record<string, string> = { ...NAMES, '#id': 'id', '#ttl': 'ttl' }
+  const values: Item = { ':e': number(op.expiresAt), ':ttl': ttl(op.expiresAt), ':now': number(now), ':null': NULL_TYPE }
+  let update = 'SET #e = :e, #ttl = :ttl'
   let condition = `attribute_exists(#id) AND ${LIVE}`
   if (op.type !== 'touch') {
     names['#d'] = 'data'
     names['#k'] = encodeKey(op.key)
+    names['#v'] = 'version'
     values[':map'] = { S: 'M' }
+    values[':one'] = ONE
     condition += ' AND attribute_type(#d, :map)'
+    if (op.ifVersion !== undefined) {
+      condition += ' AND #v = :if'
+      values[':if'] = number(op.ifVersion)
+    }
     if (op.type === 'update') {
       values[':v'] = { S: encodeValue(op.value, op.key) }
       update = 'SET #d.#k = :v, #e = :e, #ttl = :ttl ADD #v :one'
@@ -101,13 +172,11 @@ export function updateCommand(table: string, op: Exclude<Change, { type: 'set' }
  * DynamoDB number holds only 38 digits up to 1e126, and nests only 32 levels).
  */
 export function toRecord(item: Item, now: number): SessionRecord | undefined | string {
-  const absolute = item['absoluteExpiresAt']
   const record = parseRecord({
     data: {},
     createdAt: item['createdAt']?.N,
     expiresAt: item['expiresAt']?.N,
-    // Not a number is a problem (a condition finds such an item dead); a NULL is no deadline.
-    absoluteExpiresAt: absolute === undefined || absolute.NULL === true ? undefined : (absolute.N ?? absolute),
+    absoluteExpiresAt: absoluteOf(item),
     version: item['version']?.N,
   })
   if (typeof record === 'string') return record
@@ -131,6 +200,12 @@ function encodeKey(name: string): string {
 
 function decodeKey(stored: string): string {
   return stored.startsWith('~') ? stored.slice(1) : stored
+}
+
+/** An item's absolute deadline for `parseRecord`: not a number is a problem (a condition finds such an item dead); a NULL is none. */
+function absoluteOf(item: Item): unknown {
+  const absolute = item['absoluteExpiresAt']
+  return absolute === undefined || absolute.NULL === true ? undefined : (absolute.N ?? absolute)
 }
 
 function number(value: number): AttributeValue {

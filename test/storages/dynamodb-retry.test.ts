@@ -21,8 +21,13 @@ interface Sent {
   readonly body: { RequestItems?: Record<string, Array<{ DeleteRequest: { Key: { id: { S: string } } } }>>; Key?: { id: { S: string } } }
 }
 
-/** Answer for one request: a body sent with 200, or `'throttle'`. */
-type Answer = (sent: Sent, count: number) => object | 'throttle'
+const CONDITION_FAILED = {
+  __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException',
+  message: 'The conditional request failed',
+}
+
+/** Answer for one request: a body sent with 200, `'throttle'`, or `'condition failed'`. */
+type Answer = (sent: Sent, count: number) => object | 'throttle' | 'condition failed'
 
 interface FakeEndpoint {
   readonly config: DynamoDBClientConfig
@@ -40,8 +45,8 @@ async function fakeEndpoint(answer: Answer): Promise<FakeEndpoint> {
       const request: Sent = { operation: String(req.headers['x-amz-target']).split('.')[1] ?? '', body: JSON.parse(text) as Sent['body'] }
       sent.push(request)
       const reply = answer(request, sent.filter((other) => other.operation === request.operation).length)
-      res.writeHead(reply === 'throttle' ? 400 : 200, { 'content-type': 'application/x-amz-json-1.0' })
-      res.end(JSON.stringify(reply === 'throttle' ? THROTTLED : reply))
+      res.writeHead(typeof reply === 'string' ? 400 : 200, { 'content-type': 'application/x-amz-json-1.0' })
+      res.end(JSON.stringify(reply === 'throttle' ? THROTTLED : reply === 'condition failed' ? CONDITION_FAILED : reply))
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -175,6 +180,92 @@ test('dynamodb: under the write queue, a delete is sent at most 3 times per queu
       endpoint.sent.slice(before).map((request) => request.operation),
       ['DeleteItem', 'DeleteItem', 'DeleteItem', 'DeleteItem'],
     )
+  } finally {
+    await storage.close()
+    await endpoint.close()
+  }
+})
+
+test('dynamodb: a refused conditional write costs one GetItem only when it is an update or remove; a set or delete is a conflict at once', async (t) => {
+  let item: object | undefined = { id: { S: 'x' }, data: { M: {} }, createdAt: { N: '0' }, expiresAt: { N: String(Date.now() + HOUR) }, version: { N: '4' } }
+  const endpoint = await fakeEndpoint((sent) => {
+    if (sent.operation === 'GetItem') return item === undefined ? {} : { Item: item }
+    return 'condition failed'
+  })
+  const storage = new DynamoDBStorage({ clientConfig: endpoint.config })
+  try {
+    const id = generateId()
+    t.is(await storage.update(id, 'a', 1, Date.now() + HOUR, 3), 'conflict', 'the item is at version 4')
+    t.is(await storage.set(id, record(), 3), 'conflict')
+    t.is(await storage.set(id, record(), 0), 'conflict')
+    t.is(await storage.delete(id, 3), 'conflict')
+    t.false(await storage.update(id, 'a', 1, Date.now() + HOUR), 'unconditional: the condition is liveness alone')
+    item = undefined
+    t.false(await storage.remove(id, 'a', Date.now() + HOUR, 3), 'no item: false, not a conflict')
+    t.deepEqual(
+      endpoint.sent.map((request) => request.operation),
+      ['UpdateItem', 'GetItem', 'UpdateItem', 'UpdateItem', 'DeleteItem', 'UpdateItem', 'UpdateItem', 'GetItem'],
+    )
+  } finally {
+    await storage.close()
+    await endpoint.close()
+  }
+})
+
+/** The keys and attributes of a BatchGetItem request, as sent. */
+interface GetRequest {
+  Keys: Array<{ id: { S: string } }>
+  ProjectionExpression?: string
+  ConsistentRead?: boolean
+}
+
+function requestedKeys(sent: Sent): GetRequest {
+  return (sent.body as unknown as { RequestItems: Record<string, GetRequest> }).RequestItems['sessions']!
+}
+
+/** A live item as BatchGetItem returns it through the projection. */
+function liveItem(key: { id: { S: string } }): object {
+  return { ...key, version: { N: '2' }, expiresAt: { N: String(Date.now() + HOUR) } }
+}
+
+test('dynamodb: versions() reads 100 keys per BatchGetItem with a projection; unprocessed keys are sent again within the call', async (t) => {
+  // Like dynalite, the endpoint returns the unprocessed keys without the projection: the storage sends its own again.
+  const endpoint = await fakeEndpoint((sent, count) => {
+    if (sent.operation !== 'BatchGetItem') return {}
+    const { Keys: keys } = requestedKeys(sent)
+    const [first, ...rest] = keys
+    if (count % 2 === 1 && rest.length > 0) return { Responses: { sessions: [liveItem(first!)] }, UnprocessedKeys: { sessions: { Keys: rest } } }
+    return { Responses: { sessions: keys.map(liveItem) } }
+  })
+  const storage = new DynamoDBStorage({ clientConfig: endpoint.config, concurrency: 1 })
+  try {
+    const ids = Array.from({ length: 250 }, () => generateId())
+    const versions = await storage.versions(ids)
+    t.is(versions.size, 250)
+    t.true([...versions.values()].every((version) => version === 2))
+    const requests = endpoint.sent.map(requestedKeys)
+    t.deepEqual(
+      requests.map((request) => request.Keys.length),
+      [100, 99, 100, 99, 50, 49],
+      'each chunk of at most 100 keys, and its unprocessed keys once more',
+    )
+    t.true(requests.every((request) => request.ProjectionExpression !== undefined && request.ConsistentRead === true))
+  } finally {
+    await storage.close()
+    await endpoint.close()
+  }
+})
+
+test('dynamodb: versions() rejects when keys are still unprocessed after 3 sends, and sends nothing more', async (t) => {
+  const endpoint = await fakeEndpoint((sent) =>
+    sent.operation === 'BatchGetItem' ? { Responses: { sessions: [] }, UnprocessedKeys: { sessions: requestedKeys(sent) } } : {},
+  )
+  const storage = new DynamoDBStorage({ clientConfig: endpoint.config })
+  try {
+    const error = await t.throwsAsync(storage.versions([generateId(), generateId()]))
+    t.true(isSessionError(error, 'SESSION_STORAGE_ERROR'))
+    t.regex(error.message, /could not read session versions: BatchGetItem left 2 of 2 keys unprocessed after 3 sends/)
+    t.is(endpoint.count('BatchGetItem'), 3)
   } finally {
     await storage.close()
     await endpoint.close()

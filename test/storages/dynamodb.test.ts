@@ -164,7 +164,7 @@ test.serial('dynamodb: a batch keeps the order of each id across rounds and dele
     for (const [i, id] of ids.entries()) {
       const got = await storage.get(id)
       if (i % 2 === 0) t.is(got, undefined)
-      else t.like(got, { data: { i: i * 2 }, expiresAt: expiresAt + i, version: 4 })
+      else t.like(got, { data: { i: i * 2 }, expiresAt: expiresAt + i, version: 3 }, 'set, update and remove count; the touch does not')
     }
   })
 })
