@@ -3,20 +3,22 @@ import {
   KeyedLock,
   booleanOption,
   deadlineOf,
+  decideWrite,
   encodeValue,
   hasCode,
   invalidRecord,
   isLive,
   optionsObject,
   parseRecord,
+  nextVersion,
   setOwn,
   toError,
   unsupported,
   type AbstractStorageOptions,
-  type SessionData,
   type SessionRecord,
   type StorageCapabilities,
   type StorageOperation,
+  type WriteConflict,
 } from '../src/kit/index.js'
 
 /** A node-style callback as express-session stores call them; what they pass is checked, not trusted. */
@@ -88,11 +90,15 @@ const OWNER = 'ExpressStoreStorage'
  * adds `id` when listing); `cookie.expires` is the session's deadline, so the store's own expiry
  * (a Redis TTL, say) removes it on time. Expiry is also checked on every read, to the millisecond.
  *
- * express-session stores have no per-key update: `update`, `remove` and `touch` read the session,
- * change it and write it back. They are serialized per id inside this process, so concurrent
- * writes of one process never lose each other; two processes writing the same session at once
- * can (last write wins), unlike MySQL or DynamoDB's per-key writes. Sticky sessions make that
- * rare; do not use this storage where it is not.
+ * express-session stores have no per-key update and no compare-and-set: `update`, `remove` and
+ * `touch` read the session, change it and write it back, and a conditional write (`ifVersion`)
+ * checks the version it read before it writes. They are serialized per id inside this process,
+ * so concurrent writes of one process never lose each other and a conditional write is atomic
+ * within the process. Across processes it is not: two processes writing the same session at
+ * once can both pass the check and the last write wins, unlike MySQL or DynamoDB, where the
+ * check is part of the write. Sticky sessions make that rare; do not use this storage where it
+ * is not. `versions(ids)` reads each session (one store `get` per id, a few at a time): it is
+ * correct, not cheap.
  *
  * `length`, `all`, `clear` and `cleanup` need the store's `length`/`all`/`clear` and reject
  * with `SESSION_INVALID_STATE` naming the missing method. Stores that expire sessions
@@ -146,37 +152,47 @@ export class ExpressStoreStorage extends AbstractStorage {
     return stored === undefined ? undefined : toRecord(stored)
   }
 
-  /** `touch` moves the deadline by rewriting the session: a store's own `touch` may only reset its TTL, not the stored deadline. */
-  protected override _apply(op: StorageOperation, now: number): Promise<boolean> {
-    switch (op.type) {
-      case 'set':
-        return this.#exclusive(op.id, async () => {
-          // The version continues from the record being replaced; one that is not ours starts over.
-          const previous = await this.#read(op.id).catch((err: unknown) => {
-            if (hasCode(err, 'SESSION_INVALID_RECORD')) return undefined
-            throw err
-          })
-          encodeValue(op.record.data, 'data') // refused here, not by the store's serializer
-          await this.#write({ ...op.record, id: op.id, version: (previous?.version ?? 0) + 1 })
+  /**
+   * Every write reads the session, decides with the kit's rule (`decideWrite`) and writes it
+   * back, under this process's lock of the id. `touch` moves the deadline by rewriting the
+   * session: a store's own `touch` may only reset its TTL, not the stored deadline.
+   */
+  protected override _apply(op: StorageOperation, now: number): Promise<boolean | WriteConflict> {
+    // Refused here, not by the store's serializer.
+    if (op.type === 'set') encodeValue(op.record.data, 'data')
+    else if (op.type === 'update') encodeValue(op.value, op.key)
+    // An unconditional delete needs nothing of the session: no read.
+    if (op.type === 'delete' && op.ifVersion === undefined) return this.#exclusive(op.id, () => this.#destroy(op.id).then(() => true))
+    return this.#exclusive(op.id, async () => {
+      // A set or delete replaces what it finds, so a record that is not ours counts as none (a set starts the version over).
+      const replaces = op.type === 'set' || op.type === 'delete'
+      const stored = await (replaces ? this.#readOrNone(op.id) : this.#read(op.id))
+      const live = stored !== undefined && isLive(stored, now) ? stored : undefined
+      const decision = decideWrite(op, live)
+      if (decision !== 'apply') return decision
+      switch (op.type) {
+        case 'set':
+          await this.#write({ ...op.record, id: op.id, version: nextVersion(live) })
           return true
-        })
-      case 'update':
-        encodeValue(op.value, op.key)
-        return this.#change(op.id, op.expiresAt, now, (data) => {
-          const changed = { ...data }
-          setOwn(changed, op.key, op.value)
-          return changed
-        })
-      case 'remove':
-        return this.#change(op.id, op.expiresAt, now, (data) => {
-          const { [op.key]: _removed, ...rest } = data
-          return rest
-        })
-      case 'touch':
-        return this.#change(op.id, op.expiresAt, now, (data) => data)
-      case 'delete':
-        return this.#exclusive(op.id, () => this.#destroy(op.id).then(() => true))
-    }
+        case 'delete':
+          await this.#destroy(op.id)
+          return true
+        case 'update': {
+          const data = { ...live!.data }
+          setOwn(data, op.key, op.value)
+          await this.#write({ ...live!, data, expiresAt: op.expiresAt, version: nextVersion(live) })
+          return true
+        }
+        case 'remove': {
+          const { [op.key]: _removed, ...data } = live!.data
+          await this.#write({ ...live!, data, expiresAt: op.expiresAt, version: nextVersion(live) })
+          return true
+        }
+        case 'touch':
+          await this.#write({ ...live!, expiresAt: op.expiresAt })
+          return true
+      }
+    })
   }
 
   /**
@@ -220,12 +236,11 @@ export class ExpressStoreStorage extends AbstractStorage {
     return this.#locks.run([id], work)
   }
 
-  #change(id: string, expiresAt: number, now: number, change: (data: SessionData) => SessionData): Promise<boolean> {
-    return this.#exclusive(id, async () => {
-      const stored = await this.#read(id)
-      if (stored === undefined || !isLive(stored, now)) return false
-      await this.#write({ ...stored, data: change(stored.data), expiresAt, version: stored.version + 1 })
-      return true
+  /** {@link ExpressStoreStorage.#read}, with a record that is not usable as none. */
+  #readOrNone(id: string): Promise<StoredRecord | undefined> {
+    return this.#read(id).catch((err: unknown) => {
+      if (hasCode(err, 'SESSION_INVALID_RECORD')) return undefined
+      throw err
     })
   }
 

@@ -173,6 +173,37 @@ test('express-store: concurrent writes of one id in one process are applied in o
   t.is(got!.version, 22)
 })
 
+test('express-store: conditional writes of one process are checked and written under its lock: of two against one version, one applies', async (t) => {
+  const storage = new ExpressStoreStorage(new session.MemoryStore())
+  const id = generateId()
+  const expiresAt = Date.now() + HOUR
+  t.deepEqual(await Promise.all([storage.set(id, record({ by: 'a' }), 0), storage.set(id, record({ by: 'b' }), 0)]), [undefined, 'conflict'])
+  for (let version = 1; version <= 5; version++) {
+    const outcomes = await Promise.all([storage.update(id, 'n', `a${version}`, expiresAt, version), storage.update(id, 'n', `b${version}`, expiresAt, version)])
+    t.deepEqual(outcomes, [true, 'conflict'], 'in arrival order: the first applies, the second finds the next version')
+  }
+  t.like(await storage.get(id), { data: { by: 'a', n: 'a5' }, version: 6 })
+  t.deepEqual(await Promise.all([storage.delete(id, 6), storage.update(id, 'n', 'late', expiresAt, 6)]), [undefined, false])
+})
+
+test('express-store: versions() reads each session with the store get', async (t) => {
+  const store = new session.MemoryStore()
+  let gets = 0
+  const get = store.get.bind(store)
+  store.get = (sid, callback) => {
+    gets++
+    get(sid, callback)
+  }
+  const storage = new ExpressStoreStorage(store)
+  const ids = [generateId(), generateId(), generateId()]
+  await storage.set(ids[0]!, record({}))
+  await storage.set(ids[1]!, record({}))
+  t.true(await storage.update(ids[1]!, 'a', 1, Date.now() + HOUR))
+  gets = 0
+  t.deepEqual(Object.fromEntries(await storage.versions(ids)), { [ids[0]!]: 1, [ids[1]!]: 2 })
+  t.is(gets, 3, 'one get per id')
+})
+
 test('express-store: a store without all, length or clear says which method is missing', async (t) => {
   const base = new session.MemoryStore()
   const minimal: ExpressSessionStore = { get: base.get.bind(base), set: base.set.bind(base), destroy: base.destroy.bind(base) }
