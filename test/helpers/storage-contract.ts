@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { isSessionError, type SessionErrorCode } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
-import { AbstractStorage, capabilitiesOf, type Storage, type StorageAdmin, type StorageOperation } from '../../src/kit/index.js'
+import { AbstractStorage, capabilitiesOf, type BatchOutcome, type Storage, type StorageAdmin, type StorageOperation } from '../../src/kit/index.js'
 import type { SessionRecordInput } from '../../src/types.js'
 
 /** How a storage's test file hands fresh storages to the contract suite. */
@@ -15,9 +15,16 @@ export interface ContractOptions {
   openWithClock?(now: () => number): Promise<Storage>
   /** Optional extra teardown after the storage was closed (drop the table, remove the folder). */
   dispose?(storage: Storage): Promise<void>
+  /**
+   * Optional, for storages whose conditional writes hold across processes: another storage on
+   * the same records as `storage` (the same table, with its own connections), as another
+   * process would open it. The suite closes it; `dispose` still gets only the first one.
+   */
+  openTwin?(storage: Storage): Promise<Storage>
 }
 
 type Admin = Storage & StorageAdmin
+type Versions = NonNullable<Storage['versions']>
 
 const ADMIN_METHODS = ['length', 'all', 'clear', 'cleanup'] as const
 
@@ -85,6 +92,7 @@ export function storageContract(name: string, options: ContractOptions): void {
     for (const method of ADMIN_METHODS) {
       if (declared.admin) t.is(typeof admin[method], 'function', `${method}() is there`)
     }
+    if (declared.shared) t.is(typeof storage.versions, 'function', 'a shared storage offers versions()')
     if (!declared.admin) {
       // Not declared: absent, or there but refusing with a code.
       for (const method of ['length', 'clear', 'cleanup'] as const) {
@@ -389,6 +397,219 @@ export function storageContract(name: string, options: ContractOptions): void {
     t.is(outcomes[4], true)
     t.deepEqual((await storage.get(bad))!.data, { a: 1 })
     t.deepEqual((await storage.get(good))!.data, { fine: true, more: 2 })
+  })
+
+  /** A test of `versions()`: run where the storage has it (every shared storage must, see the capabilities test). */
+  const withVersions = (title: string, body: (t: ExecutionContext, storage: Storage, versions: Versions) => Promise<void>): void => {
+    withStorage(title, async (t, storage) => {
+      if (storage.versions === undefined) {
+        t.pass('this storage has no versions()')
+        return
+      }
+      await body(t, storage, storage.versions.bind(storage))
+    })
+  }
+
+  const versionOf = async (storage: Storage, id: string): Promise<number | undefined> => (await storage.get(id))?.version
+
+  withStorage('the version is 1 on creation, goes up by one per data write, and a touch keeps it', async (t, storage) => {
+    const id = generateId()
+    const expiresAt = Date.now() + HOUR
+    await storage.set(id, record({ a: 1 }))
+    t.is(await versionOf(storage, id), 1)
+    t.true(await storage.update(id, 'b', 2, expiresAt))
+    t.is(await versionOf(storage, id), 2)
+    t.true(await storage.remove(id, 'a', expiresAt))
+    t.is(await versionOf(storage, id), 3)
+    t.true(await storage.touch(id, expiresAt + 1000))
+    t.is(await versionOf(storage, id), 3, 'a touch is not a data write')
+    await storage.set(id, record({ c: 3 }))
+    t.is(await versionOf(storage, id), 4)
+  })
+
+  withStorage('a conditional write at the live version applies and leaves the version at ifVersion + 1', async (t, storage) => {
+    const id = generateId()
+    const expiresAt = Date.now() + 2 * HOUR
+    t.is(await storage.set(id, record({ a: 1 }), 0), undefined, 'ifVersion 0: there is no record yet')
+    t.is(await versionOf(storage, id), 1)
+    t.is(await storage.update(id, 'b', 2, expiresAt, 1), true)
+    t.is(await versionOf(storage, id), 2)
+    t.is(await storage.remove(id, 'a', expiresAt, 2), true)
+    const removed = await storage.get(id)
+    t.deepEqual(removed!.data, { b: 2 })
+    t.is(removed!.version, 3)
+    t.is(removed!.expiresAt, expiresAt)
+    t.is(await storage.set(id, record({ c: 3 }), 3), undefined)
+    t.is(await versionOf(storage, id), 4)
+    t.is(await storage.delete(id, 4), undefined)
+    t.is(await storage.get(id), undefined)
+  })
+
+  withStorage('a conditional write at another version answers conflict and writes nothing', async (t, storage) => {
+    const id = generateId()
+    const input = record({ a: 1, b: 'two' })
+    await storage.set(id, input)
+    t.true(await storage.update(id, 'a', 2, input.expiresAt))
+    const before = await storage.get(id)
+    t.is(before!.version, 2)
+    const later = Date.now() + 5 * HOUR
+    t.is(await storage.update(id, 'a', 'stale', later, 1), 'conflict')
+    t.is(await storage.update(id, 'new', 'stale', later, 3), 'conflict', 'a version ahead of the record conflicts too')
+    t.is(await storage.remove(id, 'b', later, 1), 'conflict')
+    t.is(await storage.set(id, record({ replaced: true }, { expiresAt: later }), 1), 'conflict')
+    t.is(await storage.set(id, record({ replaced: true }, { expiresAt: later }), 0), 'conflict', 'ifVersion 0: a live record is there')
+    t.is(await storage.delete(id, 1), 'conflict')
+    t.deepEqual(await storage.get(id), before, 'data, deadline and version unchanged')
+  })
+
+  withStorage(
+    'no live record: a conditional update or remove answers false (missing wins over conflict), a set conflicts, a delete resolves',
+    async (t, storage) => {
+      const [missing, expired] = [generateId(), generateId()]
+      const now = Date.now()
+      await storage.set(expired, record({ a: 1 }, { expiresAt: now - 1000 }))
+      for (const id of [missing, expired]) {
+        t.is(await storage.update(id, 'a', 2, now + HOUR, 1), false)
+        t.is(await storage.remove(id, 'a', now + HOUR, 1), false)
+        t.is(await storage.set(id, record({ a: 2 }), 1), 'conflict')
+        t.is(await storage.delete(id, 1), undefined, 'nothing to delete')
+        t.is(await storage.get(id), undefined, 'and nothing was created')
+      }
+    },
+  )
+
+  withStorage('a record that expired counts as none: set with ifVersion 0 replaces it, and any set starts the version over', async (t, storage) => {
+    const [conditional, unconditional] = [generateId(), generateId()]
+    const now = Date.now()
+    for (const id of [conditional, unconditional]) {
+      await storage.set(id, record({ old: true }))
+      t.true(await storage.update(id, 'n', 1, now + HOUR))
+      t.true(await storage.touch(id, now - 1000))
+    }
+    t.is(await storage.set(conditional, record({ fresh: true }), 0), undefined)
+    await storage.set(unconditional, record({ fresh: true }))
+    for (const id of [conditional, unconditional]) {
+      const got = await storage.get(id)
+      t.deepEqual(got!.data, { fresh: true })
+      t.is(got!.version, 1)
+    }
+  })
+
+  withKitStorage('an ifVersion that is not a non-negative integer is SESSION_INVALID_OPERATION', async (t, storage) => {
+    const id = generateId()
+    await storage.set(id, record({ a: 1 }))
+    const expiresAt = Date.now() + HOUR
+    await rejectsWith(t, storage.update(id, 'a', 2, expiresAt, -1), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.remove(id, 'a', expiresAt, 1.5), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.set(id, record({}), '1' as never), 'SESSION_INVALID_OPERATION')
+    await rejectsWith(t, storage.delete(id, Number.NaN), 'SESSION_INVALID_OPERATION')
+    t.like(await storage.get(id), { data: { a: 1 }, version: 1 })
+  })
+
+  withBatch('a batch counts data writes only: set, update and remove add one each, a touch none', async (t, storage, batch) => {
+    const id = generateId()
+    const expiresAt = Date.now() + HOUR
+    const outcomes = await batch([
+      { type: 'set', id, record: record({ a: 1 }) },
+      { type: 'update', id, key: 'b', value: 2, expiresAt, ifVersion: 1 },
+      { type: 'touch', id, expiresAt: expiresAt + 1000 },
+      { type: 'remove', id, key: 'a', expiresAt: expiresAt + 2000, ifVersion: 2 },
+    ])
+    t.deepEqual(outcomes, [true, true, true, true])
+    const got = await storage.get(id)
+    t.deepEqual(got!.data, { b: 2 })
+    t.is(got!.version, 3)
+    t.is(got!.expiresAt, expiresAt + 2000)
+  })
+
+  withBatch('a batch of conditional writes: a conflict stops the later operations of its id, and only those', async (t, storage, batch) => {
+    const [a, b, c] = [generateId(), generateId(), generateId()]
+    const expiresAt = Date.now() + HOUR
+    await storage.set(a, record({ n: 0 }))
+    await storage.set(b, record({ n: 0 }))
+    const before = await storage.get(b)
+    const operations: StorageOperation[] = [
+      { type: 'update', id: a, key: 'n', value: 1, expiresAt, ifVersion: 1 },
+      { type: 'update', id: b, key: 'n', value: 1, expiresAt: expiresAt + 1, ifVersion: 5 },
+      { type: 'update', id: a, key: 'n', value: 2, expiresAt, ifVersion: 2 },
+      { type: 'set', id: c, record: record({ n: 0 }), ifVersion: 0 },
+      { type: 'update', id: b, key: 'n', value: 2, expiresAt: expiresAt + 1, ifVersion: 1 },
+      { type: 'touch', id: b, expiresAt: expiresAt + 1 },
+      { type: 'update', id: c, key: 'n', value: 1, expiresAt, ifVersion: 1 },
+      { type: 'remove', id: a, key: 'n', expiresAt, ifVersion: 2 },
+      { type: 'update', id: a, key: 'm', value: 3, expiresAt, ifVersion: 3 },
+      { type: 'delete', id: c, ifVersion: 2 },
+    ]
+    const outcomes = await batch(operations)
+    t.deepEqual(outcomes, [true, 'conflict', true, true, 'conflict', 'conflict', true, 'conflict', 'conflict', true])
+    const gotA = await storage.get(a)
+    t.deepEqual(gotA!.data, { n: 2 }, 'the writes of a before its conflict landed, none after')
+    t.is(gotA!.version, 3)
+    t.deepEqual(await storage.get(b), before, 'nothing of b was written, not even the touch after its conflict')
+    t.is(await storage.get(c), undefined)
+  })
+
+  withVersions('versions() gives the versions of live records and leaves out missing and expired ones', async (t, storage, versions) => {
+    const [one, three, expired, missing] = [generateId(), generateId(), generateId(), generateId()]
+    const now = Date.now()
+    await storage.set(one, record({}))
+    await storage.set(three, record({}))
+    t.true(await storage.update(three, 'a', 1, now + HOUR))
+    t.true(await storage.update(three, 'b', 2, now + HOUR))
+    t.true(await storage.touch(three, now + 2 * HOUR))
+    await storage.set(expired, record({}, { expiresAt: now - 1000 }))
+    const found = await versions([one, three, expired, missing, one])
+    t.deepEqual(Object.fromEntries(found), { [one]: 1, [three]: 3 })
+    t.is((await versions([])).size, 0)
+  })
+
+  withVersions('versions() of many ids at once (more than one request of a bounded backend)', async (t, storage, versions) => {
+    const ids = Array.from({ length: 250 }, () => generateId())
+    const live = ids.filter((_, i) => i % 5 !== 0)
+    if (storage.batch !== undefined) await storage.batch(live.map((id) => ({ type: 'set' as const, id, record: record({}) })))
+    else for (const id of live) await storage.set(id, record({}))
+    await storage.update(live[0]!, 'a', 1, Date.now() + HOUR)
+    const found = await versions(ids)
+    t.is(found.size, live.length)
+    t.is(found.get(live[0]!), 2)
+    for (const id of live.slice(1)) t.is(found.get(id), 1)
+  })
+
+  test(`${name}: two storages on the same records: of two conditional writes against one version, exactly one applies`, async (t) => {
+    if (options.openTwin === undefined) {
+      t.pass('no second storage on the same records for this storage')
+      return
+    }
+    const storage = await options.open()
+    const twin = await options.openTwin(storage)
+    try {
+      await run(t, storage, async () => {
+        const id = generateId()
+        const expiresAt = Date.now() + HOUR
+        const created = await Promise.all([storage.set(id, record({ by: 'first' }), 0), twin.set(id, record({ by: 'twin' }), 0)])
+        t.deepEqual([...created].sort(), ['conflict', undefined].sort(), 'one creation, one conflict')
+        const creator = created[0] === undefined ? 'first' : 'twin'
+        t.like(await twin.get(id), { data: { by: creator }, version: 1 })
+        for (let version = 1; version <= 8; version++) {
+          const writes: Array<Promise<boolean | 'conflict' | BatchOutcome[]>> =
+            version % 2 === 1 || storage.batch === undefined || twin.batch === undefined
+              ? [storage.update(id, 'n', `first ${version}`, expiresAt, version), twin.update(id, 'n', `twin ${version}`, expiresAt, version)]
+              : [
+                  storage.batch([{ type: 'update', id, key: 'n', value: `first ${version}`, expiresAt, ifVersion: version }]),
+                  twin.batch([{ type: 'update', id, key: 'n', value: `twin ${version}`, expiresAt, ifVersion: version }]),
+                ]
+          const outcomes = (await Promise.all(writes)).map((outcome) => (Array.isArray(outcome) ? outcome[0] : outcome))
+          t.deepEqual([...outcomes].sort(), [true, 'conflict'].sort(), `version ${version}: one applies, one conflicts`)
+          const got = await storage.get(id)
+          t.is(got!.version, version + 1)
+          t.is(got!.data['n'], `${outcomes[0] === true ? 'first' : 'twin'} ${version}`)
+        }
+        const deletes = await Promise.all([storage.delete(id, 9), twin.update(id, 'n', 'last', expiresAt, 9)])
+        t.true(deletes[0] === 'conflict' ? deletes[1] === true : deletes[1] === false, 'the delete and the update do not both apply')
+      })
+    } finally {
+      await twin.close()
+    }
   })
 
   test(`${name}: liveness and cleanup follow the storage's clock (its now option)`, async (t) => {

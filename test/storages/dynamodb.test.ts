@@ -58,6 +58,8 @@ storageContract('dynamodb', {
     return new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table, now })
   },
   dispose: async (storage) => deleteTable(dynamo.admin, (storage as DynamoDBStorage).table),
+  // Another client on the same table, as another process would have.
+  openTwin: async (storage) => new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table: (storage as DynamoDBStorage).table }),
 })
 
 test.serial('dynamodb: options are checked', (t) => {

@@ -39,6 +39,8 @@ if (reachable) {
     open: async () => new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable() }),
     openWithClock: async (now) => new MySQLStorage({ uri: MYSQL_URL, table: uniqueTable(), now }),
     dispose: async (storage) => dropTable((storage as MySQLStorage).table),
+    // Another pool on the same table, as another process would have.
+    openTwin: async (storage) => new MySQLStorage({ uri: MYSQL_URL, table: (storage as MySQLStorage).table }),
   })
 }
 
