@@ -49,8 +49,9 @@ export interface AbstractStorageOptions {
  *
  * A backend overrides `_get`, one of `_write` (a batch) or `_apply` (one operation), and for
  * the operators' side `_all`, `_clear`, `_cleanup` (and `_length` when it can count faster than
- * listing); `_versions` when it can read many versions in one call (a shared storage should). It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and
- * defining `batch(operations) { return this.applyBatch(operations) }`. A complete backend is in
+ * listing); `_versions` when it can read many versions in one call (a shared storage should).
+ * It offers `batch` by declaring it in {@link AbstractStorage.capabilities} and defining
+ * `batch(operations) { return this.applyBatch(operations) }`. A complete backend is in
  * docs/implementing-a-storage.md.
  *
  * @example

@@ -74,8 +74,8 @@ export class Batch {
 
   /**
    * Operation `index` was applied (`true`), found no live record it needed (`false`), or
-   * conflicted (`'conflict'`: nothing written), and so do the later pending operations of its
-   * session then, unapplied.
+   * conflicted (`'conflict'`: nothing written). A conflict settles the later pending operations
+   * of its session as conflicts too, unapplied.
    */
   done(index: number, outcome: boolean | WriteConflict): void {
     if (outcome === 'conflict' && this.#settled[index] === false) this.#settleFrom(index, outcome)

@@ -88,8 +88,8 @@ export interface StorageCapabilities {
  * Missing is `undefined` (or `false` for writes that need an existing record), never an
  * error; a real failure always rejects. Every data write may be made conditional on the
  * record's version (`ifVersion`); a conditional write that does not match writes nothing and
- * answers `'conflict'`. Expired records are never returned. A storage never
- * retries a failed operation on its own: the manager's write queue retries whole operations.
+ * answers `'conflict'`. Expired records are never returned. A storage never retries a failed
+ * operation on its own: the manager's write queue retries whole operations.
  */
 export interface Storage {
   /** A short name used in error messages, e.g. `"level"`. */
