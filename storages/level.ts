@@ -5,7 +5,6 @@ import {
   decideWrite,
   encodeValue,
   functionOption,
-  hasCode,
   invalidOperation,
   isLive,
   messageOf,
@@ -211,13 +210,7 @@ export class LevelStorage extends AbstractStorage {
     const ids: string[] = []
     for await (const key of this.#expiry.keys({ gte: deadlineKey(now + 1) })) ids.push(key.slice(DEADLINE_DIGITS))
     for (const id of ids) {
-      let record: SessionRecord | undefined
-      try {
-        record = await this._get(id, now)
-      } catch (err) {
-        if (hasCode(err, 'SESSION_INVALID_RECORD')) continue
-        throw err
-      }
+      const record = await this.usableRecord(id, now)
       if (record !== undefined) yield [id, record]
     }
   }

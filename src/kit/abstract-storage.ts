@@ -273,18 +273,22 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     const reader = async (): Promise<void> => {
       while (next < ids.length) {
         const id = ids[next++]!
-        let record: SessionRecord | undefined
-        try {
-          record = await this._get(id, now)
-        } catch (err) {
-          if (hasCode(err, 'SESSION_INVALID_RECORD')) continue
-          throw err
-        }
+        const record = await this.usableRecord(id, now)
         if (record !== undefined && isLive(record, now)) versions.set(id, record.version)
       }
     }
     await Promise.all(Array.from({ length: Math.min(VERSION_READS, ids.length) }, reader))
     return versions
+  }
+
+  /** What {@link AbstractStorage._get} holds for `id`, with a record it cannot use (`SESSION_INVALID_RECORD`) as none: for listing and probing. */
+  protected async usableRecord(id: string, now: number): Promise<SessionRecord | undefined> {
+    try {
+      return await this._get(id, now)
+    } catch (err) {
+      if (hasCode(err, 'SESSION_INVALID_RECORD')) return undefined
+      throw err
+    }
   }
 
   /** Number of live records at `now`. Default: counts {@link AbstractStorage._all}. */
