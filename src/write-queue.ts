@@ -1,3 +1,4 @@
+import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
 import { SessionError } from './errors.js'
 import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from './types.js'
 
@@ -16,11 +17,7 @@ interface ConditionalStorage {
   touch(id: string, expiresAt: number): Promise<boolean>
 }
 
-/**
- * How an `update` was computed from the key's previous value: run again on the fresh value
- * when the write meets a newer version written elsewhere. May throw to give the write up.
- */
-export type Derive = (current: JsonValue | undefined) => JsonValue
+export type { Derive } from './coalesce.js'
 
 /** Options of {@link WriteQueue}; the manager passes its own. */
 export interface WriteQueueOptions {
@@ -58,30 +55,6 @@ export interface WriteQueueOptions {
   onRebase?: (id: string, record: SessionRecord, data: SessionData) => void
   /** Rebases of one write before it rejects with `SESSION_CONFLICT`. Default 8. */
   maxConflicts?: number
-}
-
-type MutableOperation =
-  | { type: 'set'; id: string; record: SessionRecordInput }
-  | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number }
-  | { type: 'remove'; id: string; key: string; expiresAt: number }
-  | { type: 'delete'; id: string }
-  | { type: 'touch'; id: string; expiresAt: number }
-
-interface Waiter {
-  resolve(applied: boolean): void
-  reject(error: Error): void
-}
-
-interface Entry {
-  op: MutableOperation
-  waiters: Waiter[]
-  attempts: number
-  /** Rebases after conflicts. */
-  conflicts: number
-  /** For an update: how its value was computed, run again on a rebase. */
-  derive: Derive | undefined
-  /** The version it was last sent against; `undefined` when sent unconditionally. */
-  sentVersion: number | undefined
 }
 
 interface Lane {
@@ -205,7 +178,7 @@ export class WriteQueue {
         this.#lanes.set(op.id, lane)
       }
       const before = lane.queued.length
-      lane.queued = this.#fold(lane.queued, newEntry(op, [waiter], op.type === 'update' ? derive : undefined))
+      lane.queued = fold(lane.queued, newEntry(op, [waiter], op.type === 'update' ? derive : undefined))
       const added = lane.queued.length - before
       this.#pending += added
       if (added !== 1) {
@@ -239,57 +212,18 @@ export class WriteQueue {
     return { pendingWrites: this.#pending, ...this.#stats }
   }
 
-  /**
-   * Fold `incoming` into the not-yet-sent writes `queued` of one session and return the list to
-   * keep. The list stays canonical: at most a whole-record set or a delete first, then at most
-   * one write per key, so folding a newer write of a key always replaces the older one.
-   */
-  #fold(queued: Entry[], incoming: Entry): Entry[] {
-    const { op, waiters } = incoming
-    if (queued.length === 0) return [incoming]
-    if (op.type === 'set' || op.type === 'delete') {
-      // A whole-record write or a delete decides the final state alone. Writes a delete
-      // absorbs settle as "no live record": their data was never kept.
-      const absorbed = queued.flatMap((entry) => entry.waiters)
-      return [newEntry(op, (op.type === 'delete' ? absorbed.map(asMissing) : absorbed).concat(waiters), undefined)]
+  #afterRound(lane: Lane): void {
+    if (lane.queued.length > 0) {
+      this.#ready.push(lane)
+      return
     }
-    const head = queued[0]!
-    if (head.op.type === 'set' && op.type !== 'touch') {
-      const data = { ...head.op.record.data }
-      // defineProperty, not assignment: `data['__proto__'] = v` would set the prototype and drop the key.
-      if (op.type === 'update') Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
-      else delete data[op.key]
-      head.op.record = { ...head.op.record, data, expiresAt: op.expiresAt }
-      head.waiters.push(...waiters)
-      return queued
+    this.#lanes.delete(lane.id)
+    if (lane.idleWaiters !== undefined) for (const resolve of lane.idleWaiters) resolve()
+    if (this.#lanes.size === 0 && this.#flushWaiters.length > 0) {
+      const waiters = this.#flushWaiters
+      this.#flushWaiters = []
+      for (const resolve of waiters) resolve()
     }
-    for (const entry of queued) {
-      const queuedOp = entry.op
-      if (op.type === 'touch') {
-        if (queuedOp.type === 'delete') continue
-        if (queuedOp.type === 'set') queuedOp.record = { ...queuedOp.record, expiresAt: Math.max(queuedOp.record.expiresAt, op.expiresAt) }
-        else queuedOp.expiresAt = Math.max(queuedOp.expiresAt, op.expiresAt)
-        entry.waiters.push(...waiters)
-        return queued
-      }
-      if ((queuedOp.type === 'update' || queuedOp.type === 'remove') && queuedOp.key === op.key) {
-        // Same key: the later write decides. Keep the entry's place; the other keys are independent.
-        // A derived value is derived from what the earlier write made of the key.
-        if (op.type === 'update' && incoming.derive !== undefined) {
-          const derive = incoming.derive
-          const before = priorOf(entry)
-          entry.derive = (current) => derive(before(current))
-        } else {
-          entry.derive = undefined
-        }
-        entry.op = op
-        entry.waiters.push(...waiters)
-        entry.conflicts = Math.max(entry.conflicts, incoming.conflicts)
-        return queued
-      }
-    }
-    queued.push(incoming)
-    return queued
   }
 
   #schedulePump(): void {
@@ -450,10 +384,19 @@ export class WriteQueue {
         for (const entry of conflicted) entry.conflicts++
         let queued: Entry[] = []
         const entries = conflicted.length + lane.queued.length
-        for (const entry of conflicted.concat(lane.queued)) queued = this.#fold(queued, entry)
+        for (const entry of conflicted.concat(lane.queued)) queued = fold(queued, entry)
         this.#pending += queued.length - entries
         lane.version = record?.version ?? 0
-        lane.queued = record === undefined ? queued : this.#rederive(lane, queued, record)
+        if (record === undefined) lane.queued = queued
+        else {
+          const rebased = rederive(queued, record)
+          for (const [entry, error] of rebased.refused) {
+            this.#pending--
+            for (const waiter of entry.waiters) waiter.reject(error)
+          }
+          if (rebased.data !== undefined) this.#hook(() => this.#onRebase?.(lane.id, record, rebased.data!))
+          lane.queued = rebased.kept
+        }
         if (lane.queued.length === 0) this.#afterRound(lane)
         else this.#ready.push(lane)
         this.#pump()
@@ -463,51 +406,6 @@ export class WriteQueue {
         this.#retryOrFail(lane, conflicted, err instanceof Error ? err : new Error(String(err)))
       },
     )
-  }
-
-  /** Run the derived updates of `queued` again on `record`, and hand the cache the data that results. */
-  #rederive(lane: Lane, queued: Entry[], record: SessionRecord): Entry[] {
-    const data: Record<string, JsonValue> = { ...record.data }
-    const kept: Entry[] = []
-    let whole = false
-    for (const entry of queued) {
-      const op = entry.op
-      if (op.type === 'update') {
-        if (entry.derive !== undefined) {
-          try {
-            op.value = entry.derive(Object.hasOwn(data, op.key) ? data[op.key] : undefined)
-          } catch (err) {
-            this.#pending--
-            // The function's own error, as a direct call would have thrown it.
-            const error = err instanceof Error ? err : new SessionError('SESSION_INVALID_VALUE', `an update function threw ${String(err)}`, { cause: err })
-            for (const waiter of entry.waiters) waiter.reject(error)
-            continue
-          }
-        }
-        Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
-      } else if (op.type === 'remove') {
-        delete data[op.key]
-      } else if (op.type !== 'touch') {
-        whole = true
-      }
-      kept.push(entry)
-    }
-    if (!whole) this.#hook(() => this.#onRebase?.(lane.id, record, data))
-    return kept
-  }
-
-  #afterRound(lane: Lane): void {
-    if (lane.queued.length > 0) {
-      this.#ready.push(lane)
-      return
-    }
-    this.#lanes.delete(lane.id)
-    if (lane.idleWaiters !== undefined) for (const resolve of lane.idleWaiters) resolve()
-    if (this.#lanes.size === 0 && this.#flushWaiters.length > 0) {
-      const waiters = this.#flushWaiters
-      this.#flushWaiters = []
-      for (const resolve of waiters) resolve()
-    }
   }
 
   // Entries from the failed one on are resent in order (they are idempotent), ahead of newer writes.
@@ -528,7 +426,7 @@ export class WriteQueue {
     // lands after the older one it replaces.
     const entries = failed.length + lane.queued.length
     let queued = failed
-    for (const entry of lane.queued) queued = this.#fold(queued, entry)
+    for (const entry of lane.queued) queued = fold(queued, entry)
     this.#pending += queued.length - entries
     lane.queued = queued
     const base = Math.min(this.#maxRetryDelay, this.#retryDelay * 2 ** (attempts - 1))
@@ -565,22 +463,4 @@ export class WriteQueue {
       })
     }
   }
-}
-
-function newEntry(op: MutableOperation, waiters: Waiter[], derive: Derive | undefined): Entry {
-  return { op, waiters, attempts: 0, conflicts: 0, derive, sentVersion: undefined }
-}
-
-/** What `entry` made of its key, as a function of the key's value before it. */
-function priorOf(entry: Entry): Derive | ((current: JsonValue | undefined) => JsonValue | undefined) {
-  const op = entry.op
-  if (op.type === 'update') {
-    const value = op.value
-    return entry.derive ?? (() => value)
-  }
-  return () => undefined
-}
-
-function asMissing(waiter: Waiter): Waiter {
-  return { resolve: () => waiter.resolve(false), reject: (error) => waiter.reject(error) }
 }
