@@ -179,7 +179,7 @@ export class Coherence {
 
   /** The storage's `versions`, or one `get` per id for a storage that has none. */
   async #versions(ids: string[]): Promise<Map<string, number>> {
-    const storage = this.#storage as Storage & { versions?(ids: readonly string[]): Promise<Map<string, number>> }
+    const storage = this.#storage
     if (typeof storage.versions === 'function') return storage.versions(ids)
     const records = await Promise.all(ids.map((id) => storage.get(id)))
     const versions = new Map<string, number>()

@@ -1,21 +1,6 @@
 import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
 import { SessionError } from './errors.js'
-import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation } from './types.js'
-
-/**
- * The storage as the queue calls it: data writes may carry the version they were made against
- * (see the storage contract's conditional writes) and report `'conflict'`.
- */
-type Outcome = boolean | 'conflict' | Error
-type Conditional<O> = O extends { type: 'touch' } ? O : O & { readonly ifVersion?: number | undefined }
-type SentOperation = Conditional<StorageOperation>
-interface ConditionalStorage {
-  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | 'conflict'>
-  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | 'conflict'>
-  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | 'conflict'>
-  delete(id: string, ifVersion?: number): Promise<void | 'conflict'>
-  touch(id: string, expiresAt: number): Promise<boolean>
-}
+import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation } from './types.js'
 
 export type { Derive } from './coalesce.js'
 
@@ -105,7 +90,7 @@ export class WriteQueue {
   readonly #maxPending: number
   readonly #maxBatchSize: number
   readonly #concurrency: number
-  readonly #batch: ((ops: readonly SentOperation[]) => Promise<Outcome[]>) | undefined
+  readonly #batch: ((ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>) | undefined
   readonly #onFailure: ((id: string, error: SessionError, dataWritten: boolean) => void) | undefined
   readonly #versionOf: ((id: string) => number | undefined) | undefined
   readonly #onVersion: ((id: string, version: number) => void) | undefined
@@ -242,9 +227,9 @@ export class WriteQueue {
     }
   }
 
-  #sendBatch(batch: (ops: readonly SentOperation[]) => Promise<Outcome[]>): void {
+  #sendBatch(batch: (ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>): void {
     const lanes: Lane[] = []
-    const operations: SentOperation[] = []
+    const operations: StorageOperation[] = []
     while (this.#ready.length > 0 && operations.length < this.#maxBatchSize) {
       const lane = this.#ready.shift()!
       lane.inflight = lane.queued
@@ -262,7 +247,7 @@ export class WriteQueue {
 
   #sendOne(lane: Lane): void {
     lane.inflight = [lane.queued.shift()!]
-    const operations: SentOperation[] = []
+    const operations: StorageOperation[] = []
     this.#stamp(lane, lane.inflight, operations)
     this.#call([lane], operations, (ops) => this.#apply(ops[0]!).then((applied) => [applied]))
   }
@@ -272,7 +257,7 @@ export class WriteQueue {
    * the one before it leaves (the lane's version, then one more per write); deletes and touches
    * unconditional.
    */
-  #stamp(lane: Lane, entries: Entry[], operations: SentOperation[]): void {
+  #stamp(lane: Lane, entries: Entry[], operations: StorageOperation[]): void {
     let version = lane.version
     for (const entry of entries) {
       const op = entry.op
@@ -288,11 +273,11 @@ export class WriteQueue {
     }
   }
 
-  #call(lanes: Lane[], operations: SentOperation[], send: (ops: readonly SentOperation[]) => Promise<Outcome[]>): void {
+  #call(lanes: Lane[], operations: StorageOperation[], send: (ops: readonly StorageOperation[]) => Promise<BatchOutcome[]>): void {
     this.#stats.inflight++
     this.#stats.storageCalls++
     this.#stats.operations += operations.length
-    let sent: Promise<Outcome[]>
+    let sent: Promise<BatchOutcome[]>
     try {
       sent = send(operations)
     } catch (err) {
@@ -307,8 +292,8 @@ export class WriteQueue {
     )
   }
 
-  #apply(op: SentOperation): Promise<Outcome> {
-    const storage = this.#storage as Storage & ConditionalStorage
+  #apply(op: StorageOperation): Promise<BatchOutcome> {
+    const storage = this.#storage
     switch (op.type) {
       case 'set':
         return storage.set(op.id, op.record, op.ifVersion).then((outcome) => outcome ?? true)
@@ -323,7 +308,7 @@ export class WriteQueue {
     }
   }
 
-  #settle(lanes: Lane[], outcomeAt: (index: number) => Outcome): void {
+  #settle(lanes: Lane[], outcomeAt: (index: number) => BatchOutcome): void {
     this.#stats.inflight--
     let index = 0
     for (const lane of lanes) {
