@@ -3,9 +3,6 @@
  * on default options, a signed CookieIdentity) on one shared table, behind a real HAProxy; once
  * on MariaDB (MySQLStorage) and once on DynamoDB (DynamoDBStorage on dynalite). Everything runs
  * on loopback with fixed counts; every process is stopped at the end, whatever happened.
- *
- * Still to join them: (c), round robin counters with session.update (they need the storages'
- * conditional writes), and (d) and (e) with a Redis bus, refused on the very first request.
  */
 import test, { type ExecutionContext } from 'ava'
 import { AckLedger } from '../helpers/ack-ledger.js'
@@ -193,6 +190,101 @@ function sorted(expected: Record<string, unknown>, actual: Record<string, unknow
   return out
 }
 
+/** One increment through the balancer: the value `session.update` returned, or the failure. */
+async function increment(client: ClusterClient): Promise<ClusterReply> {
+  return client.get('/incr?key=n')
+}
+
+/**
+ * (c) Round robin, no affinity: a counter incremented with `session.update` ends at exactly
+ * the number of acknowledged increments, and every read sees the client's own last write.
+ */
+async function roundRobinCounter(t: ExecutionContext, storage: ClusterStorage): Promise<void> {
+  const cluster = await startCluster(t, { storage, balance: 'roundrobin' })
+
+  // One client, sequential: each answer is the next number, each read (on the next server) sees it.
+  const SEQUENTIAL = 30
+  const solo = cluster.client()
+  const soloProblems: string[] = []
+  for (let i = 1; i <= SEQUENTIAL; i++) {
+    const reply = await increment(solo)
+    if (reply.status !== 200 || reply.body.value !== i) soloProblems.push(`increment ${i}: ${reply.status} ${show(reply.body)}`)
+    const read = await solo.ok('/read')
+    if (read.data?.['n'] !== i) soloProblems.push(`read after increment ${i} on ${read.node}: n=${show(read.data?.['n'])}`)
+  }
+  t.deepEqual(soloProblems, [], 'sequential increments from one client')
+  t.deepEqual(await everyServer(solo), { a: SEQUENTIAL, b: SEQUENTIAL, c: SEQUENTIAL }, 'every server reads the final count')
+
+  // Several clients at once, each on its own session, each sequential.
+  const CLIENTS = 4
+  const EACH = 15
+  const clients = Array.from({ length: CLIENTS }, () => cluster.client())
+  const problems: string[] = []
+  await Promise.all(
+    clients.map(async (client, c) => {
+      for (let i = 1; i <= EACH; i++) {
+        const reply = await increment(client)
+        if (reply.status !== 200 || reply.body.value !== i) problems.push(`client ${c} increment ${i}: ${reply.status} ${show(reply.body)}`)
+        const read = await client.ok('/read')
+        if (read.data?.['n'] !== i) problems.push(`client ${c} read after increment ${i} on ${read.node}: n=${show(read.data?.['n'])}`)
+      }
+    }),
+  )
+  t.deepEqual(problems, [], 'concurrent clients, each on its own session')
+  for (const client of clients) t.deepEqual(await everyServer(client), { a: EACH, b: EACH, c: EACH })
+
+  // A few increments at once on one session (each request on another server): none is lost.
+  const ROUNDS = 5
+  const AT_ONCE = 3
+  const shared = cluster.client()
+  const first = await increment(shared)
+  t.is(first.body.value, 1, show(first.body))
+  const id = first.body.id!
+  const values: number[] = [1]
+  const unexpected: string[] = []
+  // Per round, which server returned which value: logged, so that a lost update shows where.
+  const rounds: string[] = []
+  let conflicts = 0
+  for (let round = 0; round < ROUNDS; round++) {
+    const replies = await Promise.all(Array.from({ length: AT_ONCE }, () => increment(shared)))
+    rounds.push(replies.map((reply) => `${reply.body.node}:${reply.status === 200 ? show(reply.body.value) : reply.status}`).join(' '))
+    for (const reply of replies) {
+      if (reply.status === 200 && typeof reply.body.value === 'number') values.push(reply.body.value)
+      else if (reply.status === 409 && reply.body.error === 'SESSION_CONFLICT') conflicts++
+      else unexpected.push(`${reply.status} ${show(reply.body)}`)
+    }
+  }
+  const record = await cluster.storage.get(id)
+  t.log(
+    `${storage}: ${values.length} of ${1 + ROUNDS * AT_ONCE} increments on one session acknowledged, ${conflicts} SESSION_CONFLICT; ` +
+      `rounds of ${AT_ONCE} at once (server:value): ${rounds.join(' | ')}; the storage then holds n=${show(record?.data['n'])} at version ${show(record?.version)}`,
+  )
+  t.deepEqual(unexpected, [], 'an increment either lands or fails with SESSION_CONFLICT')
+  t.true(values.length >= 1 + ROUNDS, 'at least one increment of each round lands')
+  t.deepEqual(
+    [...values].sort((x, y) => x - y),
+    Array.from({ length: values.length }, (_, i) => i + 1),
+    'the acknowledged increments returned 1, 2, … each once (a value returned twice is a lost update)',
+  )
+  // Concurrent answers reach the jar in any order, so its cookie may carry an earlier version
+  // than the last write's (a browser keeps whichever Set-Cookie came last); one more increment,
+  // alone, sees every one of them and gives the client the newest version to read at.
+  const last = await increment(shared)
+  t.is(last.body.value, values.length + 1, `the increment after the concurrent ones: ${last.status} ${show(last.body)}`)
+  const final = values.length + 1
+  t.deepEqual(await everyServer(shared), { a: final, b: final, c: final }, 'the counter ends at the number of acknowledged increments')
+}
+
+/** `n` as each server reads it for `client` (round robin: three reads reach the three servers). */
+async function everyServer(client: ClusterClient): Promise<Record<string, unknown>> {
+  const seen: Record<string, unknown> = {}
+  for (let i = 0; i < 3; i++) {
+    const read = await client.ok('/read')
+    seen[read.node] = read.data?.['n']
+  }
+  return Object.fromEntries(Object.entries(seen).sort())
+}
+
 /**
  * (d), (e) Logout (destroy) or renew on one server, the old cookie replayed on the others, which
  * had the session cached: refused (a new, empty session) by the time `trustCacheFor` and a
@@ -276,8 +368,12 @@ async function revokedElsewhere(t: ExecutionContext, storage: ClusterStorage, ki
 
 for (const storage of ['mysql', 'dynamodb'] as const) {
   const clusterOf = await clusterTest(storage, false)
+  const withBus = await clusterTest(storage, true)
   clusterOf(`${storage}: (a) SIGKILL a backend: every acknowledged write is served by the others`, (t) => killABackend(t, storage))
   clusterOf(`${storage}: (b) maint and back (sticky): no stale read, no reverted value`, (t) => failOverAndBack(t, storage))
+  clusterOf(`${storage}: (c) round robin: session.update counts exactly, every read sees its own last write`, (t) => roundRobinCounter(t, storage))
   clusterOf(`${storage}: (d) destroy on one, old cookie on another: refused within trustCacheFor`, (t) => revokedElsewhere(t, storage, 'destroy', false))
+  withBus(`${storage}: (d) destroy on one, old cookie on another, with a Redis bus: refused at once`, (t) => revokedElsewhere(t, storage, 'destroy', true))
   clusterOf(`${storage}: (e) renew on one, old id on another: refused within trustCacheFor`, (t) => revokedElsewhere(t, storage, 'renew', false))
+  withBus(`${storage}: (e) renew on one, old id on another, with a Redis bus: refused at once`, (t) => revokedElsewhere(t, storage, 'renew', true))
 }
