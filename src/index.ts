@@ -19,6 +19,7 @@ export type {
   SessionResponse,
   Storage,
   StorageOperation,
+  WriteConflict,
 } from './types.js'
 export { MemoryStorage, type MemoryStorageOptions, CookieIdentity, type CookieIdentityOptions, HeaderIdentity, type HeaderIdentityOptions } from './defaults.js'
 export type {

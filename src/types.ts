@@ -7,7 +7,16 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 /** The data of a session: string keys to JSON values. */
 export type SessionData = Record<string, JsonValue>
 
-export type { BatchOutcome, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageCapabilities, StorageOperation } from './kit/contract.js'
+export type {
+  BatchOutcome,
+  SessionRecord,
+  SessionRecordInput,
+  Storage,
+  StorageAdmin,
+  StorageCapabilities,
+  StorageOperation,
+  WriteConflict,
+} from './kit/contract.js'
 
 /** The request as identities see it: node's `IncomingMessage` and every framework's raw request fit. */
 export interface SessionRequest {

@@ -1,5 +1,5 @@
 import { MemoryStorage } from '../../storages/memory.js'
-import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageOperation } from '../../src/types.js'
+import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageAdmin, StorageOperation, WriteConflict } from '../../src/types.js'
 
 /** The error every injected failure rejects with, so tests can tell it from a real one. */
 export class InjectedFault extends Error {
@@ -186,20 +186,43 @@ export class StorageDouble<S extends Storage & StorageAdmin = Storage & StorageA
     return this.inner.get(id)
   }
 
-  set(id: string, record: SessionRecordInput): Promise<void> {
-    return this.#write('set', { type: 'set', id, record }, () => this.inner.set(id, record))
+  set(id: string, record: SessionRecordInput): Promise<void>
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict>
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict> {
+    return this.#write('set', { type: 'set', id, record, ifVersion }, () => this.inner.set(id, record, ifVersion))
   }
 
-  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean> {
-    return this.#write('update', { type: 'update', id, key, value, expiresAt }, () => this.inner.update(id, key, value, expiresAt))
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#write('update', { type: 'update', id, key, value, expiresAt, ifVersion }, () => this.inner.update(id, key, value, expiresAt, ifVersion))
   }
 
-  remove(id: string, key: string, expiresAt: number): Promise<boolean> {
-    return this.#write('remove', { type: 'remove', id, key, expiresAt }, () => this.inner.remove(id, key, expiresAt))
+  remove(id: string, key: string, expiresAt: number): Promise<boolean>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#write('remove', { type: 'remove', id, key, expiresAt, ifVersion }, () => this.inner.remove(id, key, expiresAt, ifVersion))
   }
 
-  delete(id: string): Promise<void> {
-    return this.#write('delete', { type: 'delete', id }, () => this.inner.delete(id))
+  delete(id: string): Promise<void>
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict>
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict> {
+    return this.#write('delete', { type: 'delete', id, ifVersion }, () => this.inner.delete(id, ifVersion))
+  }
+
+  /** A read like `get`: it waits and fails as reads do. */
+  async versions(ids: readonly string[]): Promise<Map<string, number>> {
+    await this.#enter('get', ids[0])
+    if (this.failReads) {
+      this.failures++
+      throw new InjectedFault('reads are failing')
+    }
+    const versions = new Map<string, number>()
+    for (const id of ids) {
+      const record = this.#forged.has(id) ? (this.#forged.get(id) as SessionRecord | undefined) : await this.inner.get(id)
+      if (record !== undefined) versions.set(id, record.version)
+    }
+    return versions
   }
 
   touch(id: string, expiresAt: number): Promise<boolean> {
