@@ -183,7 +183,7 @@ export class Workload {
   async #hostile(visitor: Visitor): Promise<void> {
     this.counters.requests++
     this.counters.hostile++
-    const cookie = hostileCookie(visitor.client.jar.get('sid') ?? generateId(), this.#signingKey)
+    const cookie = hostileCookie(this.#sessionId(visitor) || generateId(), this.#signingKey)
     const response = await httpGet(this.#agent, this.#port, '/read', { cookie })
     let isNew = false
     try {
@@ -195,9 +195,9 @@ export class Workload {
     this.counters.ok++
   }
 
-  // The session id a visitor holds: the cookie value (signed cookies carry the id as is).
+  // The session id a visitor holds: the cookie value up to the version it may carry (`<id>.<version>`).
   #sessionId(visitor: Visitor): string {
-    return visitor.client.jar.get('sid') ?? ''
+    return (visitor.client.jar.get('sid') ?? '').split('.')[0]!
   }
 
   #error(kind: string): void {
