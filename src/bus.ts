@@ -21,9 +21,9 @@ import { randomUUID } from 'node:crypto'
 /**
  * What happened to a session:
  * - `write`: a write was acknowledged by the storage; the record is now at `version`.
- * - `destroy`: the session was destroyed; its id is dead everywhere.
- * - `renew`: the session was moved to a new id; the old id (the message's `id`) is dead
- *   everywhere. The new id is not published: receivers only need to drop the old one.
+ * - `destroy`: the session was destroyed; the storage no longer has its id.
+ * - `renew`: the session was moved to a new id; the storage no longer has the old id (the
+ *   message's `id`). The new id is not published: receivers only need to drop the old one.
  */
 export type InvalidationKind = 'write' | 'destroy' | 'renew'
 
