@@ -245,17 +245,30 @@ export async function typecheck(dir: string, name: string, files: readonly strin
   return slot(() => run(process.execPath, [TSC, '-p', config, '--pretty', 'false'], dir))
 }
 
-/** Each ```ts block of a Markdown text, with the line its code starts on. */
-export function tsBlocks(markdown: string): { line: number; code: string }[] {
-  const blocks: { line: number; code: string }[] = []
+/** A fenced code block of a Markdown text: its language tag (`''` for none), the line its code starts on, its code. */
+export interface CodeBlock {
+  readonly language: string
+  readonly line: number
+  readonly code: string
+}
+
+/** Every fenced code block of a Markdown text, in order. */
+export function codeBlocks(markdown: string): CodeBlock[] {
+  const blocks: CodeBlock[] = []
   const lines = markdown.split('\n')
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.trim() !== '```ts') continue
+    const fence = /^\s*```(\S*)\s*$/.exec(lines[i]!)
+    if (fence === null) continue
     const start = i + 1
     let end = start
     while (end < lines.length && lines[end]!.trim() !== '```') end++
-    blocks.push({ line: start + 1, code: lines.slice(start, end).join('\n') })
+    blocks.push({ language: fence[1]!, line: start + 1, code: lines.slice(start, end).join('\n') })
     i = end
   }
   return blocks
+}
+
+/** Each ```ts block of a Markdown text, with the line its code starts on. */
+export function tsBlocks(markdown: string): CodeBlock[] {
+  return codeBlocks(markdown).filter((block) => block.language === 'ts')
 }

@@ -9,7 +9,7 @@ import test from 'ava'
 import { existsSync } from 'node:fs'
 import { readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PACKAGE_NAME, ROOT, consumerProject, pack, removeWorkspace, run, runOk, tsBlocks, typecheck, workspace } from './consumer.js'
+import { PACKAGE_NAME, ROOT, codeBlocks, consumerProject, pack, removeWorkspace, run, runOk, tsBlocks, typecheck, workspace } from './consumer.js'
 
 /** The storages' peer packages (what `caching-session-manager/storages/*` import at run time). */
 const STORAGE_PEERS = ['classic-level', 'mysql2', '@aws-sdk/client-dynamodb', 'express-session']
@@ -374,6 +374,36 @@ test('every ```ts example of the shipped README type-checks', async (t) => {
     results.filter((result) => result !== ''),
     [],
   )
+})
+
+test('every code block of the shipped README is TypeScript (type-checked above), CommonJS (run here) or shell', async (t) => {
+  t.timeout(TIMEOUT)
+  const { runtime } = ready()
+  const readme = await readFile(join(runtime, 'node_modules', PACKAGE_NAME, 'README.md'), 'utf8')
+  const blocks = codeBlocks(readme)
+  t.deepEqual(
+    blocks.filter((block) => !['ts', 'js', 'sh'].includes(block.language)).map((block) => `README.md line ${block.line}: \`\`\`${block.language}`),
+    [],
+  )
+  const shell = blocks.filter((block) => block.language === 'sh').map((block) => block.code)
+  for (const setUp of ['npm install && npm start', 'npm install && npm test'])
+    t.true(
+      shell.some((code) => code.split('\n').includes(setUp)),
+      `the set-up command: ${setUp}`,
+    )
+  const scripts = blocks.filter((block) => block.language === 'js')
+  t.true(scripts.length > 0, 'the README has a CommonJS example')
+  for (const [index, block] of scripts.entries()) {
+    const file = `readme-${index + 1}.cjs`
+    await writeFile(join(runtime, file), `${block.code}\n`)
+    const result = await run(process.execPath, [file], runtime)
+    t.is(result.code, 0, `the example at README.md line ${block.line}:\n${result.output}`)
+  }
+  for (const block of blocks.filter((candidate) => candidate.language === 'sh')) {
+    for (const command of block.code.split('\n').filter((line) => line.trim() !== '')) {
+      t.regex(command, /^(npm|npx|node) /, `README.md line ${block.line}: a plain npm, npx or node command`)
+    }
+  }
 })
 
 test('CommonJS: require() of the root and of every subpath works on this Node, and a required SessionManager serves a request', async (t) => {
