@@ -145,7 +145,8 @@ async function runWorker(): Promise<void> {
       }
       const session = req.session!
       try {
-        await session.set('visits', (session.get('visits') ?? 0) + 1)
+        // Atomic across the workers: run again on the freshest value if another worker wrote meanwhile.
+        await session.update('visits', (visits) => (visits ?? 0) + 1)
       } catch (error) {
         res.writeHead(isSessionError(error) ? (error.status ?? 500) : 500).end((error as Error).message)
         return

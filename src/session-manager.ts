@@ -68,7 +68,7 @@ export interface SessionManagerStats extends WriteQueueStats, CoherenceStats {
  * createServer((req: RequestWithSession<{ views: number }>, res) => sessions(req, res, async (err) => {
  *   if (err) { res.statusCode = isSessionError(err) ? (err.status ?? 500) : 500; return res.end() }
  *   const session = req.session!
- *   await session.set('views', (session.get('views') ?? 0) + 1)
+ *   await session.update('views', (views) => (views ?? 0) + 1)
  *   res.end(`views: ${session.get('views')}`)
  * })).listen(3000)
  * ```
@@ -196,7 +196,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    * @example
    * ```ts
    * app.use(manager.koa())
-   * app.use(async (ctx) => { await ctx.session.set('views', Number(ctx.session.get('views') ?? 0) + 1) })
+   * app.use(async (ctx) => { await ctx.session.update('views', (views) => Number(views ?? 0) + 1) })
    * ```
    */
   koa(): KoaMiddleware {
