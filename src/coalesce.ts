@@ -1,5 +1,5 @@
 import { SessionError } from './errors.js'
-import type { JsonValue, SessionData, SessionRecord, SessionRecordInput } from './types.js'
+import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, WriteConflict } from './types.js'
 
 // The pending writes of one session, as the write queue keeps them: how a new write folds into
 // the ones not sent yet, and how they are rebased on a record another process wrote.
@@ -15,11 +15,12 @@ export type MutableOperation =
   | { type: 'set'; id: string; record: SessionRecordInput }
   | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number }
   | { type: 'remove'; id: string; key: string; expiresAt: number }
-  | { type: 'delete'; id: string }
+  /** A delete is conditional only when its caller made it so (`ifVersion`); it then settles as `'conflict'` rather than being rebased. */
+  | { type: 'delete'; id: string; ifVersion?: number | undefined }
   | { type: 'touch'; id: string; expiresAt: number }
 
 export interface Waiter {
-  resolve(applied: boolean): void
+  resolve(applied: boolean | WriteConflict): void
   reject(error: Error): void
 }
 

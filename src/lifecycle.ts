@@ -5,7 +5,7 @@ import { LIVE, type SessionPolicy } from './policy.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
 import type { SessionHost } from './session.js'
 import { type SessionState, stateFromRecord } from './state.js'
-import type { SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
+import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
 import { freezeJson } from './values.js'
 import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 
@@ -158,22 +158,75 @@ export class SessionLifecycle implements SessionHost {
     // The old record goes only after the new one is stored, so writes still queued for the old
     // id settle after their data is safe under the new one. It goes even if that failed: a
     // renewed id must not come back.
-    const revokeOld = (): Promise<void> => this.write(state, { type: 'delete', id: oldId }).then(() => this.#publish(oldId, oldVersion, 'renew'))
+    const snapshot = state.data
+    const revokeOld = (): Promise<void> => this.#deleteRenewed(state, oldId, oldVersion, snapshot).then(() => this.#publish(oldId, oldVersion, 'renew'))
     return Promise.all([stillLive, created]).then(
       ([live]) => {
         if (!live) {
           // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
           this.write(state, { type: 'delete', id: newId }).catch(noop)
-          revokeOld().catch(noop)
+          this.write(state, { type: 'delete', id: oldId }).catch(noop)
           throw this.#gone(state)
         }
         return revokeOld()
       },
       (err: unknown) => {
-        revokeOld().catch(noop)
+        this.write(state, { type: 'delete', id: oldId }).catch(noop)
         throw err
       },
     )
+  }
+
+  /**
+   * Delete the renewed-away record of `oldId`. On a shared storage the delete is conditional on
+   * the version this process copied (`copiedVersion`, data `copied`): if another process wrote
+   * the old id since, what it changed is carried to the new id first (keys this process changed
+   * since the renew keep its value), then the delete is tried again; after three tries it is
+   * unconditional. A renewed id never comes back, and no write acknowledged on the old id is lost.
+   */
+  async #deleteRenewed(state: SessionState, oldId: string, copiedVersion: number, copied: SessionData): Promise<void> {
+    let expected = this.versioned && copiedVersion > 0 ? copiedVersion : undefined
+    let seen = copied
+    for (let round = 0; ; round++) {
+      const outcome = await this.#queue.enqueue({ type: 'delete', id: oldId, ifVersion: round < 3 ? expected : undefined })
+      if (outcome !== 'conflict') return
+      let fresh: SessionRecord | undefined
+      try {
+        fresh = await this.#storage.get(oldId)
+      } catch {
+        expected = undefined // cannot read what changed: the old id still has to go
+        continue
+      }
+      if (fresh === undefined) return
+      await this.#carry(state, seen, fresh.data)
+      seen = fresh.data
+      expected = fresh.version
+    }
+  }
+
+  /** Write to `state` what changed between `before` and `after` of the record it was renewed from, except keys changed here since. */
+  #carry(state: SessionState, before: SessionData, after: SessionData): Promise<unknown> {
+    const writes: Array<Promise<void>> = []
+    for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+      const was = Object.hasOwn(before, key) ? before[key] : undefined
+      const now = Object.hasOwn(after, key) ? after[key] : undefined
+      if (JSON.stringify(was) === JSON.stringify(now)) continue
+      if ((Object.hasOwn(state.data, key) ? state.data[key] : undefined) !== was) continue
+      if (state.destroyed) break
+      const { id, expiresAt } = state
+      if (now === undefined) {
+        const { [key]: _gone, ...rest } = state.data
+        state.data = Object.freeze(rest)
+        writes.push(this.write(state, { type: 'remove', id, key, expiresAt }))
+      } else {
+        const value: Record<string, JsonValue> = { [key]: now }
+        if (!freezeJson(value, 0)) continue
+        state.data = Object.freeze({ ...state.data, ...value })
+        writes.push(this.write(state, { type: 'update', id, key, value: now, expiresAt }))
+      }
+      state.bytes = -1
+    }
+    return Promise.all(writes)
   }
 
   destroy(state: SessionState): Promise<void> {

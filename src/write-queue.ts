@@ -1,6 +1,6 @@
 import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
 import { SessionError } from './errors.js'
-import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation } from './types.js'
+import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation, WriteConflict } from './types.js'
 
 export type { Derive } from './coalesce.js'
 
@@ -152,8 +152,8 @@ export class WriteQueue {
    * its value was computed from the key's previous one: on a conflict it is run again on the
    * fresh value.
    */
-  enqueue(operation: StorageOperation, derive?: Derive): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  enqueue(operation: StorageOperation, derive?: Derive): Promise<boolean | WriteConflict> {
+    return new Promise<boolean | WriteConflict>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject }
       const op = { ...operation } as MutableOperation
       let lane = this.#lanes.get(op.id)
@@ -254,8 +254,8 @@ export class WriteQueue {
 
   /**
    * The operations to send for `entries` of `lane`: each data write conditional on the version
-   * the one before it leaves (the lane's version, then one more per write); deletes and touches
-   * unconditional.
+   * the one before it leaves (the lane's version, then one more per write); touches
+   * unconditional, and deletes too unless their caller gave an `ifVersion`.
    */
   #stamp(lane: Lane, entries: Entry[], operations: StorageOperation[]): void {
     let version = lane.version
@@ -320,12 +320,18 @@ export class WriteQueue {
       for (let i = 0; i < entries.length; i++, index++) {
         const outcome = outcomeAt(index)
         if (stoppedAt !== -1) continue
+        const entry = entries[i]!
+        if (outcome === 'conflict' && entry.op.type === 'delete') {
+          // A delete its caller made conditional: the caller decides what a conflict means.
+          this.#pending--
+          for (const waiter of entry.waiters) waiter.resolve(outcome)
+          continue
+        }
         if (outcome instanceof Error || outcome === 'conflict') {
           stoppedAt = i
           if (outcome !== 'conflict') failure = outcome
           continue
         }
-        const entry = entries[i]!
         if (outcome && lane.version !== undefined) {
           if (entry.sentVersion !== undefined) lane.version = entry.sentVersion + 1
           else if (entry.op.type === 'delete') lane.version = 0

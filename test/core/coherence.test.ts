@@ -312,3 +312,29 @@ test('a write that keeps meeting newer versions is given up with SESSION_CONFLIC
     await close()
   }
 })
+
+test('renew on a copy older than the storage: what another process wrote to the old id is carried to the new one', async (t) => {
+  const { a, b, storage, close } = cluster({ trustCacheFor: 3600 })
+  try {
+    const created = new FakeResponse()
+    const first = await a.load(fakeRequest(), created)
+    await first.set('user', 'alice')
+    await first.set('theme', 'dark')
+    const cookie = created.cookieHeader()
+    const onA = await a.load(fakeRequest({ cookie }), new FakeResponse())
+    const onB = await b.load(fakeRequest({ cookie }), new FakeResponse())
+    await onB.set('cart', ['apple']) // acknowledged on b; a's copy (trusted for an hour) does not show it
+    await onB.remove('theme')
+    t.is(onA.get('cart'), undefined)
+    const oldId = onA.id
+    const renewing = onA.renew()
+    const laterWrite = onA.set('user', 'alice (renewed)') // made on the new id after the renew: it wins
+    await Promise.all([renewing, laterWrite])
+    t.not(onA.id, oldId)
+    t.is(await storage.get(oldId), undefined, 'the old id is gone')
+    t.deepEqual((await storage.get(onA.id))?.data, { user: 'alice (renewed)', cart: ['apple'] })
+    t.deepEqual(onA.getAll(), { user: 'alice (renewed)', cart: ['apple'] })
+  } finally {
+    await close()
+  }
+})

@@ -17,7 +17,7 @@ const STORAGE_PEERS = ['classic-level', 'mysql2', '@aws-sdk/client-dynamodb', 'e
 const BUS_PEERS = ['redis']
 const EXPRESS_TYPES = ['@types/express']
 /** Each check waits for the set-up (pack, installs) and for a compiler slot: generous on a busy machine. */
-const TIMEOUT = 180_000
+const TIMEOUT = 360_000 // npm and tsc in temporary projects: minutes on a loaded machine
 
 interface Installed {
   dir: string
