@@ -11,7 +11,7 @@ const redisPort = Number(new URL(REDIS_URL).port || 6379)
 const redisHost = new URL(REDIS_URL).hostname || '127.0.0.1'
 
 /** A bus with short delays; closed when the test ends. */
-function makeBus(t: { teardown: (fn: () => Promise<void>) => void }, options: RedisBusOptions): RedisBus {
+function makeBus(t: Teardown, options: RedisBusOptions): RedisBus {
   const bus = new RedisBus({
     url: REDIS_URL,
     maxReconnectDelay: 100,
@@ -21,6 +21,25 @@ function makeBus(t: { teardown: (fn: () => Promise<void>) => void }, options: Re
   })
   t.teardown(() => bus.close())
   return bus
+}
+
+type Teardown = { teardown: (fn: () => Promise<void> | void) => void }
+
+/** Two buses (see {@link makeBus}) on a channel of their own, ready, with what `b` receives recorded. */
+async function readyPair(t: Teardown, aOptions: RedisBusOptions = {}, bOptions: RedisBusOptions = {}) {
+  const channel = uniqueChannel()
+  const a = makeBus(t, { channel, ...aOptions })
+  const b = makeBus(t, { channel, ...bOptions })
+  const rb = record(b)
+  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  return { channel, a, b, rb }
+}
+
+/** A plain Redis client for the test's own commands, closed when the test ends. */
+async function admin(t: Teardown): ReturnType<typeof adminClient> {
+  const client = await adminClient()
+  t.teardown(() => client.destroy())
+  return client
 }
 
 /** Resolves within `ms` or rejects saying what hung. */
@@ -97,12 +116,8 @@ redisTest('two buses deliver to each other, never to themselves, and only on the
 })
 
 redisTest('lag is measured with the clock given in "now"', async (t) => {
-  const channel = uniqueChannel()
   let clock = 1_000_000
-  const a = makeBus(t, { channel, now: () => clock })
-  const b = makeBus(t, { channel, now: () => clock + 250 })
-  record(b)
-  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  const { a, b } = await readyPair(t, { now: () => clock }, { now: () => clock + 250 })
   a.publish({ id: 'lagged', version: 1, kind: 'write' })
   await waitFor('delivery', () => b.stats().received === 1)
   clock += 1000
@@ -112,13 +127,8 @@ redisTest('lag is measured with the clock given in "now"', async (t) => {
 })
 
 redisTest('malformed messages on the channel are counted and dropped; listeners never see them', async (t) => {
-  const channel = uniqueChannel()
-  const a = makeBus(t, { channel })
-  const b = makeBus(t, { channel })
-  const rb = record(b)
-  const admin = await adminClient()
-  t.teardown(() => admin.destroy())
-  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  const { channel, a, b, rb } = await readyPair(t)
+  const redis = await admin(t)
 
   const valid = { id: 'x', version: 1, kind: 'write', origin: 'raw', sentAt: Date.now() } as const
   const garbage = [
@@ -138,9 +148,9 @@ redisTest('malformed messages on the channel are counted and dropped; listeners 
     '{"id":"x","version":1,"kind":"write","origin":"raw"', // cut short
     '\u0000\uffff binary',
   ]
-  for (const text of garbage) await admin.publish(channel, text)
+  for (const text of garbage) await redis.publish(channel, text)
   // A valid message from a publisher that is no bus, with a field a newer version might add.
-  await admin.publish(channel, JSON.stringify({ ...valid, extra: true }))
+  await redis.publish(channel, JSON.stringify({ ...valid, extra: true }))
   a.publish({ id: 'after', version: 3, kind: 'destroy' })
 
   await waitFor('the valid messages', () => b.stats().received === 2)
@@ -180,17 +190,12 @@ redisTest('a listener that throws is counted and reported; the other listeners s
 })
 
 redisTest('the subscriber connection killed: it reconnects, reports a gap and delivers again', async (t) => {
-  const channel = uniqueChannel()
-  const a = makeBus(t, { channel, origin: 'kill-sub-a' })
-  const b = makeBus(t, { channel, origin: 'kill-sub-b' })
-  const rb = record(b)
-  const admin = await adminClient()
-  t.teardown(() => admin.destroy())
-  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  const { a, b, rb } = await readyPair(t, { origin: 'kill-sub-a' }, { origin: 'kill-sub-b' })
+  const redis = await admin(t)
 
-  const { sub } = await busConnections(admin, 'kill-sub-b')
+  const { sub } = await busConnections(redis, 'kill-sub-b')
   t.is(sub.length, 1)
-  t.is(await killConnections(admin, sub), 1)
+  t.is(await killConnections(redis, sub), 1)
 
   // Publish until b hears again: what is sent while b resubscribes is lost (pub/sub keeps nothing).
   let n = 0
@@ -210,22 +215,17 @@ redisTest('the subscriber connection killed: it reconnects, reports a gap and de
   t.true(rb.gaps.length >= 1)
   const gap = rb.gaps[0]
   t.true(gap !== undefined && gap.since <= gap.until)
-  const after = await busConnections(admin, 'kill-sub-b')
+  const after = await busConnections(redis, 'kill-sub-b')
   t.is(after.sub.length, 1, 'one new subscriber connection, not a pile of them')
   t.false(after.sub.includes(sub[0] ?? ''))
 })
 
 redisTest('the publisher connection killed: messages published meanwhile are queued or re-sent, none lost', async (t) => {
-  const channel = uniqueChannel()
-  const a = makeBus(t, { channel, origin: 'kill-pub-a' })
-  const b = makeBus(t, { channel, origin: 'kill-pub-b' })
-  const rb = record(b)
-  const admin = await adminClient()
-  t.teardown(() => admin.destroy())
-  await within(10_000, 'ready', Promise.all([a.ready(), b.ready()]))
+  const { a, rb } = await readyPair(t, { origin: 'kill-pub-a' }, { origin: 'kill-pub-b' })
+  const redis = await admin(t)
 
-  const { pub } = await busConnections(admin, 'kill-pub-a')
-  t.is(await killConnections(admin, pub), 1)
+  const { pub } = await busConnections(redis, 'kill-pub-a')
+  t.is(await killConnections(redis, pub), 1)
   const ids = Array.from({ length: 20 }, (_, i) => `after-kill-${i}`)
   for (const id of ids) t.true(a.publish({ id, version: 1, kind: 'write' }))
 
@@ -309,13 +309,12 @@ redisTest('a bus started while Redis is unreachable: publish queues, ready() wai
 
 redisTest('close() is idempotent and ends every connection the bus opened', async (t) => {
   const channel = uniqueChannel()
-  const admin = await adminClient()
-  t.teardown(() => admin.destroy())
+  const redis = await admin(t)
   const bus = new RedisBus({ url: REDIS_URL, channel, origin: 'closing-bus' })
   const peer = makeBus(t, { channel })
   const rPeer = record(peer)
   await within(10_000, 'ready', Promise.all([bus.ready(), peer.ready()]))
-  const before = await busConnections(admin, 'closing-bus')
+  const before = await busConnections(redis, 'closing-bus')
   t.is(before.pub.length + before.sub.length, 2)
 
   // Queued messages get their chance before the connections end.
@@ -329,15 +328,14 @@ redisTest('close() is idempotent and ends every connection the bus opened', asyn
   t.is(rPeer.messages[0]?.id, 'last-words')
   t.like(bus.stats(), { sent: 1, dropped: 0, connected: false })
   await waitFor('Redis to see both connections gone', async () => {
-    const after = await busConnections(admin, 'closing-bus')
+    const after = await busConnections(redis, 'closing-bus')
     return after.pub.length + after.sub.length === 0
   })
   t.pass()
 })
 
 redisTest('close() right after construction, while both connections are being made, leaves none behind', async (t) => {
-  const admin = await adminClient()
-  t.teardown(() => admin.destroy())
+  const redis = await admin(t)
   const origins = Array.from({ length: 5 }, (_, i) => `closed-early-${i}`)
   for (const origin of origins) {
     const bus = new RedisBus({ url: REDIS_URL, channel: uniqueChannel(), origin })
@@ -345,13 +343,12 @@ redisTest('close() right after construction, while both connections are being ma
     await within(3000, 'close', bus.close())
   }
   await new Promise((resolve) => setTimeout(resolve, 100))
-  for (const origin of origins) t.deepEqual(await busConnections(admin, origin), { pub: [], sub: [] }, origin)
+  for (const origin of origins) t.deepEqual(await busConnections(redis, origin), { pub: [], sub: [] }, origin)
 })
 
 redisTest('a client given as a template is duplicated, never used or closed', async (t) => {
   const channel = uniqueChannel()
-  const template = await adminClient()
-  t.teardown(() => template.destroy())
+  const template = await admin(t)
   const a = new RedisBus({ client: template, channel, maxReconnectDelay: 100 })
   t.teardown(() => a.close())
   const b = makeBus(t, { channel })
