@@ -112,6 +112,14 @@ async function subpathsOf(packageDir: string): Promise<string[]> {
   return subpaths.map((subpath) => (subpath === '.' ? PACKAGE_NAME : `${PACKAGE_NAME}/${subpath.slice(2)}`))
 }
 
+/** A test that `files` (name to source) type-check as one program, `name`, in the consumer project `project`. */
+function typecheckTest(title: string, project: 'bare' | 'express' | 'koa' | 'fastify' | 'redis', name: string, files: Record<string, string>): void {
+  test(title, async (t) => {
+    t.timeout(TIMEOUT)
+    t.is(await typechecks(ready()[project], name, files), '')
+  })
+}
+
 /**
  * Write `files` (name to source) into the consumer project `dir` and type-check them as one
  * program; resolves with `''` when they compile, else with the compiler's output.
@@ -164,11 +172,8 @@ test('the tarball holds the build, README, LICENSE and CHANGELOG; no sources, no
 
 // With no framework installed, a framework augmentation reachable from these entry points (Express's
 // `req.session`, Koa's `ctx.session`, Fastify's) would fail here: its module cannot be found.
-test('the root and the framework-free subpaths (the memory bus too) type-check with only @types/node, from ESM and from CommonJS', async (t) => {
-  t.timeout(TIMEOUT)
-  const { bare } = ready()
-  const errors = await typechecks(bare, 'root', {
-    'root.ts': `import { createServer } from 'node:http'
+typecheckTest('the root and the framework-free subpaths (the memory bus too) type-check with only @types/node, from ESM and from CommonJS', 'bare', 'root', {
+  'root.ts': `import { createServer } from 'node:http'
 import {
   CookieIdentity,
   HeaderIdentity,
@@ -218,22 +223,17 @@ const signer: KeygripLike = { sign: (data) => data, verify: () => true, index: (
 export const used = [kit, Memory, Cookie, Header, viaNode, signer, SessionError, isSessionError(new Error('x')), busStats.connected]
 export type Used = [AppSession, SessionData]
 `,
-    'require.cts': `import csm = require('${PACKAGE_NAME}')
+  'require.cts': `import csm = require('${PACKAGE_NAME}')
 import memory = require('${PACKAGE_NAME}/storages/memory')
 import buses = require('${PACKAGE_NAME}/buses/memory')
 const bus: csm.InvalidationBus = new buses.MemoryBus()
 const manager: csm.SessionManager = new csm.SessionManager({ storage: new memory.MemoryStorage(), bus })
 export = manager
 `,
-  })
-  t.is(errors, '')
 })
 
-test('caching-session-manager/express types req.session and res.session with only @types/express', async (t) => {
-  t.timeout(TIMEOUT)
-  const { express } = ready()
-  const errors = await typechecks(express, 'express', {
-    'express.ts': `import express from 'express'
+typecheckTest('caching-session-manager/express types req.session and res.session with only @types/express', 'express', 'express', {
+  'express.ts': `import express from 'express'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import { createNodeMiddleware } from '${PACKAGE_NAME}/express'
 
@@ -248,15 +248,10 @@ app.get('/', async (req, res) => {
   res.json({ same: same === session })
 })
 `,
-  })
-  t.is(errors, '')
 })
 
-test('caching-session-manager/koa types ctx.session with only @types/koa', async (t) => {
-  t.timeout(TIMEOUT)
-  const { koa } = ready()
-  const errors = await typechecks(koa, 'koa', {
-    'koa.ts': `import Koa from 'koa'
+typecheckTest('caching-session-manager/koa types ctx.session with only @types/koa', 'koa', 'koa', {
+  'koa.ts': `import Koa from 'koa'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import { createKoaMiddleware } from '${PACKAGE_NAME}/koa'
 
@@ -272,15 +267,10 @@ app.use(async (ctx) => {
   ctx.session = { views: 1 }
 })
 `,
-  })
-  t.is(errors, '')
 })
 
-test('caching-session-manager/fastify type-checks with only fastify and types request.session', async (t) => {
-  t.timeout(TIMEOUT)
-  const { fastify } = ready()
-  const errors = await typechecks(fastify, 'fastify', {
-    'fastify.ts': `import Fastify from 'fastify'
+typecheckTest('caching-session-manager/fastify type-checks with only fastify and types request.session', 'fastify', 'fastify', {
+  'fastify.ts': `import Fastify from 'fastify'
 import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
 import fastifySession, { createFastifyPlugin, type FastifySessionOptions } from '${PACKAGE_NAME}/fastify'
 
@@ -295,17 +285,12 @@ app.get('/', async (request) => {
   return { views: request.session.get('views') }
 })
 `,
-  })
-  t.is(errors, '')
 })
 
 // redis is an optional peer: the root and /buses/memory need it nowhere (above); /buses/redis types
 // its options with redis's own client.
-test('caching-session-manager/buses/redis type-checks with redis installed, from ESM and from CommonJS', async (t) => {
-  t.timeout(TIMEOUT)
-  const { redis } = ready()
-  const errors = await typechecks(redis, 'redis', {
-    'redis.ts': `import { createClient } from 'redis'
+typecheckTest('caching-session-manager/buses/redis type-checks with redis installed, from ESM and from CommonJS', 'redis', 'redis', {
+  'redis.ts': `import { createClient } from 'redis'
 import { SessionManager, type InvalidationBus } from '${PACKAGE_NAME}'
 import { RedisBus, type RedisBusClient, type RedisBusOptions } from '${PACKAGE_NAME}/buses/redis'
 
@@ -316,13 +301,11 @@ const byUrl = new RedisBus({ url: 'redis://127.0.0.1:6379' })
 export const manager = new SessionManager({ bus, trustCacheFor: 10 })
 export const channel: string = byUrl.channel
 `,
-    'redis-require.cts': `import csm = require('${PACKAGE_NAME}')
+  'redis-require.cts': `import csm = require('${PACKAGE_NAME}')
 import buses = require('${PACKAGE_NAME}/buses/redis')
 const bus: csm.InvalidationBus = new buses.RedisBus({ url: 'redis://127.0.0.1:6379' })
 export = bus
 `,
-  })
-  t.is(errors, '')
 })
 
 /**
