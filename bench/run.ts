@@ -1,14 +1,14 @@
 /**
  * `npm run bench` / `npm run bench:quick`: runs the sections (HTTP, micro, memory, storage
- * write-through), prints the results as markdown, and rewrites the results block of
- * bench/README.md (or `--out FILE`; `--out -` prints only). See bench/README.md.
+ * write-through, cluster), prints the results as markdown, and rewrites the blocks of the
+ * sections it ran in bench/README.md (or `--out FILE`; `--out -` prints only). See bench/README.md.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
+import { runCluster } from './cluster/run.js'
 import { runHttp } from './http/run.js'
-import { parseOptions, type BenchOptions, type SectionName } from './lib/options.js'
-import { writeResults } from './lib/readme.js'
+import { parseOptions, SECTIONS, type BenchOptions, type SectionName } from './lib/options.js'
+import { renderResults, sectionBlock, writeResults } from './lib/readme.js'
 import type { SectionReport } from './lib/report.js'
-import { table } from './lib/table.js'
 import { runMemory } from './memory/run.js'
 import { runMicro } from './micro/run.js'
 import { runStorage } from './storage/run.js'
@@ -23,6 +23,8 @@ function runSectionNamed(name: SectionName, options: BenchOptions): Promise<Sect
       return runMemory(options.memory)
     case 'storage':
       return runStorage(options.storage)
+    case 'cluster':
+      return runCluster(options.cluster)
   }
 }
 
@@ -45,6 +47,12 @@ function load(): string {
     .join(' ')
 }
 
+/** Node, platform and CPU, for each section's first line. */
+function machine(): string {
+  const cpu = cpus()
+  return `Node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB`
+}
+
 async function main(): Promise<number> {
   let options: BenchOptions
   try {
@@ -53,16 +61,17 @@ async function main(): Promise<number> {
     console.error(err instanceof Error ? err.message : String(err))
     return 2
   }
-  const started = new Date()
-  const loadBefore = load()
-  const reports: SectionReport[] = []
+  const blocks = new Map<string, string>()
   const failures: string[] = []
   for (const name of options.sections) {
     const began = performance.now()
+    const started = new Date()
+    const loadBefore = load()
     console.error(`[bench] ${name}…`)
     try {
       const report = await runSectionNamed(name, options)
-      reports.push(report)
+      const provenance = `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${commandLine()}\`${options.quick ? ' (quick: short cells, numbers are rough)' : ''}. ${machine()}. Load average before ${loadBefore}, after ${load()}.`
+      blocks.set(name, sectionBlock(name, report, provenance))
       console.error(`[bench] ${name} done in ${((performance.now() - began) / 1000).toFixed(0)} s`)
     } catch (err) {
       const message = err instanceof Error ? (err.stack ?? err.message) : String(err)
@@ -70,26 +79,9 @@ async function main(): Promise<number> {
       console.error(`[bench] ${name} failed: ${message}`)
     }
   }
-  const cpu = cpus()
-  const targets = reports.flatMap((report) => report.targets)
-  const lines = [
-    `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${commandLine()}\`${options.quick ? ' (quick: short cells, numbers are rough)' : ''}.`,
-    `Node ${process.version}, ${process.platform}/${process.arch}, ${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB. Load average before ${loadBefore}, after ${load()}: the machine is shared (other engineers run test suites on the same 2 cores), so absolute numbers move from run to run; the ratios, taken between runs made back to back in alternating order, are the point.`,
-    '',
-    '### Targets',
-    '',
-    table(
-      ['target', 'wanted', 'measured', ''],
-      targets.map((t) => [t.name, t.target, t.measured, t.met === undefined ? 'not measured' : t.met ? 'met' : '**MISSED**']),
-    ),
-    '',
-    ...reports.flatMap((report) => [`### ${report.title}`, '', report.method, '', report.body, '']),
-    ...(failures.length > 0 ? ['### Sections that failed', '', ...failures.map((failure) => `- ${failure.split('\n')[0]}`), ''] : []),
-  ]
-  const results = lines.join('\n')
-  console.log(results)
+  console.log(renderResults(blocks, SECTIONS, failures))
   if (options.out !== '-') {
-    writeResults(options.out, results)
+    writeResults(options.out, blocks, SECTIONS, failures)
     console.error(`[bench] results written to ${options.out}`)
   }
   return failures.length > 0 ? 1 : 0

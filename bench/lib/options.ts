@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { BACKENDS, type BackendName } from '../storage/backends.js'
 
 /** Sections, in the order they run. */
-export const SECTIONS = ['http', 'micro', 'memory', 'storage'] as const
+export const SECTIONS = ['http', 'micro', 'memory', 'storage', 'cluster'] as const
 export type SectionName = (typeof SECTIONS)[number]
 
 /** Everything a run needs. */
@@ -16,11 +16,13 @@ export interface BenchOptions {
   micro: { rounds: number; cpuMs: number; cacheSizes: number[]; counterCookies: number; counterRepeats: number }
   memory: { sessions: number; rounds: number }
   storage: { storages: BackendName[]; duration: number; rounds: number; concurrency: number[] }
+  cluster: { duration: number; warmup: number; rounds: number; connections: number; clients: number; servers: number; writeEvery: number; cpuMs: number }
 }
 
-const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage] [--out FILE|-]
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,cluster] [--out FILE|-]
   [--duration S] [--warmup S] [--rounds N] [--connections N] [--servers a,b]
-  [--cpu-ms N] [--cache-sizes a,b,c] [--sessions N] [--storages a,b] [--storage-duration S] [--concurrency a,b]`
+  [--cpu-ms N] [--cache-sizes a,b,c] [--sessions N] [--storages a,b] [--storage-duration S] [--concurrency a,b]
+  [--clients N] [--cluster-servers N] [--write-every N]`
 
 /** Parse `argv` (without node and the script). Throws a `TypeError` naming the option on bad input. */
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -42,6 +44,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       storages: { type: 'string' },
       'storage-duration': { type: 'string' },
       concurrency: { type: 'string' },
+      clients: { type: 'string' },
+      'cluster-servers': { type: 'string' },
+      'write-every': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -56,20 +61,27 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (!(BACKENDS as readonly string[]).includes(name)) throw new TypeError(`option --storages: unknown storage "${name}" (one of ${BACKENDS.join(', ')})`)
     return name as BackendName
   })
+  const duration = positive(values.duration, 'duration', quick ? 1 : 5)
+  const warmup = positive(values.warmup, 'warmup', quick ? 1 : 3)
+  const connections = positive(values.connections, 'connections', 32, true)
+  const cpuMs = positive(values['cpu-ms'], 'cpu-ms', quick ? 200 : 1000)
+  const clients = positive(values.clients, 'clients', quick ? 200 : 1000, true)
+  if (clients < connections)
+    throw new TypeError(`option --clients (${clients}) must be at least --connections (${connections}): a client sends one request at a time`)
   return {
     quick,
     sections,
     out: values.out ?? new URL('../README.md', import.meta.url).pathname,
     http: {
-      duration: positive(values.duration, 'duration', quick ? 1 : 5),
-      warmup: positive(values.warmup, 'warmup', quick ? 1 : 3),
+      duration,
+      warmup,
       rounds,
-      connections: positive(values.connections, 'connections', 32, true),
+      connections,
       servers: values.servers === undefined ? undefined : list(values.servers, 'servers', []),
     },
     micro: {
       rounds,
-      cpuMs: positive(values['cpu-ms'], 'cpu-ms', quick ? 200 : 1000),
+      cpuMs,
       cacheSizes: list(values['cache-sizes'], 'cache-sizes', ['10000', '100000', '1000000']).map((size) => positive(size, 'cache-sizes', 0, true)),
       counterCookies: 100,
       counterRepeats: quick ? 100 : 1000,
@@ -80,6 +92,16 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       duration: positive(values['storage-duration'], 'storage-duration', quick ? 1 : 3),
       rounds,
       concurrency: list(values.concurrency, 'concurrency', ['1', '64', '1024']).map((level) => positive(level, 'concurrency', 0, true)),
+    },
+    cluster: {
+      duration,
+      warmup,
+      rounds,
+      connections,
+      clients,
+      servers: positive(values['cluster-servers'], 'cluster-servers', 3, true),
+      writeEvery: positive(values['write-every'], 'write-every', 10, true),
+      cpuMs,
     },
   }
 }
