@@ -4,7 +4,7 @@
  * cluster bench puts it in front of MySQLStorage to measure what the shared-storage path costs
  * on the same database. Not for use with several processes.
  */
-import type { Storage, StorageCapabilities } from '../../src/types.js'
+import type { JsonValue, SessionRecordInput, Storage, StorageCapabilities, WriteConflict } from '../../src/types.js'
 
 /** See the module comment. */
 export class UnsharedStorage implements Storage {
@@ -24,20 +24,28 @@ export class UnsharedStorage implements Storage {
     return this.#inner.get(...args)
   }
 
-  set(...args: Parameters<Storage['set']>): ReturnType<Storage['set']> {
-    return this.#inner.set(...args)
+  set(id: string, record: SessionRecordInput): Promise<void>
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict>
+  set(id: string, record: SessionRecordInput, ifVersion?: number): Promise<void | WriteConflict> {
+    return this.#inner.set(id, record, ifVersion)
   }
 
-  update(...args: Parameters<Storage['update']>): ReturnType<Storage['update']> {
-    return this.#inner.update(...args)
+  update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#inner.update(id, key, value, expiresAt, ifVersion)
   }
 
-  remove(...args: Parameters<Storage['remove']>): ReturnType<Storage['remove']> {
-    return this.#inner.remove(...args)
+  remove(id: string, key: string, expiresAt: number): Promise<boolean>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
+    return this.#inner.remove(id, key, expiresAt, ifVersion)
   }
 
-  delete(...args: Parameters<Storage['delete']>): ReturnType<Storage['delete']> {
-    return this.#inner.delete(...args)
+  delete(id: string): Promise<void>
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict>
+  delete(id: string, ifVersion?: number): Promise<void | WriteConflict> {
+    return this.#inner.delete(id, ifVersion)
   }
 
   touch(...args: Parameters<Storage['touch']>): ReturnType<Storage['touch']> {
