@@ -12,9 +12,9 @@ export type Derive = (current: JsonValue | undefined) => JsonValue
 
 /** A write as the queue holds it: its fields change as later writes fold into it. */
 export type MutableOperation =
-  | { type: 'set'; id: string; record: SessionRecordInput }
-  | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number }
-  | { type: 'remove'; id: string; key: string; expiresAt: number }
+  | { type: 'set'; id: string; record: SessionRecordInput; ifVersion?: number | undefined }
+  | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number; ifVersion?: number | undefined }
+  | { type: 'remove'; id: string; key: string; expiresAt: number; ifVersion?: number | undefined }
   /** A delete is conditional only when its caller made it so (`ifVersion`); it then settles as `'conflict'` rather than being rebased. */
   | { type: 'delete'; id: string; ifVersion?: number | undefined }
   | { type: 'touch'; id: string; expiresAt: number }

@@ -267,8 +267,10 @@ export class WriteQueue {
         if (op.type === 'delete' && version !== undefined) version = 0
         continue
       }
+      // The entry's operation is the queue's own copy (see enqueue): stamped in place, no copy per send.
       entry.sentVersion = version
-      operations.push({ ...op, ifVersion: version })
+      op.ifVersion = version
+      operations.push(op)
       version++
     }
   }
