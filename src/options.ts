@@ -48,6 +48,13 @@ export interface SessionManagerOptions {
    * source of truth: a lost message is covered by `trustCacheFor`.
    */
   bus?: InvalidationBus
+  /**
+   * Seconds any storage call may take before it counts as failed: a read that does not answer
+   * in time gives `SESSION_STORAGE_UNAVAILABLE` (503) and later requests of that session read
+   * again; a write that does not answer is retried like any failed write (`writeRetries`), then
+   * rejects with `SESSION_STORAGE_FAILED`. `Infinity` waits for ever. Default 5.
+   */
+  storageTimeout?: number
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number
 }
@@ -73,6 +80,8 @@ export interface ManagerSettings {
   /** `undefined` when the caller gave none: the default depends on the storage and the bus. */
   readonly trustCacheForMs: number | undefined
   readonly bus: InvalidationBus | undefined
+  /** Milliseconds a storage call may take; `Infinity` for no bound. */
+  readonly storageTimeoutMs: number
 }
 
 /**
@@ -106,7 +115,9 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   const storage = options.storage === undefined ? undefined : checkStorage(options.storage, 'storage')
   const trustCacheFor = options.trustCacheFor === undefined ? undefined : seconds(options.trustCacheFor, 'trustCacheFor', 0, true, true)
   const bus = options.bus === undefined ? undefined : checkBus(options.bus)
+  const storageTimeout = seconds(options.storageTimeout, 'storageTimeout', 5, false, true)
   return {
+    storageTimeoutMs: storageTimeout * 1000,
     trustCacheForMs: trustCacheFor === undefined ? undefined : trustCacheFor * 1000,
     bus,
     cacheLimit,

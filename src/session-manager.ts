@@ -11,6 +11,7 @@ import { checkIdentity, checkStorage, parseOptions, type SessionManagerOptions }
 import { SessionPolicy } from './policy.js'
 import { resolveSession, type ResolveContext } from './resolve.js'
 import { SessionCache } from './session-cache.js'
+import { withTimeout } from './storage-timeout.js'
 import { Session, settle, type SessionCallback } from './session.js'
 import type { Identity, SessionData, SessionEvents, SessionRequest, SessionResponse, Storage } from './types.js'
 import type { WriteQueueStats } from './write-queue.js'
@@ -79,6 +80,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   readonly #lifecycle: SessionLifecycle
   readonly #coherence: Coherence
   readonly #trustCacheForMs: number | undefined
+  readonly #storageTimeoutMs: number
+  /** The storage as given; the lifecycle and the coherence checks use it bounded by `storageTimeout`. */
+  #storage: Storage
   readonly #resolving: ResolveContext<Session<D>>
   readonly #counters = { hits: 0, misses: 0, expired: 0, evicted: 0 }
 
@@ -97,7 +101,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         this.#notify('evict', id)
       },
     })
-    const storage = settings.storage ?? defaultStorage()
+    this.#storage = settings.storage ?? defaultStorage()
+    this.#storageTimeoutMs = settings.storageTimeoutMs
+    const storage = withTimeout(this.#storage, settings.storageTimeoutMs)
     const lifecycle = new SessionLifecycle(storage, settings.queue, policy, this.#cache, notify, (id, version, kind) =>
       this.#coherence.publish(id, version, kind),
     )
@@ -148,7 +154,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   /** The storage in use. */
   get storage(): Storage {
-    return this.#lifecycle.storage
+    return this.#storage
   }
 
   /** The identities in use, in the order they are asked. */
@@ -165,8 +171,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     if (this.#trustFor(storage, false) !== this.#trustFor(this.#lifecycle.storage, false)) {
       throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage with one of another kind (shared or not); give it to the constructor')
     }
-    this.#lifecycle.replaceStorage(storage)
-    this.#coherence.storage = storage
+    const bounded = withTimeout(storage, this.#storageTimeoutMs)
+    this.#lifecycle.replaceStorage(bounded)
+    this.#coherence.storage = bounded
+    this.#storage = storage
     return this
   }
 
