@@ -74,10 +74,16 @@ export class StorageExpressStore extends session.Store {
     this.#reply(this.storage.delete(sid), callback)
   }
 
-  /** Move the session's deadline to `cookie.expires` without rewriting its data. */
+  /**
+   * Move the session's deadline to `cookie.expires` and keep its `cookie` as given, as
+   * express-session's MemoryStore does: a request that only changes the cookie (say
+   * `req.session.cookie.maxAge` for "remember me", with `resave: false`) is touched, not saved,
+   * and the next request must load that cookie. Only the `cookie` key is rewritten (one
+   * `update`); the rest of the data is left as stored. A missing session is not created.
+   */
   override touch(sid: string, sess: ExpressSession, callback?: () => void): void {
     const done = callback === undefined ? undefined : (err: unknown): void => (callback as Callback)(err)
-    this.#reply(new Promise<boolean>((resolve) => resolve(this.storage.touch(sid, this.#deadline(sess)))), done)
+    this.#reply(new Promise<boolean>((resolve) => resolve(this.#touch(sid, sess))), done)
   }
 
   /** Every live session, as `{ [sid]: session }` (the shape of express-session's MemoryStore). */
@@ -124,6 +130,13 @@ export class StorageExpressStore extends session.Store {
     return { data: data as SessionData, createdAt: now, expiresAt: this.#deadline(sess, now) }
   }
 
+  #touch(sid: string, sess: ExpressSession): Promise<boolean> {
+    const cookie: unknown = sess.cookie === undefined || sess.cookie === null ? undefined : JSON.parse(JSON.stringify(sess.cookie))
+    // No cookie to keep (not something express-session sends): move the deadline only.
+    if (!isPlainObject(cookie)) return this.storage.touch(sid, this.#deadline(sess))
+    return this.storage.update(sid, 'cookie', cookie as SessionData, this.#deadline(sess))
+  }
+
   #deadline(sess: ExpressSession, now = this.#now()): number {
     const expires = sess.cookie?.expires
     const time = expires === undefined || expires === null ? NaN : new Date(expires).getTime()
@@ -163,7 +176,7 @@ export function toExpressStore(storage: AdministeredStorage, options?: ToExpress
   return new StorageExpressStore(storage, options)
 }
 
-/** The stored session, its cookie's expiry moved to the record's deadline (touch moves only the deadline). */
+/** The stored session, its cookie's expiry moved to the record's deadline (the record's deadline is the one to trust). */
 function toExpressSession(record: SessionRecord): ExpressSession {
   const data = record.data as unknown as ExpressSession
   const cookie = data.cookie as (ExpressSession['cookie'] & { expires?: unknown }) | undefined

@@ -113,6 +113,79 @@ test('toExpressStore: express-session runs on it end to end on LevelStorage (its
   await endToEnd(t, storage)
 })
 
+const HOUR = 60 * MINUTE
+
+/** Epoch ms of the Expires attribute of the `connect.sid` Set-Cookie line of a response. */
+function cookieExpires(setCookies: readonly string[]): number {
+  const line = setCookies.find((cookie) => cookie.startsWith('connect.sid='))
+  const expires = line?.split(';').find((part) => part.trim().toLowerCase().startsWith('expires='))
+  if (expires === undefined) throw new Error(`no connect.sid Expires in ${JSON.stringify(setCookies)}`)
+  return Date.parse(expires.trim().slice('expires='.length))
+}
+
+/**
+ * "Remember me" with express-session: `rolling: true` (Set-Cookie on every response),
+ * `resave: false`, and a request that only sets `cookie.maxAge`, which express-session hands
+ * to `store.touch` rather than `store.set`. Answers the Expires of the three responses
+ * (login, remember me, a later read) and what the third request read.
+ */
+async function rememberMe(t: import('ava').ExecutionContext, store: session.Store): Promise<{ expires: number[]; peek: unknown }> {
+  const application = express()
+  application.use(session({ secret: SECRET, resave: false, saveUninitialized: false, rolling: true, store, cookie: { maxAge: MINUTE } }))
+  application.get('/views', (req, res) => {
+    const sess = expressSession(req)
+    sess.views = (sess.views ?? 0) + 1
+    res.json({ views: sess.views })
+  })
+  application.get('/remember', (req, res) => {
+    expressSession(req).cookie.maxAge = HOUR
+    res.json({ ok: true })
+  })
+  application.get('/peek', (req, res) => {
+    res.json({ views: expressSession(req).views ?? null, maxAge: expressSession(req).cookie.originalMaxAge })
+  })
+  const server = await listen(createServer(application))
+  t.teardown(server.close)
+  const jar = new CookieJar()
+  const first = await send(`${server.url}/views`, { jar })
+  const second = await send(`${server.url}/remember`, { jar })
+  const third = await send(`${server.url}/peek`, { jar })
+  return { expires: [first, second, third].map((answer) => cookieExpires(answer.setCookies)), peek: third.json() }
+}
+
+/** Expires of the three responses of {@link rememberMe}: a minute, then an hour, and still an hour. */
+function assertRemembered(t: import('ava').ExecutionContext, { expires, peek }: { expires: number[]; peek: unknown }): void {
+  const now = Date.now()
+  t.true(expires[0]! < now + 2 * MINUTE, 'the first cookie lasts the configured minute')
+  t.true(expires[1]! > now + HOUR / 2, '"remember me" answers an hour')
+  t.true(expires[2]! > now + HOUR / 2, 'the next response keeps the hour')
+  const { views, maxAge } = peek as { views: unknown; maxAge: number }
+  t.is(views, 1, 'the data stays')
+  // express-session computes originalMaxAge from the clock: an hour, give or take a millisecond.
+  t.true(maxAge > HOUR - MINUTE, 'the cookie loaded is the one remembered')
+}
+
+test('express-session MemoryStore keeps a cookie changed alone (the reference for toExpressStore)', async (t) => {
+  assertRemembered(t, await rememberMe(t, new session.MemoryStore()))
+})
+
+test('toExpressStore: "remember me" (only cookie.maxAge changed, resave false) survives the next request on MemoryStorage', async (t) => {
+  const storage = new MemoryStorage()
+  assertRemembered(t, await rememberMe(t, toExpressStore(storage)))
+  const [, record] = await onlySession(storage)
+  t.true(record!.expiresAt > Date.now() + HOUR / 2, 'the stored deadline is the hour too')
+})
+
+test('toExpressStore: "remember me" survives the next request on LevelStorage', async (t) => {
+  const folder = await mkdtemp(join(tmpdir(), 'csm-to-express-'))
+  const storage = new LevelStorage({ location: join(folder, 'db'), cleanupInterval: 0 })
+  t.teardown(async () => {
+    await storage.close()
+    await rm(folder, { recursive: true, force: true })
+  })
+  assertRemembered(t, await rememberMe(t, toExpressStore(storage)))
+})
+
 test('toExpressStore: the store contract with callbacks (get, set, destroy, touch, all, length, clear)', async (t) => {
   const storage = new MemoryStorage()
   const store: StorageExpressStore = toExpressStore(storage)
