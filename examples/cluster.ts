@@ -10,7 +10,8 @@
  *
  * Run: MYSQL_URL=mysql://root@127.0.0.1:3306/test npx tsx examples/cluster.ts
  * Environment: PORT (default 3000; 0 picks a free one), WORKERS (default 2), MYSQL_URL,
- * SESSION_TABLE (default cluster_sessions), SESSION_KEYS (comma-separated signing keys).
+ * SESSION_TABLE (default cluster_sessions), SESSION_KEYS (comma-separated signing keys, newest
+ * first).
  */
 import cluster from 'node:cluster'
 import { createHash } from 'node:crypto'
@@ -19,6 +20,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, SessionManager, isSessionError, type RequestWithSession } from '../src/index.js'
 import { MySQLStorage } from '../storages/mysql.js'
+import { listenOn, portFromEnv, signingKeys } from './support.js'
 
 const HOST = '127.0.0.1'
 const COOKIE = 'sid'
@@ -80,10 +82,15 @@ async function runBalancer(): Promise<void> {
     // never the balancer (an unhandled rejection would end the primary and the whole cluster).
     balance(req, res).catch(() => res.destroy())
   })
-  balancer.listen(Number(process.env['PORT'] ?? 3000), HOST)
-  await once(balancer, 'listening')
+  const listening = await listenOn(balancer, portFromEnv())
+  if (listening === undefined) {
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+    process.exitCode = 1
+    return
+  }
   while (slots.includes(undefined)) await new Promise((resolve) => setTimeout(resolve, 20))
-  console.log(`cluster of ${wanted} workers behind http://${HOST}:${(balancer.address() as AddressInfo).port}`)
+  console.log(`cluster of ${wanted} workers behind http://${HOST}:${listening}`)
 
   const stop = (): void => {
     stopping = true
@@ -122,13 +129,12 @@ function forward(req: IncomingMessage, body: Buffer, port: number, res: ServerRe
 
 /** A worker: sessions in its cache, written through to the shared MySQL table. */
 async function runWorker(): Promise<void> {
-  const keys = (process.env['SESSION_KEYS'] ?? '').split(',').filter((key) => key.length > 0)
   const manager = new SessionManager<{ visits: number }>({
     storage: new MySQLStorage({
       uri: process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test',
       table: process.env['SESSION_TABLE'] ?? 'cluster_sessions',
     }),
-    identities: [new CookieIdentity({ name: COOKIE, keys: keys.length > 0 ? keys : [DEVELOPMENT_KEY] })],
+    identities: [new CookieIdentity({ name: COOKIE, keys: signingKeys(DEVELOPMENT_KEY) })],
   })
   manager.on('error', (error) => console.error(`worker ${process.pid}: ${error.message}`))
   const sessions = manager.middleware()

@@ -1,21 +1,21 @@
 /**
  * Express with caching-session-manager: a views counter, login (a new session id) and logout.
  *
- *   npx tsx examples/express.ts          # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   npx tsx examples/express.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
  */
 import express, { type NextFunction, type Request, type Response } from 'express'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import '../src/middleware/express.js' // caching-session-manager/express: types req.session
-import { closeServer, shutdownOnSignal, signingKey } from './support.js'
+import { closeServer, listenOn, portFromEnv, shutdownOnSignal, signingKeys } from './support.js'
 
-const port = Number(process.env['PORT'] ?? 3000)
+const port = portFromEnv()
 const manager = new SessionManager({
   storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
-  identities: [new CookieIdentity({ keys: [signingKey()] })],
+  identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
 const app = express()
@@ -44,9 +44,10 @@ app.use((err: { status?: number; code?: string }, _req: Request, res: Response, 
   res.status(err.status ?? 500).json({ error: err.code ?? 'internal error' })
 })
 
-const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`express example listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
-})
+const server = createServer(app)
+const listening = await listenOn(server, port)
+if (listening === undefined) process.exit(1)
+console.log(`express example listening on http://127.0.0.1:${listening}`)
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
 shutdownOnSignal(

@@ -1,7 +1,7 @@
 /**
  * Fastify with caching-session-manager: a views counter, login (a new session id) and logout.
  *
- *   npx tsx examples/fastify.ts          # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   npx tsx examples/fastify.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
@@ -10,12 +10,12 @@ import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import fastifySession from '../src/middleware/fastify.js' // caching-session-manager/fastify
-import { shutdownOnSignal, signingKey } from './support.js'
+import { portFromEnv, reportListenFailure, shutdownOnSignal, signingKeys } from './support.js'
 
-const port = Number(process.env['PORT'] ?? 3000)
+const port = portFromEnv()
 const manager = new SessionManager({
   storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
-  identities: [new CookieIdentity({ keys: [signingKey()] })],
+  identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
 const app = Fastify()
@@ -39,7 +39,12 @@ app.post('/logout', async (request) => {
   return { loggedOut: true }
 })
 
-await app.listen({ host: '127.0.0.1', port })
+try {
+  await app.listen({ host: '127.0.0.1', port })
+} catch (err) {
+  reportListenFailure(port, err)
+  process.exit(1)
+}
 console.log(`fastify example listening on http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.

@@ -2,21 +2,21 @@
  * Koa with caching-session-manager: a views counter, login (a new session id) and logout
  * (`ctx.session = null`).
  *
- *   npx tsx examples/koa.ts              # PORT (default 3000), SESSION_KEY (32+ characters)
+ *   npx tsx examples/koa.ts              # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
  */
 import Koa from 'koa'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import '../src/middleware/koa.js' // caching-session-manager/koa: types ctx.session
-import { closeServer, shutdownOnSignal, signingKey } from './support.js'
+import { closeServer, listenOn, portFromEnv, shutdownOnSignal, signingKeys } from './support.js'
 
-const port = Number(process.env['PORT'] ?? 3000)
+const port = portFromEnv()
 const manager = new SessionManager({
   storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
-  identities: [new CookieIdentity({ keys: [signingKey()] })],
+  identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
 const app = new Koa()
@@ -41,9 +41,11 @@ app.use(async (ctx) => {
   }
 })
 
-const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`koa example listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`)
-})
+const handle = app.callback()
+const server = createServer((req, res) => void handle(req, res))
+const listening = await listenOn(server, port)
+if (listening === undefined) process.exit(1)
+console.log(`koa example listening on http://127.0.0.1:${listening}`)
 
 // Graceful shutdown: stop taking requests, flush pending session writes, then exit.
 shutdownOnSignal(

@@ -2,38 +2,32 @@
  * The demo behind `npm start`: the seeds' set/get example on node:http, with sessions in an
  * embedded LevelDB that survives restarts.
  *
- *   GET /                     an HTML page counting your visits (cookie session)
+ *   GET /                     an HTML page counting your visits (cookie session); HEAD / counts nothing
  *   GET /set/:key/:value      stores value under key; answers the value as JSON
  *   GET /get/:key             answers the stored value as JSON (null when there is none)
  *   GET /api/set/:key/:value  the same with a token: send it back in `x-session-token`
  *   GET /api/get/:key
  *
+ * Keys and values are percent-decoded; a bad encoding (`/set/%ZZ/b`) or a bad key answers 400
+ * `{ "error": code, "message": ... }`.
+ *
  * Environment: PORT (default 3000; 0 picks a free one), SESSION_DATA_DIR (default
- * ./data/sessions), SESSION_KEYS (comma-separated cookie signing keys, 32+ characters each).
+ * ./data/sessions), SESSION_KEYS (comma-separated cookie signing keys, newest first, 32+
+ * characters each).
  */
 import { once } from 'node:events'
 import { mkdirSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { CookieIdentity, HeaderIdentity, SessionManager, isSessionError, type RequestWithSession, type Session } from '../src/index.js'
 import { LevelStorage } from '../storages/level.js'
+import { listenOn, portFromEnv, signingKeys } from './support.js'
 
 const HOST = '127.0.0.1'
-const port = Number(process.env['PORT'] ?? 3000)
+const port = portFromEnv()
 const dataDir = resolve(process.env['SESSION_DATA_DIR'] ?? 'data/sessions')
 /** Kept constant so cookies stay valid across restarts of the demo; never use it in production. */
 const DEVELOPMENT_KEY = 'development-only-key-change-me-in-production-0123456789'
-
-function signingKeys(): string[] {
-  const keys = (process.env['SESSION_KEYS'] ?? '')
-    .split(',')
-    .map((key) => key.trim())
-    .filter((key) => key !== '')
-  if (keys.length > 0) return keys
-  console.warn('SESSION_KEYS is not set: cookies are signed with a development key. Set SESSION_KEYS=key1,key2 (32+ characters each) in production.')
-  return [DEVELOPMENT_KEY]
-}
 
 mkdirSync(dataDir, { recursive: true })
 const storage = new LevelStorage({ location: dataDir })
@@ -50,7 +44,7 @@ const manager = new SessionManager({
   identities: [
     // Asked first under /api, so API clients get a token rather than a cookie.
     new HeaderIdentity({ header: 'x-session-token', path: '/api' }),
-    new CookieIdentity({ name: 'sid', keys: signingKeys() }),
+    new CookieIdentity({ name: 'sid', keys: signingKeys(DEVELOPMENT_KEY) }),
   ],
 })
 manager.on('error', (error) => console.error('session error:', error.message))
@@ -69,16 +63,44 @@ const server = createServer((req, res) => {
   })
 })
 
+/** A request the demo refuses as the client's fault: answered 400 with its code and message. */
+class BadRequest extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** `decodeURIComponent`, with a bad encoding as a {@link BadRequest} naming the part. */
+function decodePart(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new BadRequest('BAD_ENCODING', `the ${what} ${JSON.stringify(raw)} is not valid percent-encoding (write % as %25)`)
+  }
+}
+
 async function route(req: IncomingMessage, res: ServerResponse, session: Session): Promise<void> {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'only GET is served here\n')
+  // HEAD is answered like GET but never writes: no visit counted, no session started.
+  const head = req.method === 'HEAD'
+  if (req.method !== 'GET' && !head) {
+    res.setHeader('allow', 'GET, HEAD')
+    return send(res, 405, 'text/plain', 'only GET is served here\n')
+  }
   const path = (req.url ?? '/').split('?')[0]!
-  if (path === '/') return homePage(res, session)
+  if (path === '/') return homePage(res, session, !head)
   const match = /^(?:\/api)?\/(set|get)\/([^/]+)(?:\/(.+))?$/.exec(path)
   if (match === null) return send(res, 404, 'text/plain', 'not found\n')
   const [, action, rawKey, rawValue] = match
-  const key = decodeURIComponent(rawKey!)
+  const key = decodePart(rawKey!, 'key')
   if (action === 'set' && rawValue !== undefined) {
-    const value = decodeURIComponent(rawValue)
+    const value = decodePart(rawValue, 'value')
+    if (head) {
+      res.setHeader('allow', 'GET')
+      return send(res, 405, 'text/plain', 'set with GET: HEAD never writes\n')
+    }
     await session.set(key, value)
     return send(res, 200, 'application/json', JSON.stringify(value))
   }
@@ -86,9 +108,9 @@ async function route(req: IncomingMessage, res: ServerResponse, session: Session
   return send(res, 404, 'text/plain', 'not found\n')
 }
 
-async function homePage(res: ServerResponse, session: Session): Promise<void> {
-  const visits = (typeof session.get('visits') === 'number' ? (session.get('visits') as number) : 0) + 1
-  await session.set('visits', visits)
+async function homePage(res: ServerResponse, session: Session, count: boolean): Promise<void> {
+  const visits = (typeof session.get('visits') === 'number' ? (session.get('visits') as number) : 0) + (count ? 1 : 0)
+  if (count) await session.set('visits', visits)
   send(
     res,
     200,
@@ -113,14 +135,14 @@ function sendError(res: ServerResponse, err: unknown): void {
     res.destroy()
     return
   }
-  // Storage trouble is 503 (status set by the library); bad keys or values are the client's fault.
-  const badInput =
-    err instanceof URIError ||
-    isSessionError(err, 'SESSION_INVALID_KEY') ||
-    isSessionError(err, 'SESSION_INVALID_VALUE') ||
-    isSessionError(err, 'SESSION_TOO_LARGE')
-  const status = badInput ? 400 : ((err as { status?: number } | null)?.status ?? 500)
-  if (status >= 500) console.error('request failed:', (err as Error).message)
+  // Bad keys or values are the client's fault, and it is told what was wrong.
+  if (err instanceof BadRequest) return send(res, 400, 'application/json', JSON.stringify({ error: err.code, message: err.message }))
+  if (isSessionError(err, 'SESSION_INVALID_KEY') || isSessionError(err, 'SESSION_INVALID_VALUE') || isSessionError(err, 'SESSION_TOO_LARGE')) {
+    return send(res, 400, 'application/json', JSON.stringify({ error: err.code, message: err.message }))
+  }
+  // Storage trouble is 503 (status set by the library): logged here, and only its code is answered.
+  const status = (err as { status?: number } | null)?.status ?? 500
+  console.error('request failed:', (err as Error).message)
   send(res, status, 'application/json', JSON.stringify({ error: isSessionError(err) ? err.code : 'INTERNAL_ERROR' }))
 }
 
@@ -150,6 +172,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
-server.listen(port, HOST)
-await once(server, 'listening')
-console.log(`caching-session-manager demo on http://${HOST}:${(server.address() as AddressInfo).port} (sessions in ${dataDir})`)
+const listening = await listenOn(server, port)
+if (listening === undefined) {
+  await manager.close()
+  process.exit(1)
+}
+console.log(`caching-session-manager demo on http://${HOST}:${listening} (sessions in ${dataDir})`)

@@ -6,7 +6,7 @@ import { CookieJar, send } from '../helpers/http-client.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const STARTUP_LIMIT_MS = 30_000
-const SESSION_KEY = 'examples-test-signing-key-0123456789abcdef'
+const SESSION_KEYS = 'examples-test-signing-key-0123456789abcdef'
 
 interface RunningExample {
   readonly url: string
@@ -18,7 +18,7 @@ interface RunningExample {
 function startExample(t: ExecutionContext, file: string): Promise<RunningExample> {
   const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', SESSION_KEY },
+    env: { ...process.env, PORT: '0', SESSION_KEYS },
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   t.teardown(async () => {
