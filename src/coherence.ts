@@ -1,5 +1,4 @@
 import type { InvalidationBus, InvalidationBusStats, InvalidationMessage } from './bus.js'
-import { messageOf } from './kit/errors.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
 import type { SessionState } from './state.js'
 import type { Storage } from './types.js'
@@ -202,9 +201,4 @@ export class Coherence {
     // this process's own pending writes of it, if any, have landed).
     this.#cache.drop(message.id)
   }
-}
-
-/** Why a check could not be made, for the `error` event. */
-export function probeFailed(storage: string, err: unknown): string {
-  return `could not check a cached session's version with the ${storage} storage (served as last validated): ${messageOf(err)}`
 }

@@ -97,6 +97,34 @@ export class SessionError extends Error {
   }
 }
 
+/**
+ * The message every storage failure the manager reports starts with. It is all an HTTP client
+ * may learn: a framework's default error reply shows `err.message` (Fastify sends it in its JSON
+ * body, Express in its development error page), so the storage's own text (a host name and port
+ * in `connect ECONNREFUSED`, a user name in `Access denied for user`) stays on `cause`, for logs.
+ */
+export const STORAGE_UNAVAILABLE = 'the session storage is unavailable'
+
+/**
+ * A storage failure as the manager reports it: the public {@link STORAGE_UNAVAILABLE} message
+ * with what was being done (`"a session could not be read"`, which must name nothing of the
+ * storage), and the storage's error as `cause`.
+ *
+ * @example
+ * ```ts
+ * throw storageUnavailable('SESSION_STORAGE_UNAVAILABLE', 'a session could not be read', err)
+ * // SessionError: the session storage is unavailable (a session could not be read)
+ * ```
+ */
+export function storageUnavailable(
+  code: 'SESSION_STORAGE_UNAVAILABLE' | 'SESSION_STORAGE_FAILED',
+  what: string,
+  cause: unknown,
+  sessionId?: string,
+): SessionError {
+  return new SessionError(code, `${STORAGE_UNAVAILABLE} (${what})`, sessionId === undefined ? { cause } : { cause, sessionId })
+}
+
 /** True when `err` is a {@link SessionError}, optionally with the given code. */
 export function isSessionError(err: unknown, code?: SessionErrorCode): err is SessionError {
   return err instanceof SessionError && (code === undefined || err.code === code)

@@ -1,6 +1,5 @@
-import { SessionError } from './errors.js'
+import { SessionError, storageUnavailable } from './errors.js'
 import { generateId } from './ids.js'
-import { messageOf } from './kit/errors.js'
 import { LIVE, type SessionPolicy } from './policy.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
 import type { SessionHost } from './session.js'
@@ -253,9 +252,7 @@ export class SessionLifecycle implements SessionHost {
         return undefined
       }
       this.counters.loadErrors++
-      throw new SessionError('SESSION_STORAGE_UNAVAILABLE', `could not read a session from the ${this.#storage.name} storage: ${messageOf(err)}`, {
-        cause: err,
-      })
+      throw storageUnavailable('SESSION_STORAGE_UNAVAILABLE', 'a session could not be read', err)
     }
     if (record === undefined || record === null) return undefined
     const state = stateFromRecord(id, record)

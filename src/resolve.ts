@@ -1,5 +1,5 @@
 import { PROBE, TRUSTED, type Check } from './coherence.js'
-import { SessionError } from './errors.js'
+import { storageUnavailable } from './errors.js'
 import { ABSOLUTE_EXPIRED, LIVE, type SessionPolicy } from './policy.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionState } from './state.js'
@@ -112,7 +112,7 @@ async function checkThenWalk<S>(context: ResolveContext<S>, at: Walk, state: Ses
       version = await context.probe(id)
     } catch (err) {
       if (at.fresh) {
-        throw new SessionError('SESSION_STORAGE_UNAVAILABLE', 'could not check the session with the storage for a fresh read', { cause: err, sessionId: id })
+        throw storageUnavailable('SESSION_STORAGE_UNAVAILABLE', 'a session could not be checked for a fresh read', err, id)
       }
       // The storage cannot say: serve the copy as last validated (availability over a bound that cannot be checked now).
       context.checked(id, 'failed', err)

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'eventemitter3'
 import { defaultIdentity, defaultStorage } from './defaults.js'
-import { SessionError } from './errors.js'
+import { SessionError, storageUnavailable } from './errors.js'
 import { messageOf } from './kit/errors.js'
-import { Coherence, probeFailed, type CoherenceStats } from './coherence.js'
+import { Coherence, type CoherenceStats } from './coherence.js'
 import { capabilitiesOf } from './kit/contract.js'
 import { SessionLifecycle, type Notify } from './lifecycle.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
@@ -132,7 +132,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       probe: (id) => coherence.probe(id),
       checked: (id, outcome, error) => {
         if (outcome === 'failed') {
-          this.#notify('error', new SessionError('SESSION_STORAGE_UNAVAILABLE', probeFailed(lifecycle.storage.name, error), { cause: error, sessionId: id }))
+          this.#notify(
+            'error',
+            storageUnavailable('SESSION_STORAGE_UNAVAILABLE', "a cached session's version could not be checked; it was served as last validated", error, id),
+          )
           return
         }
         if (outcome === 'stale') coherence.stats.staleReloads++

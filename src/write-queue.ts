@@ -1,5 +1,5 @@
 import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
-import { SessionError } from './errors.js'
+import { SessionError, storageUnavailable } from './errors.js'
 import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation, WriteConflict } from './types.js'
 
 export type { Derive } from './coalesce.js'
@@ -405,11 +405,7 @@ export class WriteQueue {
   #retryOrFail(lane: Lane, failed: Entry[], cause: Error): void {
     const attempts = failed[0]!.attempts + 1
     if (attempts > this.#retries) {
-      const error = new SessionError(
-        'SESSION_STORAGE_FAILED',
-        `the ${this.#storage.name} storage did not acknowledge a write of a session after ${attempts} attempts: ${cause.message}`,
-        { cause },
-      )
+      const error = storageUnavailable('SESSION_STORAGE_FAILED', `a write was not acknowledged after ${attempts} attempt${attempts === 1 ? '' : 's'}`, cause)
       this.#giveUp(lane, failed, error)
       return
     }

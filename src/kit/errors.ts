@@ -21,16 +21,19 @@ export function storageClosed(storage: string): SessionError {
 
 /**
  * A failure of the backend while doing `action` (`"read a session"`), with the backend's error
- * as `cause`. A {@link SessionError} passes through unchanged, so wrapping twice is harmless.
+ * as `cause`. The message says only which storage failed at what: the backend's own text (a
+ * host and port, a user name) is on `cause`, for logs, and never in a message that a framework's
+ * error reply could show. A {@link SessionError} passes through unchanged, so wrapping twice is
+ * harmless.
  *
  * @example
  * ```ts
- * catch (err) { throw storageError('mysql', 'read a session', err) } // "the mysql storage could not read a session: …"
+ * catch (err) { throw storageError('mysql', 'read a session', err) } // "the mysql storage could not read a session"
  * ```
  */
 export function storageError(storage: string, action: string, cause: unknown): SessionError {
   if (cause instanceof SessionError) return cause
-  return new SessionError('SESSION_STORAGE_ERROR', `the ${storage} storage could not ${action}: ${messageOf(cause)}`, { cause })
+  return new SessionError('SESSION_STORAGE_ERROR', `the ${storage} storage could not ${action}`, { cause })
 }
 
 /**

@@ -96,18 +96,18 @@ test('malformed operations never reach the hook', async (t) => {
   t.true(isSessionError(await t.throwsAsync(storage.batch('nope' as never)), 'SESSION_INVALID_OPERATION'))
 })
 
-test('a backend failure is SESSION_STORAGE_ERROR naming the storage and what failed, with the cause', async (t) => {
+test("a backend failure is SESSION_STORAGE_ERROR naming the storage and what failed, the backend's text only on the cause", async (t) => {
   const storage = new Recording()
   const cause = new Error('disk on fire')
   storage.failure = cause
   const read = await t.throwsAsync(storage.get('a'))
   t.true(isSessionError(read, 'SESSION_STORAGE_ERROR'))
-  t.is(read.message, 'the recording storage could not read a session: disk on fire')
+  t.is(read.message, 'the recording storage could not read a session')
   t.is(read.cause, cause)
   const write = await t.throwsAsync(storage.set('a', { data: {}, createdAt: 1, expiresAt: 2 }))
-  t.is(write.message, 'the recording storage could not write a session: disk on fire')
+  t.is(write.message, 'the recording storage could not write a session')
   const batch = await t.throwsAsync(storage.batch([{ type: 'delete', id: 'a' }]))
-  t.is(batch.message, 'the recording storage could not write sessions: disk on fire')
+  t.is(batch.message, 'the recording storage could not write sessions')
 })
 
 test('close waits for calls in flight, then releases the backend once; later calls are SESSION_CLOSED', async (t) => {

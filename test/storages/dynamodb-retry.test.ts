@@ -126,7 +126,7 @@ test('dynamodb: unprocessed deletes are sent again within the call, 3 sends in a
     )
     for (const outcome of outcomes.slice(0, 30)) {
       t.true(isSessionError(outcome, 'SESSION_STORAGE_ERROR'))
-      t.regex((outcome as Error).message, /unprocessed/)
+      t.regex(((outcome as Error).cause as Error).message, /unprocessed/)
     }
     t.is(outcomes[30], true, 'another session is not affected')
     t.is(outcomes[31], outcomes[0], 'the later write of a session whose delete failed is not sent')
@@ -264,7 +264,8 @@ test('dynamodb: versions() rejects when keys are still unprocessed after 3 sends
   try {
     const error = await t.throwsAsync(storage.versions([generateId(), generateId()]))
     t.true(isSessionError(error, 'SESSION_STORAGE_ERROR'))
-    t.regex(error.message, /could not read session versions: BatchGetItem left 2 of 2 keys unprocessed after 3 sends/)
+    t.regex(error.message, /could not read session versions$/)
+    t.regex((error.cause as Error).message, /^BatchGetItem left 2 of 2 keys unprocessed after 3 sends/)
     t.is(endpoint.count('BatchGetItem'), 3)
   } finally {
     await storage.close()
