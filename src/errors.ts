@@ -42,6 +42,11 @@ export type SessionErrorCode =
    * stored. HTTP status 409.
    */
   | 'SESSION_CONFLICT'
+  /**
+   * Another request renewed the session after this request loaded it: this request keeps its old
+   * id and what it read, but cannot write, renew or destroy the session. HTTP status 409.
+   */
+  | 'SESSION_RENEWED'
 
 /** Options of {@link SessionError}. */
 export interface SessionErrorOptions {
@@ -60,6 +65,7 @@ const DEFAULT_STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_QUEUE_FULL: 503,
   SESSION_CLOSED: 503,
   SESSION_CONFLICT: 409,
+  SESSION_RENEWED: 409,
   SESSION_TOO_LARGE: 500,
   SESSION_INVALID_VALUE: 500,
 }

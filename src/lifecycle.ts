@@ -2,8 +2,8 @@ import { SessionError, storageUnavailable } from './errors.js'
 import { generateId } from './ids.js'
 import { LIVE, type SessionPolicy } from './policy.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
-import type { SessionHost } from './session.js'
-import { type SessionState, stateFromRecord } from './state.js'
+import type { RenewedState, SessionHost } from './session.js'
+import { SessionState, stateFromRecord } from './state.js'
 import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
 import { freezeJson } from './values.js'
 import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
@@ -140,13 +140,17 @@ export class SessionLifecycle implements SessionHost {
     })
   }
 
-  renew(state: SessionState): Promise<void> {
-    const oldId = state.id
-    state.id = generateId()
+  renew(old: SessionState): RenewedState {
+    const oldId = old.id
+    const oldVersion = old.version
+    // A new state under the new id: requests still holding the old one keep its id and data as
+    // they are now, and can no longer write (see `SessionState.renewed`). The new id's record is
+    // a new record: its first write creates it, at version 1.
+    const state = new SessionState(generateId(), old.data, old.createdAt, old.expiresAt, old.absoluteExpiresAt)
+    state.bytes = old.bytes
+    state.validatedAt = old.validatedAt
+    old.renewed = true
     const newId = state.id
-    const oldVersion = state.version
-    // The new id's record is a new record: its first write creates it, at version 1.
-    state.version = 0
     this.counters.renewed++
     this.#cache.rename(state, oldId)
     this.#notify('renew', newId, oldId)
@@ -159,7 +163,7 @@ export class SessionLifecycle implements SessionHost {
     // renewed id must not come back.
     const snapshot = state.data
     const revokeOld = (): Promise<void> => this.#deleteRenewed(state, oldId, oldVersion, snapshot).then(() => this.#publish(oldId, oldVersion, 'renew'))
-    return Promise.all([stillLive, created]).then(
+    const stored = Promise.all([stillLive, created]).then(
       ([live]) => {
         if (!live) {
           // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
@@ -174,6 +178,7 @@ export class SessionLifecycle implements SessionHost {
         throw err
       },
     )
+    return { state, stored }
   }
 
   /**

@@ -118,12 +118,12 @@ export class SessionCache {
    * The state a request should write to: the cached object for `state.id` when there is one (a
    * newer load), else `state` itself, cached again if the cache let it go (eviction) while the
    * request held it, so a load racing the write returns it rather than what the storage had
-   * before. A destroyed or detached state is never cached again.
+   * before. A destroyed, detached or renewed-away state is never cached again.
    */
   latestOrRecache(state: SessionState): SessionState {
     const cached = this.peek(state.id)
     if (cached !== undefined) return cached
-    if (!state.destroyed && !state.detached) this.add(state)
+    if (!state.destroyed && !state.detached && !state.renewed) this.add(state)
     return state
   }
 

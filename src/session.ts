@@ -35,10 +35,22 @@ export interface SessionHost {
    * the record the write needed (destroyed or expired there).
    */
   write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void>
-  /** Give `state` a new id at once (the old one is revoked), then store it under the new id and delete the old record. */
-  renew(state: SessionState): Promise<void>
+  /**
+   * Move `state` to a new id at once: a new state under the new id is cached in its place (the
+   * old id is revoked, `state` marked renewed), then it is stored and the old record deleted.
+   */
+  renew(state: SessionState): RenewedState
   /** Mark `state` destroyed and revoked at once, then delete its record. */
   destroy(state: SessionState): Promise<void>
+}
+
+/**
+ * What {@link SessionHost.renew} gives back: the state under the new id, and the promise of its storage.
+ * @internal
+ */
+export interface RenewedState {
+  readonly state: SessionState
+  readonly stored: Promise<void>
 }
 
 const hasOwn = Object.hasOwn
@@ -78,7 +90,11 @@ export class Session<D extends object = SessionData> {
     this.isNew = state === undefined
   }
 
-  /** The session id. For a new session nothing is stored or sent until data is first written. */
+  /**
+   * The session id. For a new session nothing is stored or sent until data is first written.
+   * It is the id this request resolved (or gave the session with its own `renew()`): a renew
+   * made by another request never shows here.
+   */
   get id(): string {
     return this.#state?.id ?? (this.#reservedId ??= generateId())
   }
@@ -100,7 +116,9 @@ export class Session<D extends object = SessionData> {
 
   /**
    * The value of `key`, synchronously from the cache: never a promise, never I/O.
-   * `__proto__`, `constructor` and the like are ordinary keys.
+   * `__proto__`, `constructor` and the like are ordinary keys. Once another request renewed the
+   * session, this request keeps reading the data as it was at that renew: it never sees what is
+   * written under the new id.
    */
   get<K extends keyof D & string>(key: K): D[K] | undefined {
     const state = this.#state
@@ -119,7 +137,8 @@ export class Session<D extends object = SessionData> {
   /**
    * Set `key` to a JSON value. The cache changes at once; the promise settles when the storage
    * has acknowledged. Rejects at once, storing nothing, with `SESSION_INVALID_VALUE`,
-   * `SESSION_INVALID_KEY` or `SESSION_TOO_LARGE`.
+   * `SESSION_INVALID_KEY` or `SESSION_TOO_LARGE`, and with `SESSION_RENEWED` once another
+   * request renewed the session.
    */
   set<K extends keyof D & string>(key: K, value: D[K], callback?: SessionCallback): Promise<void> {
     return settle(() => this.#set(key, value, undefined), callback)
@@ -155,7 +174,9 @@ export class Session<D extends object = SessionData> {
   /**
    * Give the session a new id (do it on login and any privilege change). The data stays; the old
    * id stops working at once, here and in storage; the identity that issued the session sends
-   * the new id.
+   * the new id. Other requests that loaded the session under the old id keep the old id and
+   * what they read; their writes, `renew()` and `destroy()` reject with `SESSION_RENEWED`.
+   * Renew before writing what the new privilege allows (the user), not after.
    */
   renew(callback?: SessionCallback): Promise<void> {
     return settle(() => this.#renew(), callback)
@@ -174,6 +195,7 @@ export class Session<D extends object = SessionData> {
   #live(): SessionState | undefined {
     const state = this.#state
     if (state === undefined) return undefined
+    if (state.renewed) throw renewedAway()
     if (state.destroyed) throw new SessionError('SESSION_DESTROYED', 'the session was destroyed; a write cannot bring it back')
     return (this.#state = this.#host.latest(state))
   }
@@ -221,7 +243,7 @@ export class Session<D extends object = SessionData> {
     if (!this.#host.versioned || this.#identity?.versionOf === undefined) return written
     return written.then(() => {
       const state = this.#state
-      if (state === undefined || state.destroyed || state.version === 0 || this.#res.headersSent) return
+      if (state === undefined || state.destroyed || state.renewed || state.version === 0 || this.#res.headersSent) return
       this.#identity!.set(this.#req, this.#res, state.id, state.expiresAt, state.version)
     })
   }
@@ -280,13 +302,16 @@ export class Session<D extends object = SessionData> {
     if (this.#res.headersSent)
       throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
     const renewed = host.renew(state)
-    this.#identity?.set(this.#req, this.#res, state.id, state.expiresAt)
-    return this.#acknowledged(renewed)
+    this.#state = renewed.state
+    this.#identity?.set(this.#req, this.#res, renewed.state.id, renewed.state.expiresAt)
+    return this.#acknowledged(renewed.stored)
   }
 
   #destroy(): Promise<void> {
     const state = this.#state
     if (state === undefined || state.destroyed) return Promise.resolve()
+    // The session lives on under an id this request never had: it cannot end it, nor clear the cookie that now holds the new id.
+    if (state.renewed) throw renewedAway()
     const destroyed = this.#host.destroy(state)
     if (!this.#res.headersSent) this.#identity?.remove(this.#req, this.#res)
     return destroyed
@@ -294,6 +319,13 @@ export class Session<D extends object = SessionData> {
 }
 
 const EMPTY: SessionData = Object.freeze({})
+
+function renewedAway(): SessionError {
+  return new SessionError(
+    'SESSION_RENEWED',
+    'another request renewed this session after this request loaded it; this request can read what it loaded but not change the session',
+  )
+}
 
 function noop(): void {}
 

@@ -11,6 +11,11 @@ export class SessionState {
   /** Bytes of `data` as JSON; -1 until first needed. */
   bytes = -1
   destroyed = false
+  /**
+   * Renewed away: a new state under a new id took its place. It is never cached or written
+   * again; a request still holding it keeps reading `data` as it was at the renew.
+   */
+  renewed = false
   /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
   detached = false
   /** The version of the stored record that `data` is (once pending writes land, before them); 0 while it was never stored. */
