@@ -31,6 +31,8 @@ export const SERVERS: readonly ServerSpec[] = [
   { name: 'express-session', label: 'express + express-session (MemoryStore)', script: 'http/servers/express-session.ts' },
   { name: 'koa-session', label: 'koa + koa-session (cookie store)', script: 'http/servers/koa-session.ts' },
   { name: 'fastify-session', label: 'fastify + @fastify/session (MemoryStore)', script: 'http/servers/fastify-session.ts' },
+  { name: 'csm-hono', label: 'hono + caching-session-manager/hono (MemoryStorage)', script: 'http/servers/library-hono.ts' },
+  { name: 'hono-sessions', label: 'hono + hono-sessions (MemoryStore)', script: 'http/servers/hono-sessions.ts' },
 ]
 
 type RouteName = keyof typeof ROUTES

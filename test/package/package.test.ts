@@ -26,6 +26,7 @@ interface Installed {
   express: string
   koa: string
   fastify: string
+  hono: string
   redis: string
   docs: string
   runtime: string
@@ -40,17 +41,19 @@ test.before(async () => {
   const dir = await workspace()
   try {
     const { tarball, files } = await pack(dir)
-    const [bare, express, koa, fastify, redis, docs, runtime] = await Promise.all([
+    const [bare, express, koa, fastify, hono, redis, docs, runtime] = await Promise.all([
       consumerProject(join(dir, 'bare'), tarball, ['@types/node']),
       consumerProject(join(dir, 'express'), tarball, ['@types/node', ...EXPRESS_TYPES]),
       consumerProject(join(dir, 'koa'), tarball, ['@types/node', '@types/koa']),
       consumerProject(join(dir, 'fastify'), tarball, ['@types/node', 'fastify']),
+      consumerProject(join(dir, 'hono'), tarball, ['@types/node', 'hono']),
       consumerProject(join(dir, 'redis'), tarball, ['@types/node', ...BUS_PEERS]),
       consumerProject(join(dir, 'docs'), tarball, [
         '@types/node',
         ...EXPRESS_TYPES,
         '@types/koa',
         'fastify',
+        'hono',
         ...STORAGE_PEERS,
         ...BUS_PEERS,
         '@types/express-session',
@@ -58,7 +61,7 @@ test.before(async () => {
       ]),
       consumerProject(join(dir, 'runtime'), tarball, [...STORAGE_PEERS, ...BUS_PEERS]),
     ])
-    installed = { dir, files, bare, express, koa, fastify, redis, docs, runtime, subpaths: await subpathsOf(join(runtime, 'node_modules', PACKAGE_NAME)) }
+    installed = { dir, files, bare, express, koa, fastify, hono, redis, docs, runtime, subpaths: await subpathsOf(join(runtime, 'node_modules', PACKAGE_NAME)) }
   } catch (err) {
     setupError = err
   }
@@ -79,7 +82,18 @@ function ready(): Installed {
  * who installed them.
  */
 async function packagesImportedBy(markdown: string): Promise<string[]> {
-  const known = new Set(['@types/node', ...EXPRESS_TYPES, '@types/koa', 'fastify', ...STORAGE_PEERS, ...BUS_PEERS, '@types/express-session', 'express', 'koa'])
+  const known = new Set([
+    '@types/node',
+    ...EXPRESS_TYPES,
+    '@types/koa',
+    'fastify',
+    'hono',
+    ...STORAGE_PEERS,
+    ...BUS_PEERS,
+    '@types/express-session',
+    'express',
+    'koa',
+  ])
   const found = new Set<string>()
   for (const { code } of tsBlocks(await readFile(markdown, 'utf8'))) {
     for (const [, specifier] of code.matchAll(/(?:from|import)\s+'([^'.][^']*)'/g)) {
@@ -113,7 +127,7 @@ async function subpathsOf(packageDir: string): Promise<string[]> {
 }
 
 /** A test that `files` (name to source) type-check as one program, `name`, in the consumer project `project`. */
-function typecheckTest(title: string, project: 'bare' | 'express' | 'koa' | 'fastify' | 'redis', name: string, files: Record<string, string>): void {
+function typecheckTest(title: string, project: 'bare' | 'express' | 'koa' | 'fastify' | 'hono' | 'redis', name: string, files: Record<string, string>): void {
   test(title, async (t) => {
     t.timeout(TIMEOUT)
     t.is(await typechecks(ready()[project], name, files), '')
@@ -284,6 +298,28 @@ app.get('/', async (request) => {
   await session.set('views', Number(request.session.get('views') ?? 0) + 1)
   return { views: request.session.get('views') }
 })
+`,
+})
+
+typecheckTest("caching-session-manager/hono type-checks with only hono and types c.get('session') through Variables", 'hono', 'hono', {
+  'hono.ts': `import { Hono } from 'hono'
+import { SessionManager, type AppSession } from '${PACKAGE_NAME}'
+import honoSessionDefault, { createHonoMiddleware, honoSession, type HonoSessionMiddleware, type HonoSessionOptions, type SessionEnv } from '${PACKAGE_NAME}/hono'
+
+const manager = new SessionManager<{ views: number }>()
+const options: HonoSessionOptions = { manager }
+const middleware: HonoSessionMiddleware = honoSession(options)
+const app = new Hono<SessionEnv>()
+app.use(middleware)
+app.use(createHonoMiddleware(manager))
+app.use(honoSessionDefault({ manager }))
+app.get('/', async (c) => {
+  const session: AppSession = c.get('session')
+  await session.set('views', Number(session.get('views') ?? 0) + 1)
+  return c.json({ views: c.get('session').get('views') })
+})
+// Chained, the middleware's Variables reach the routes of an untyped app too.
+new Hono().use(honoSession({ manager })).get('/', (c) => c.json({ isNew: c.get('session').isNew }))
 `,
 })
 

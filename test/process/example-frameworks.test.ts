@@ -52,7 +52,7 @@ function startExample(t: ExecutionContext, file: string): Promise<RunningExample
   })
 }
 
-for (const file of ['express.ts', 'koa.ts', 'fastify.ts']) {
+for (const file of ['express.ts', 'koa.ts', 'fastify.ts', 'hono.ts']) {
   test(`examples/${file}: counter, login with a new id, logout, graceful shutdown`, async (t) => {
     const example = await startExample(t, file)
     const { url } = example
