@@ -1,6 +1,7 @@
 import Cookies from 'cookies'
 import Keygrip from 'keygrip'
 import { LRUCache } from 'lru-cache'
+import { COOKIE_CACHE_CONTROL, preventCaching } from '../src/cache-control.js'
 import { ID_LENGTH, isValidId } from '../src/ids.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
@@ -83,6 +84,12 @@ type Remembered = Candidate & { readonly sig: string }
 /**
  * Carries the session id in a cookie, optionally signed with HMAC-SHA256. Register one per
  * host and path (each with its own name and attributes); the manager asks those in scope.
+ *
+ * A response that sets or clears the cookie gets `Cache-Control: private, no-cache="Set-Cookie"`
+ * (OWASP's advice), so no shared cache stores the Set-Cookie line and hands the session to
+ * everyone it serves: a Cache-Control the application set before keeps its directives and
+ * gains these (a `public` is dropped); one that already says `no-store` or `private` is left
+ * alone.
  *
  * @example
  * ```ts
@@ -222,6 +229,7 @@ export class CookieIdentity implements Identity {
     }
     const value = version === undefined ? id : `${id}.${version}`
     this.#cookies(req, res).set(this.cookieName, value, this.#attributes(req, expiresAt))
+    preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
   /** Re-sign a cookie that an older key signed, keeping all its attributes and its version. */
@@ -237,6 +245,7 @@ export class CookieIdentity implements Identity {
     const attributes = this.#attributes(req, 0)
     attributes.expires = new Date(0)
     this.#cookies(req, res).set(this.cookieName, '', attributes)
+    preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
   /** No candidate (and no memo left from an earlier call with this request object). */

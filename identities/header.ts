@@ -1,3 +1,4 @@
+import { preventCaching, TOKEN_CACHE_CONTROL } from '../src/cache-control.js'
 import { isValidId } from '../src/ids.js'
 import { createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
@@ -22,6 +23,11 @@ const RESERVED = new Set(['cookie', 'set-cookie', 'host', 'authorization', 'cont
  * sent back in the same response header when a session is created, renewed or touched (its
  * deadline moved), and as an empty value when it is destroyed. Exactly one value is accepted: a request that repeats the header
  * (joined with commas) carries no candidate.
+ *
+ * A response that carries the token (or its removal) is made `Cache-Control: no-store`, so no
+ * cache between the server and the client keeps the credential: a Cache-Control the application
+ * set before keeps its directives and gains `no-store` (a `public` is dropped); one that already
+ * says `no-store` is left alone. One set after the session's write replaces it.
  *
  * The token carries no session version (there is no `versionOf`, and `set` ignores one): an API
  * client keeps the token it was given and does not take a new one after every write, so a
@@ -66,14 +72,16 @@ export class HeaderIdentity implements Identity {
     return isValidId(token) ? [token] : NONE
   }
 
-  /** Send the token in the response header. A session version, if given, is ignored (see the class notes). */
+  /** Send the token in the response header, `Cache-Control: no-store`. A session version, if given, is ignored (see the class notes). */
   set(_req: SessionRequest, res: SessionResponse, id: string): void {
     res.setHeader(this.header, id)
+    preventCaching(res, TOKEN_CACHE_CONTROL)
   }
 
-  /** Send an empty token: the client must forget its token. */
+  /** Send an empty token, `Cache-Control: no-store`: the client must forget its token. */
   remove(_req: SessionRequest, res: SessionResponse): void {
     res.setHeader(this.header, '')
+    preventCaching(res, TOKEN_CACHE_CONTROL)
   }
 }
 
