@@ -6,6 +6,7 @@ import type { RenewedState, SessionHost } from './session.js'
 import { SessionState, stateFromRecord } from './state.js'
 import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
 import { freezeJson } from './values.js'
+import { Revocations, type RevocationKind } from './revocations.js'
 import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 
 /** Emits a manager event; never throws. */
@@ -42,12 +43,31 @@ export class SessionLifecycle implements SessionHost {
   #storage: Storage
   #queue: WriteQueue
   #closing: Promise<void> | undefined
+  /** Revoked ids whose storage delete failed, deleted again until the storage acknowledges. */
+  readonly #revocations: Revocations
 
-  constructor(storage: Storage, queue: Omit<WriteQueueOptions, 'onFailure'>, policy: SessionPolicy, cache: SessionCache, notify: Notify, publish: Publish) {
+  constructor(
+    storage: Storage,
+    queue: Omit<WriteQueueOptions, 'onFailure'>,
+    policy: SessionPolicy,
+    cache: SessionCache,
+    notify: Notify,
+    publish: Publish,
+    maxPendingDestroys = 100_000,
+  ) {
     this.policy = policy
     this.#cache = cache
     this.#notify = notify
     this.#publish = publish
+    this.#revocations = new Revocations({
+      max: maxPendingDestroys,
+      remove: (id) => this.#queue.enqueue({ type: 'delete', id }),
+      confirmed: (id, version, kind) => void this.#confirmed(id, version, kind),
+      gaveUp: (id, error) => {
+        this.#cache.confirmRevoked(id)
+        this.#notify('error', error)
+      },
+    })
     this.#queueOptions = {
       ...queue,
       onFailure: (id, error, dataWritten) => this.#writeFailed(id, error, dataWritten),
@@ -69,15 +89,24 @@ export class SessionLifecycle implements SessionHost {
   /** Use `storage` from now on; only while no write is pending. The cache is emptied: what it held belongs to the old storage. */
   replaceStorage(storage: Storage): void {
     this.assertOpen()
-    if (this.#queue.pending > 0) throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
+    if (this.#queue.pending > 0 || this.#revocations.size > 0)
+      throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
     this.#storage = storage
     this.#queue = new WriteQueue(storage, this.#queueOptions)
     this.#cache.clear()
   }
 
-  /** Flush pending writes, then close the storage. Idempotent. */
+  /** Flush pending writes, try once more each delete of a revoked session the storage has not acknowledged, then close the storage. Idempotent. */
   close(): Promise<void> {
-    return (this.#closing ??= this.#queue.flush().then(() => this.#storage.close()))
+    return (this.#closing ??= this.#queue
+      .flush()
+      .then(() => this.#revocations.flush())
+      .then(() => this.#storage.close()))
+  }
+
+  /** Destroyed or renewed-away ids whose storage delete failed and is being retried. */
+  get pendingDestroys(): number {
+    return this.#revocations.size
   }
 
   /** Throws `SESSION_CLOSED` once closing began. */
@@ -162,19 +191,26 @@ export class SessionLifecycle implements SessionHost {
     // id settle after their data is safe under the new one. It goes even if that failed: a
     // renewed id must not come back.
     const snapshot = state.data
-    const revokeOld = (): Promise<void> => this.#deleteRenewed(state, oldId, oldVersion, snapshot).then(() => this.#publish(oldId, oldVersion, 'renew'))
+    const revokeOld = (): Promise<void> =>
+      this.#deleteRenewed(state, oldId, oldVersion, snapshot).then(
+        () => this.#confirmed(oldId, oldVersion, 'renew'),
+        (err: unknown) => {
+          this.#revocations.add(oldId, oldVersion, 'renew')
+          throw err
+        },
+      )
     const stored = Promise.all([stillLive, created]).then(
       ([live]) => {
         if (!live) {
           // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
           this.write(state, { type: 'delete', id: newId }).catch(noop)
-          this.write(state, { type: 'delete', id: oldId }).catch(noop)
+          this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
           throw this.#gone(state)
         }
         return revokeOld()
       },
       (err: unknown) => {
-        this.write(state, { type: 'delete', id: oldId }).catch(noop)
+        this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
         throw err
       },
     )
@@ -241,7 +277,29 @@ export class SessionLifecycle implements SessionHost {
     this.#cache.revoke(state.id)
     const { id, version } = state
     this.#notify('destroy', id)
-    return this.write(state, { type: 'delete', id }).then(() => this.#publish(id, version, 'destroy'))
+    return this.#deleteRevoked(id, version, 'destroy')
+  }
+
+  /**
+   * Delete the record of `id`, revoked here. Once the storage acknowledged, the storage itself
+   * refuses the id and the other processes are told; if the delete failed for good (the caller
+   * is told), it is retried in the background until the storage acknowledges, and the id stays
+   * refused here meanwhile, whatever the traffic.
+   */
+  #deleteRevoked(id: string, version: number, kind: RevocationKind): Promise<void> {
+    return this.#queue.enqueue({ type: 'delete', id }).then(
+      () => this.#confirmed(id, version, kind),
+      (err: unknown) => {
+        this.#revocations.add(id, version, kind)
+        throw err
+      },
+    )
+  }
+
+  /** The storage acknowledged the delete of revoked `id`. */
+  #confirmed(id: string, version: number, kind: RevocationKind): Promise<void> | undefined {
+    this.#cache.confirmRevoked(id)
+    return this.#publish(id, version, kind)
   }
 
   async #readStorage(id: string): Promise<SessionState | undefined> {
@@ -313,7 +371,8 @@ export class SessionLifecycle implements SessionHost {
     // A failed touch changed no data, so the cached session still matches storage and is kept
     // (dropping it would turn every request of an outage into a 503).
     if (dataWritten) this.#cache.detach(id)
-    this.#notify('error', error)
+    // A revoked id's delete being retried in the background was reported when it first failed.
+    if (!this.#revocations.has(id)) this.#notify('error', error)
   }
 }
 

@@ -26,6 +26,12 @@ export interface SessionManagerOptions {
   retryDelay?: number
   /** Writes that may wait for the storage before new ones fail with `SESSION_QUEUE_FULL`. Default 100_000. */
   maxPendingWrites?: number
+  /**
+   * Destroys (and renewed-away ids) whose storage delete failed, kept and deleted again in the
+   * background until the storage acknowledges; each id stays refused in this process meanwhile.
+   * Past this many the oldest is no longer retried (reported on `error`). Default 100_000.
+   */
+  maxPendingDestroys?: number
   /** Send the writes of many sessions in one `storage.batch` call when the storage has one. Default true. */
   batching?: boolean
   /** Most operations in one batch. Default 500. */
@@ -82,6 +88,7 @@ export interface ManagerSettings {
   readonly bus: InvalidationBus | undefined
   /** Milliseconds a storage call may take; `Infinity` for no bound. */
   readonly storageTimeoutMs: number
+  readonly maxPendingDestroys: number
 }
 
 /**
@@ -116,8 +123,10 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   const trustCacheFor = options.trustCacheFor === undefined ? undefined : seconds(options.trustCacheFor, 'trustCacheFor', 0, true, true)
   const bus = options.bus === undefined ? undefined : checkBus(options.bus)
   const storageTimeout = seconds(options.storageTimeout, 'storageTimeout', 5, false, true)
+  const maxPendingDestroys = integer(options.maxPendingDestroys, 'maxPendingDestroys', 100_000, 1)
   return {
     storageTimeoutMs: storageTimeout * 1000,
+    maxPendingDestroys,
     trustCacheForMs: trustCacheFor === undefined ? undefined : trustCacheFor * 1000,
     bus,
     cacheLimit,

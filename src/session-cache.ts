@@ -38,6 +38,8 @@ export class SessionCache {
   readonly #lru: LRUCache<string, SessionState>
   readonly #pinned = new Map<string, SessionState>()
   readonly #revoked: LRUCache<string, true>
+  /** Revoked ids whose storage delete is not acknowledged yet: never evicted, whatever the traffic (the storage still has them). */
+  readonly #unconfirmed = new Set<string>()
   readonly #loading = new Map<string, Promise<SessionState | undefined>>()
   readonly #pending: PendingWrites
 
@@ -99,16 +101,31 @@ export class SessionCache {
 
   /** Whether `id` was renewed or destroyed here. */
   isRevoked(id: string): boolean {
-    return this.#revoked.has(id)
+    return this.#revoked.has(id) || this.#unconfirmed.has(id)
   }
 
-  /** Drop `id` and remember it as revoked: it is never loaded again. */
+  /**
+   * Drop `id` and remember it as revoked: it is never loaded again. Until {@link SessionCache.confirmRevoked}
+   * (the storage acknowledged its delete) it is held apart from the bounded memory of revoked ids,
+   * so no amount of other renews and destroys can push it out while the storage still has it.
+   */
   revoke(id: string): void {
     this.drop(id)
     this.#revoked.set(id, true)
+    this.#unconfirmed.add(id)
   }
 
-  /** `state` got a new id (its `id` already changed): cache it under the new one and revoke `oldId`. */
+  /** The storage acknowledged the delete of revoked `id`: from now on the storage itself refuses it, so it may age out here. */
+  confirmRevoked(id: string): void {
+    this.#unconfirmed.delete(id)
+  }
+
+  /** Revoked ids whose delete the storage has not acknowledged. */
+  get unconfirmedRevocations(): number {
+    return this.#unconfirmed.size
+  }
+
+  /** A new state took the place of the one cached under `oldId` (a renew): cache it under its id and revoke `oldId`. */
   rename(state: SessionState, oldId: string): void {
     this.revoke(oldId)
     this.add(state)

@@ -48,6 +48,11 @@ export interface SessionManagerStats extends WriteQueueStats, CoherenceStats {
   destroyed: number
   expired: number
   evicted: number
+  /**
+   * Destroyed or renewed-away ids whose storage delete failed and is retried in the background
+   * until the storage acknowledges (each refused here meanwhile; see `maxPendingDestroys`).
+   */
+  pendingDestroys: number
 }
 
 /**
@@ -104,8 +109,14 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     this.#storage = settings.storage ?? defaultStorage()
     this.#storageTimeoutMs = settings.storageTimeoutMs
     const storage = withTimeout(this.#storage, settings.storageTimeoutMs)
-    const lifecycle = new SessionLifecycle(storage, settings.queue, policy, this.#cache, notify, (id, version, kind) =>
-      this.#coherence.publish(id, version, kind),
+    const lifecycle = new SessionLifecycle(
+      storage,
+      settings.queue,
+      policy,
+      this.#cache,
+      notify,
+      (id, version, kind) => this.#coherence.publish(id, version, kind),
+      settings.maxPendingDestroys,
     )
     this.#lifecycle = lifecycle
     this.#trustCacheForMs = settings.trustCacheForMs
@@ -276,6 +287,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       destroyed,
       expired,
       evicted,
+      pendingDestroys: this.#lifecycle.pendingDestroys,
       ...this.#lifecycle.queueStats(),
       ...this.#coherence.stats,
       bus: this.#coherence.busStats(),
