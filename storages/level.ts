@@ -302,6 +302,7 @@ export class LevelStorage extends AbstractStorage {
         state.dataKeys = new Set(entries.map(([key]) => key))
         const meta: Meta = { createdAt: op.record.createdAt, expiresAt: op.record.expiresAt, version: nextVersion(live) }
         if (op.record.absoluteExpiresAt !== undefined) meta.absoluteExpiresAt = op.record.absoluteExpiresAt
+        if (op.record.issuer !== undefined) meta.issuer = op.record.issuer
         this.#putMeta(op.id, state, meta, writes)
         return true
       }

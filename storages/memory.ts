@@ -24,6 +24,7 @@ interface Stored {
   expiresAt: number
   absoluteExpiresAt: number | undefined
   version: number
+  issuer: string | undefined
 }
 
 /**
@@ -135,12 +136,14 @@ export class MemoryStorage extends AbstractStorage {
   #set(id: string, record: SessionRecordInput, version: number): void {
     const values = new Map<string, string>()
     for (const key of Object.keys(record.data)) values.set(key, encodeValue(record.data[key], key))
-    this.#sessions.set(id, { values, createdAt: record.createdAt, expiresAt: record.expiresAt, absoluteExpiresAt: record.absoluteExpiresAt, version })
+    const { createdAt, expiresAt, absoluteExpiresAt, issuer } = record
+    this.#sessions.set(id, { values, createdAt, expiresAt, absoluteExpiresAt, version, issuer })
   }
 }
 
 function toRecord(stored: Stored): SessionRecord {
   const record: SessionRecord = { data: dataFromEntries(stored.values)!, createdAt: stored.createdAt, expiresAt: stored.expiresAt, version: stored.version }
   if (stored.absoluteExpiresAt !== undefined) record.absoluteExpiresAt = stored.absoluteExpiresAt
+  if (stored.issuer !== undefined) record.issuer = stored.issuer
   return record
 }

@@ -25,6 +25,7 @@ import {
   type Param,
   type ProbedRow,
   type SessionRow,
+  type Statements,
   type VersionRow,
 } from './mysql/statements.js'
 import { applyInTransaction } from './mysql/transaction.js'
@@ -98,7 +99,9 @@ export class MySQLStorage extends AbstractStorage {
   readonly #pool: Pool
   readonly #ownsPool: boolean
   readonly #createTable: boolean
-  readonly #sql: ReturnType<typeof statements>
+  readonly #quoted: string
+  /** The statements for the table as the schema check found it (with or without its `issuer` column). */
+  #sql: Statements
   #ready: Promise<void> | undefined
 
   constructor(options: MySQLStorageOptions) {
@@ -113,7 +116,8 @@ export class MySQLStorage extends AbstractStorage {
       throw new TypeError(`${OWNER} option "table" must be a name of letters, digits, "_" and "$" (optionally "database.table"), at most 64 characters each`)
     this.table = table
     this.#createTable = booleanOption(options.createTable, OWNER, 'createTable', true)
-    this.#sql = statements(table.replace(/[^.]+/g, (part) => `\`${part}\``))
+    this.#quoted = table.replace(/[^.]+/g, (part) => `\`${part}\``)
+    this.#sql = statements(this.#quoted)
     if (options.pool !== undefined) {
       if (!isPromisePool(options.pool)) throw new TypeError(`${OWNER} option "pool" must be a pool from "mysql2/promise" (createPool), not a callback pool`)
       this.#pool = options.pool
@@ -170,11 +174,12 @@ export class MySQLStorage extends AbstractStorage {
    * condition (`version = ?`) in the statement, and when it changes nothing one read tells why.
    */
   protected override async _apply(op: StorageOperation, now: number): Promise<boolean | WriteConflict> {
+    await this.#schema()
     const sql = this.#sql
     const id = rowId(op.id)
     switch (op.type) {
       case 'set': {
-        const row = setRow(op, encodeData(op.record.data))
+        const row = setRow(sql, op, encodeData(op.record.data))
         if (op.ifVersion === undefined) {
           await this.#run(() => this.#pool.execute(sql.upsert(1), [...row, now, now]))
           return true
@@ -282,26 +287,57 @@ export class MySQLStorage extends AbstractStorage {
     if (this.#ownsPool) await this.#pool.end().catch(() => undefined)
   }
 
-  /** Run `work` once the table exists (when the storage creates it). */
+  /** Run `work` once the table exists (when the storage creates it) and its columns are known. */
   async #run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#createTable) {
-      // One CREATE for all concurrent first calls; forgotten on failure, so the next call tries again.
-      this.#ready ??= this.#pool.query(this.#sql.create).then(
-        () => undefined,
-        (err: unknown) => {
-          this.#ready = undefined
-          throw err
-        },
-      )
-      await this.#ready
-    }
+    await this.#schema()
     try {
       return await work()
     } catch (err) {
-      // The table was dropped: the next call creates it again.
+      // The table was dropped: the next call creates (and checks) it again.
       if (codeOf(err) === 'ER_NO_SUCH_TABLE') this.#ready = undefined
       throw err
     }
+  }
+
+  /**
+   * Once, for all concurrent first calls (forgotten on failure, so the next call tries again):
+   * create the table when it is missing (`createTable`), and find out whether it has the `issuer`
+   * column. A table made by an earlier version gets the column (`ALTER TABLE … ADD COLUMN`) when the
+   * storage manages the table; otherwise it is used without it, and the records are kept without
+   * their issuer (a warning says so).
+   */
+  #schema(): Promise<void> {
+    return (this.#ready ??= this.#checkSchema().then(
+      () => undefined,
+      (err: unknown) => {
+        this.#ready = undefined
+        throw err
+      },
+    ))
+  }
+
+  async #checkSchema(): Promise<void> {
+    const full = statements(this.#quoted)
+    if (this.#createTable) await this.#pool.query(full.create)
+    const [database, name] = this.table.includes('.') ? this.table.split('.') : [null, this.table]
+    const [rows] = await this.#pool.query<RowDataPacket[]>(full.hasIssuer, [database, name])
+    let issuer = Number(rows[0]?.['count'] ?? 0) > 0
+    if (!issuer && this.#createTable) {
+      try {
+        await this.#pool.query(full.addIssuer)
+      } catch (err) {
+        // Another process added it meanwhile.
+        if (codeOf(err) !== 'ER_DUP_FIELDNAME') throw err
+      }
+      issuer = true
+    }
+    if (!issuer) {
+      process.emitWarning(
+        `MySQLStorage: the table ${this.table} has no "issuer" column (createTable is false, so it is not added): sessions are not bound to the identity that issued them. Add it: ${full.addIssuer}`,
+        { code: 'SESSION_MYSQL_NO_ISSUER' },
+      )
+    }
+    this.#sql = issuer ? full : statements(this.#quoted, false)
   }
 
   async #changed(sql: string, params: Param[]): Promise<boolean> {

@@ -22,9 +22,20 @@ export interface SessionRecord {
    * as absent: the next `set` starts again at 1.
    */
   version: number
+  /**
+   * The name of the identity that issued the session (`cookie:sid`, `header:x-session-token`),
+   * 1 to {@link MAX_ISSUER_LENGTH} characters: the manager accepts the session only through that
+   * identity (or one the manager's `shareSessions` lets share it). `undefined` for a record
+   * written without one (before identities were recorded): accepted through any identity. A
+   * `set` writes it with the rest of the record; no other write changes it.
+   */
+  issuer?: string | undefined
   /** The id the record belongs to, for storages that keep it inside the record. */
   id?: string | undefined
 }
+
+/** Longest {@link SessionRecord.issuer}, in UTF-16 code units (a storage may keep it in a 255-character column). */
+export const MAX_ISSUER_LENGTH = 255
 
 /** What `Storage.set` receives: a record whose version the storage assigns. */
 export type SessionRecordInput = Omit<SessionRecord, 'version' | 'id'>

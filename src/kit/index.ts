@@ -41,6 +41,7 @@ export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage
 export { Batch, batchRounds, chunks } from './batch.js'
 export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
 export {
+  MAX_ISSUER_LENGTH,
   capabilitiesOf,
   hasAdmin,
   type BatchOutcome,

@@ -1,6 +1,6 @@
 import type { SessionData } from '../types.js'
 import { isPlainObject } from '../values.js'
-import type { SessionRecord, SessionRecordInput, StorageOperation } from './contract.js'
+import { MAX_ISSUER_LENGTH, type SessionRecord, type SessionRecordInput, type StorageOperation } from './contract.js'
 import { invalidOperation, invalidRecord } from './errors.js'
 import { versionProblem } from './versions.js'
 
@@ -9,7 +9,7 @@ export { isPlainObject }
 /**
  * A record's fields as a backend read them, before any check: numbers may arrive as numeric
  * strings (a BIGINT column, a DynamoDB number), "no absolute deadline" as `null`, `undefined`
- * or whatever the backend maps to one of those.
+ * or whatever the backend maps to one of those; "no issuer" likewise.
  */
 export interface RawRecord {
   readonly data: unknown
@@ -17,11 +17,13 @@ export interface RawRecord {
   readonly expiresAt: unknown
   readonly absoluteExpiresAt?: unknown
   readonly version: unknown
+  readonly issuer?: unknown
 }
 
 /**
  * A {@link SessionRecord} from a backend's raw fields, or the problem that makes them unusable
- * (`"its data is not a JSON object"`). `absoluteExpiresAt` is left out when there is none.
+ * (`"its data is not a JSON object"`). `absoluteExpiresAt` and `issuer` are left out when
+ * there is none (`undefined` or `null`).
  *
  * @example
  * ```ts
@@ -39,8 +41,11 @@ export function parseRecord(raw: RawRecord): SessionRecord | string {
   if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return 'its timestamps are missing'
   if (absolute !== undefined && !Number.isFinite(absolute)) return 'its absolute deadline is not a number'
   if (!Number.isSafeInteger(version) || version < 0) return 'its version is missing'
+  const issuer = raw.issuer ?? undefined
+  if (issuer !== undefined && !isIssuer(issuer)) return `its issuer is not a string of 1 to ${MAX_ISSUER_LENGTH} characters`
   const record: SessionRecord = { data: raw.data as SessionData, createdAt, expiresAt, version }
   if (absolute !== undefined) record.absoluteExpiresAt = absolute
+  if (issuer !== undefined) record.issuer = issuer
   return record
 }
 
@@ -115,12 +120,22 @@ export function checkRecordInput(storage: string, record: SessionRecordInput): E
   ) {
     return invalidOperation(storage, "a session record's createdAt, expiresAt and absoluteExpiresAt are finite numbers")
   }
+  const issuer = candidate.issuer as unknown
+  if (issuer !== undefined && issuer !== null && !isIssuer(issuer)) {
+    return invalidOperation(storage, `a session record's issuer is a string of 1 to ${MAX_ISSUER_LENGTH} characters`)
+  }
   return undefined
 }
 
+/** Whether `value` can be a record's issuer: an identity name of 1 to {@link MAX_ISSUER_LENGTH} characters. */
+function isIssuer(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ISSUER_LENGTH
+}
+
 /**
- * `op` with the one convention for "no absolute deadline" (`undefined`): a `set` whose record
- * says `null` gets a copy without it. Other operations are returned as they are.
+ * `op` with the one convention for "no absolute deadline" and "no issuer" (`undefined`): a `set`
+ * whose record says `null` for either gets a copy without it. Other operations are returned as
+ * they are.
  *
  * @example
  * ```ts
@@ -128,8 +143,10 @@ export function checkRecordInput(storage: string, record: SessionRecordInput): E
  * ```
  */
 export function normalizeOperation(op: StorageOperation): StorageOperation {
-  if (op.type !== 'set' || !('absoluteExpiresAt' in op.record) || op.record.absoluteExpiresAt !== null) return op
-  const { absoluteExpiresAt: _none, ...record } = op.record
+  if (op.type !== 'set' || (op.record.absoluteExpiresAt !== null && op.record.issuer !== null)) return op
+  const record = { ...op.record }
+  if (record.absoluteExpiresAt === null) delete record.absoluteExpiresAt
+  if (record.issuer === null) delete record.issuer
   return { ...op, record }
 }
 

@@ -81,6 +81,8 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
     ':null': NULL_TYPE,
   }
   if (absolute !== undefined) values[':a'] = number(absolute)
+  const issuer = record.issuer
+  if (issuer !== undefined) values[':i'] = { S: issuer }
   let expression = `attribute_not_exists(#id) OR (${LIVE})`
   if (condition === 'none live') expression = `attribute_not_exists(#id) OR NOT (${LIVE})`
   else if (typeof condition === 'number') {
@@ -89,9 +91,10 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
   }
   // ADD starts from 0 on an item without a version: a new item gets 1.
   const restart = condition === 'none live'
+  const removed = [absolute === undefined ? '#a' : '', issuer === undefined ? '#i' : ''].filter(Boolean)
   const update = [
-    `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? '' : ', #a = :a'}${restart ? ', #v = :one' : ''}`,
-    absolute === undefined ? 'REMOVE #a' : '',
+    `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? '' : ', #a = :a'}${issuer === undefined ? '' : ', #i = :i'}${restart ? ', #v = :one' : ''}`,
+    removed.length === 0 ? '' : `REMOVE ${removed.join(', ')}`,
     restart ? '' : 'ADD #v :one',
   ]
   return new UpdateItemCommand({
@@ -99,7 +102,7 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
     Key: key(id),
     UpdateExpression: update.filter(Boolean).join(' '),
     ConditionExpression: expression,
-    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version' },
+    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version', '#i': 'issuer' },
     ExpressionAttributeValues: values,
   })
 }
@@ -178,6 +181,7 @@ export function toRecord(item: Item, now: number): SessionRecord | undefined | s
     expiresAt: item['expiresAt']?.N,
     absoluteExpiresAt: absoluteOf(item),
     version: item['version']?.N,
+    issuer: issuerOf(item),
   })
   if (typeof record === 'string') return record
   if (!isLive(record, now)) return undefined
@@ -206,6 +210,12 @@ function decodeKey(stored: string): string {
 function absoluteOf(item: Item): unknown {
   const absolute = item['absoluteExpiresAt']
   return absolute === undefined || absolute.NULL === true ? undefined : (absolute.N ?? absolute)
+}
+
+/** An item's issuer for `parseRecord`: its string, none when absent or NULL, anything else as found (a problem). */
+function issuerOf(item: Item): unknown {
+  const issuer = item['issuer']
+  return issuer === undefined || issuer.NULL === true ? undefined : (issuer.S ?? issuer)
 }
 
 function number(value: number): AttributeValue {

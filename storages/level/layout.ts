@@ -14,6 +14,8 @@ export interface Meta {
   expiresAt: number
   absoluteExpiresAt?: number
   version: number
+  /** The identity that issued the session, when recorded. */
+  issuer?: string
 }
 
 /** What one id looks like while a batch is applied to it. */

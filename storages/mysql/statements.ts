@@ -17,10 +17,8 @@ const LIVE = 'expires_at > ? AND (absolute_expires_at IS NULL OR absolute_expire
 const EXPIRED = 'expires_at <= ? OR absolute_expires_at <= ?'
 /** Whether `data` holds a JSON object; JSON_VALID first, since JSON_TYPE of invalid text is an error in strict mode. */
 const DATA_IS_OBJECT = "(CASE WHEN JSON_VALID(data) THEN JSON_TYPE(data) END) = 'OBJECT'"
-const COLUMNS = 'CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version'
-const INSERT = 'INSERT INTO %t (id, data, created_at, expires_at, absolute_expires_at, version) VALUES'
-/** The columns a whole-record write replaces, for `setRow`'s first four values (without the id). */
-const REPLACE = 'data = ?, created_at = ?, expires_at = ?, absolute_expires_at = ?'
+/** The `issuer` column, as `create` makes it and as the schema check adds it to a table made before it. */
+export const ISSUER_COLUMN = 'issuer VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL'
 
 export interface SessionRow extends RowDataPacket {
   data: unknown
@@ -28,6 +26,8 @@ export interface SessionRow extends RowDataPacket {
   expires_at: unknown
   absolute_expires_at: unknown
   version: unknown
+  /** Absent when the table has no `issuer` column. */
+  issuer?: unknown
 }
 
 export type PagedRow = SessionRow & { id: Buffer }
@@ -44,11 +44,21 @@ export type SetOp = Extract<StorageOperation, { type: 'set' }>
 export type Change = Extract<StorageOperation, { type: 'update' | 'remove' | 'touch' }>
 export type Entry<T> = [index: number, op: T]
 
-/** The SQL of one table; `table` is already quoted. Statements that test liveness take `now` twice where `LIVE` or `EXPIRED` is. */
-export function statements(table: string) {
-  const insert = INSERT.replace('%t', table)
-  const rows = (count: number): string => Array(count).fill('(?, ?, ?, ?, ?, 1)').join(', ')
+/**
+ * The SQL of one table; `table` is already quoted. Statements that test liveness take `now` twice
+ * where `LIVE` or `EXPIRED` is. `issuer`: whether the table has the `issuer` column (a table made
+ * before it, that the storage may not alter, works without it: records are then kept without
+ * their issuer).
+ */
+export function statements(table: string, issuer = true) {
+  const columns = `CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version${issuer ? ', issuer' : ''}`
+  const insert = `INSERT INTO ${table} (id, data, created_at, expires_at, absolute_expires_at${issuer ? ', issuer' : ''}, version) VALUES`
+  // The columns a whole-record write replaces, for `setRow`'s values without the id.
+  const replace = `data = ?, created_at = ?, expires_at = ?, absolute_expires_at = ?${issuer ? ', issuer = ?' : ''}`
+  const row = issuer ? '(?, ?, ?, ?, ?, ?, 1)' : '(?, ?, ?, ?, ?, 1)'
+  const rows = (count: number): string => Array(count).fill(row).join(', ')
   return {
+    issuer,
     create: `CREATE TABLE IF NOT EXISTS ${table} (
       id VARBINARY(64) NOT NULL,
       data JSON NOT NULL,
@@ -56,11 +66,15 @@ export function statements(table: string) {
       expires_at BIGINT NOT NULL,
       absolute_expires_at BIGINT NULL,
       version INT UNSIGNED NOT NULL DEFAULT 1,
+      ${ISSUER_COLUMN},
       PRIMARY KEY (id),
       KEY expires_at (expires_at),
       KEY absolute_expires_at (absolute_expires_at)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-    get: `SELECT ${COLUMNS} FROM ${table} WHERE id = ? AND ${LIVE}`,
+    /** Whether the table has the `issuer` column (the table's name and its database or `NULL` for the connection's). */
+    hasIssuer: `SELECT COUNT(*) AS count FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer'`,
+    addIssuer: `ALTER TABLE ${table} ADD COLUMN ${ISSUER_COLUMN}`,
+    get: `SELECT ${columns} FROM ${table} WHERE id = ? AND ${LIVE}`,
     /**
      * Unconditional sets, then `now` twice. The version is assigned first, so it reads the
      * replaced row's deadlines (MySQL assigns left to right; MariaDB's SIMULTANEOUS_ASSIGNMENT
@@ -70,13 +84,13 @@ export function statements(table: string) {
     upsert: (count: number) =>
       `${insert} ${rows(count)}
        ON DUPLICATE KEY UPDATE version = IF(${LIVE}, version + 1, 1), data = VALUES(data), created_at = VALUES(created_at),
-       expires_at = VALUES(expires_at), absolute_expires_at = VALUES(absolute_expires_at)`,
+       expires_at = VALUES(expires_at), absolute_expires_at = VALUES(absolute_expires_at)${issuer ? ', issuer = VALUES(issuer)' : ''}`,
     /** Sets with `ifVersion` 0 of ids that have no row: a row made meanwhile makes the statement fail (duplicate key) rather than be replaced. */
     insert: (count: number) => `${insert} ${rows(count)}`,
     /** A set with `ifVersion` 0 over an expired row (`setRow` without the id, then the id and `now` twice). */
-    replaceExpired: `UPDATE ${table} SET ${REPLACE}, version = 1 WHERE id = ? AND (${EXPIRED})`,
+    replaceExpired: `UPDATE ${table} SET ${replace}, version = 1 WHERE id = ? AND (${EXPIRED})`,
     /** A set with `ifVersion` v > 0 (`setRow` without the id, then the id, v and `now` twice). */
-    replaceIf: `UPDATE ${table} SET ${REPLACE}, version = version + 1 WHERE id = ? AND version = ? AND ${LIVE}`,
+    replaceIf: `UPDATE ${table} SET ${replace}, version = version + 1 WHERE id = ? AND version = ? AND ${LIVE}`,
     // JSON_EXTRACT(?, '$') makes the parameter a JSON value, so a string stays a string rather than raw text.
     update: (conditional: boolean) =>
       `UPDATE ${table} SET data = JSON_SET(data, ?, JSON_EXTRACT(?, '$')), expires_at = ?, version = version + 1
@@ -109,7 +123,7 @@ export function statements(table: string) {
       SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
         t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)`,
     count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
-    page: `SELECT id, ${COLUMNS} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
+    page: `SELECT id, ${columns} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
     clearChunk: `DELETE FROM ${table} LIMIT ?`,
     cleanupChunk: `DELETE FROM ${table} WHERE ${EXPIRED} LIMIT ?`,
   }
@@ -139,14 +153,16 @@ export function changeRow(op: Change, valueText: string | undefined): string {
   return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}}` : `${head},"k":"r","p":${path}}`
 }
 
-/** The values of one row of `upsert` or `insert`: the id, the data's JSON text and the timestamps. */
-export function setRow({ id, record }: SetOp, dataText: string): Param[] {
-  return [rowId(id), dataText, record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
+/** The values of one row of `upsert` or `insert` of `sql`: the id, the data's JSON text, the timestamps and the issuer (when the table has its column). */
+export function setRow(sql: Statements, { id, record }: SetOp, dataText: string): Param[] {
+  const row: Param[] = [rowId(id), dataText, record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
+  if (sql.issuer) row.push(record.issuer ?? null)
+  return row
 }
 
-/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline". */
+/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline" and "no issuer". */
 export function rawRecord(row: SessionRow, data: unknown): RawRecord {
-  return { data, createdAt: row.created_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at, version: row.version }
+  return { data, createdAt: row.created_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at, version: row.version, issuer: row.issuer }
 }
 
 /** mysql2's error code (`ER_LOCK_DEADLOCK`), or `undefined` for an error that has none. */

@@ -82,7 +82,7 @@ async function applyRound(tx: Transaction, round: Array<Entry<StorageOperation>>
   const bytes = ([index]: Entry<StorageOperation>): number => 128 + Buffer.byteLength(texts.get(index) ?? '')
   const upsert = async (entries: Array<Entry<SetOp>>): Promise<void> => {
     for (const chunk of chunks(entries, BATCH_ROWS, BATCH_BYTES, bytes)) {
-      await connection.query(sql.upsert(chunk.length), [...chunk.flatMap(([index, op]) => setRow(op, texts.get(index)!)), tx.now, tx.now])
+      await connection.query(sql.upsert(chunk.length), [...chunk.flatMap(([index, op]) => setRow(sql, op, texts.get(index)!)), tx.now, tx.now])
       for (const [index] of chunk) outcomes.set(index, true)
     }
   }
@@ -111,7 +111,7 @@ async function applyRound(tx: Transaction, round: Array<Entry<StorageOperation>>
   for (const chunk of chunks(inserts, BATCH_ROWS, BATCH_BYTES, bytes)) {
     await connection.query(
       sql.insert(chunk.length),
-      chunk.flatMap(([index, op]) => setRow(op, texts.get(index)!)),
+      chunk.flatMap(([index, op]) => setRow(sql, op, texts.get(index)!)),
     )
     for (const [index] of chunk) outcomes.set(index, true)
   }

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava'
 import { isSessionError, type SessionErrorCode } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { AbstractStorage, capabilitiesOf, type BatchOutcome, type Storage, type StorageAdmin, type StorageOperation } from '../../src/kit/index.js'
-import type { SessionRecordInput } from '../../src/types.js'
+import type { SessionRecord, SessionRecordInput } from '../../src/types.js'
 
 /** How a storage's test file hands fresh storages to the contract suite. */
 export interface ContractOptions {
@@ -128,6 +128,63 @@ export function storageContract(name: string, options: ContractOptions): void {
     await storage.set(id, record({ a: 1 }))
     const got = await storage.get(id)
     t.true(got!.absoluteExpiresAt === undefined || got!.absoluteExpiresAt === null)
+  })
+
+  withStorage('the issuer round-trips: set writes it, every other write keeps it, a set without one clears it', async (t, storage) => {
+    const id = generateId()
+    const issuer = 'cookie:shop_sid'
+    await storage.set(id, record({ a: 1 }, { issuer }))
+    t.is((await storage.get(id))!.issuer, issuer)
+    const expiresAt = Date.now() + 2 * HOUR
+    t.true(await storage.update(id, 'b', 2, expiresAt))
+    t.true(await storage.remove(id, 'a', expiresAt))
+    t.true(await storage.touch(id, expiresAt + 1000))
+    t.true(await storage.update(id, 'c', 3, expiresAt, 3))
+    const kept = await storage.get(id)
+    t.is(kept!.issuer, issuer)
+    t.deepEqual(kept!.data, { b: 2, c: 3 })
+    // A conditional set (a renew's new record is one) keeps what it is given.
+    const renewed = generateId()
+    t.not(await storage.set(renewed, record({ b: 2 }, { issuer: 'header:x-session-token' }), 0), 'conflict')
+    t.is((await storage.get(renewed))!.issuer, 'header:x-session-token')
+    await storage.set(id, record({ d: 4 }))
+    t.is((await storage.get(id))!.issuer, undefined, 'a set without an issuer leaves none')
+    // Any identity name, up to 255 characters.
+    const long = `header:${'x'.repeat(247)}é`
+    await storage.set(id, record({}, { issuer: long }))
+    t.is((await storage.get(id))!.issuer, long)
+  })
+
+  withBatch('the issuer round-trips through batched sets and key changes', async (t, storage, batch) => {
+    const [one, two] = [generateId(), generateId()]
+    const expiresAt = Date.now() + HOUR
+    const outcomes = await batch([
+      { type: 'set', id: one, record: record({ a: 1 }, { issuer: 'cookie:sid' }) },
+      { type: 'set', id: two, record: record({ a: 1 }) },
+      { type: 'update', id: one, key: 'b', value: 2, expiresAt },
+      { type: 'touch', id: one, expiresAt: expiresAt + 1 },
+    ])
+    t.deepEqual(outcomes, [true, true, true, true])
+    t.is((await storage.get(one))!.issuer, 'cookie:sid')
+    t.is((await storage.get(two))!.issuer, undefined)
+  })
+
+  withAdmin('all() lists each record with its issuer', async (t, storage) => {
+    const id = generateId()
+    await storage.set(id, record({ a: 1 }, { issuer: 'cookie:admin_sid' }))
+    const listed = new Map<string, SessionRecord>()
+    for await (const [listedId, listedRecord] of storage.all()) listed.set(listedId, listedRecord)
+    t.is(listed.get(id)?.issuer, 'cookie:admin_sid')
+  })
+
+  withKitStorage('an issuer that is not a string of 1 to 255 characters is refused before anything is written', async (t, storage) => {
+    const id = generateId()
+    for (const issuer of ['', 'x'.repeat(256), 42]) {
+      await rejectsWith(t, storage.set(id, record({ a: 1 }, { issuer: issuer as string })), 'SESSION_INVALID_OPERATION')
+    }
+    t.is(await storage.get(id), undefined)
+    await storage.set(id, { ...record({ a: 1 }), issuer: null as never })
+    t.is((await storage.get(id))!.issuer, undefined, 'null is no issuer')
   })
 
   withStorage('set replaces the whole record and increments the version', async (t, storage) => {

@@ -71,6 +71,7 @@ mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed de
         ['expires_at', 'bigint', 'NO'],
         ['absolute_expires_at', 'bigint', 'YES'],
         ['version', 'int', 'NO'],
+        ['issuer', 'varchar', 'YES'],
       ],
     )
     const [indexes] = await adminPool().query<Array<{ COLUMN_NAME: string } & import('mysql2').RowDataPacket>>(
@@ -280,6 +281,80 @@ mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamp
       { table, createTable: false },
     )
   } finally {
+    await dropTable(table)
+  }
+})
+
+/** The table an earlier version created: no `issuer` column. */
+async function tableWithoutIssuer(): Promise<string> {
+  const table = uniqueTable()
+  await adminPool().query(`CREATE TABLE \`${table}\` (
+    id VARBINARY(64) NOT NULL, data JSON NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    absolute_expires_at BIGINT NULL, version INT UNSIGNED NOT NULL DEFAULT 1, PRIMARY KEY (id)
+  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
+  return table
+}
+
+async function hasIssuerColumn(table: string): Promise<boolean> {
+  const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(
+    "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer'",
+    [table],
+  )
+  return Number(rows[0]!.n) === 1
+}
+
+mysqlTest('mysql: a table made before the issuer column gets it on first use, and its rows keep working', async (t) => {
+  const table = await tableWithoutIssuer()
+  const old = generateId()
+  const expiresAt = Date.now() + HOUR
+  await adminPool().query(`INSERT INTO \`${table}\` (id, data, created_at, expires_at, version) VALUES (?, '{"user":"ada"}', 1, ?, 4)`, [old, expiresAt])
+  try {
+    await withStorage(
+      async (storage) => {
+        const got = await storage.get(old)
+        t.deepEqual(got?.data, { user: 'ada' })
+        t.is(got?.issuer, undefined, 'a row from before has no issuer')
+        t.true(await hasIssuerColumn(table))
+        const id = generateId()
+        await storage.set(id, record({ a: 1 }, { issuer: 'cookie:sid' }))
+        t.is((await storage.get(id))?.issuer, 'cookie:sid')
+        // A second storage (another process starting) finds the column there.
+        const twin = new MySQLStorage({ uri: MYSQL_URL, table })
+        t.is((await twin.get(id))?.issuer, 'cookie:sid')
+        await twin.close()
+      },
+      { table },
+    )
+  } finally {
+    await dropTable(table)
+  }
+})
+
+mysqlTest('mysql: with createTable false, a table without the issuer column is used as it is, with a warning', async (t) => {
+  const table = await tableWithoutIssuer()
+  const warnings: string[] = []
+  const onWarning = (warning: Error & { code?: string }): void => {
+    if (warning.code === 'SESSION_MYSQL_NO_ISSUER' && warning.message.includes(table)) warnings.push(warning.message)
+  }
+  process.on('warning', onWarning)
+  try {
+    await withStorage(
+      async (storage) => {
+        const id = generateId()
+        await storage.set(id, record({ a: 1 }, { issuer: 'cookie:sid' }))
+        t.true(await storage.update(id, 'b', 2, Date.now() + HOUR))
+        const got = await storage.get(id)
+        t.deepEqual(got?.data, { a: 1, b: 2 })
+        t.is(got?.issuer, undefined)
+        t.false(await hasIssuerColumn(table), 'the table is not altered')
+        await new Promise((resolve) => setImmediate(resolve))
+        t.is(warnings.length, 1)
+        t.regex(warnings[0]!, /ALTER TABLE .* ADD COLUMN issuer VARCHAR\(255\)/)
+      },
+      { table, createTable: false },
+    )
+  } finally {
+    process.off('warning', onWarning)
     await dropTable(table)
   }
 })
