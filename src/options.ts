@@ -1,4 +1,6 @@
 import type { InvalidationBus } from './bus.js'
+import { MAX_ISSUER_LENGTH } from './kit/contract.js'
+import { sessionSharing } from './resolve.js'
 import type { Identity, Storage } from './types.js'
 import type { WriteQueueOptions } from './write-queue.js'
 
@@ -6,8 +8,22 @@ import type { WriteQueueOptions } from './write-queue.js'
 export interface SessionManagerOptions {
   /** Where sessions persist. Default: a {@link MemoryStorage}, with a one-time warning. */
   storage?: Storage
-  /** Identities, asked in this order. Default: one unsigned `CookieIdentity` named `sid`. */
+  /**
+   * Identities, asked in this order. Default: one unsigned `CookieIdentity` named `sid`. Each has
+   * its own `name`: a session is bound to the identity that issued it, and opens through no
+   * other (see `shareSessions`).
+   */
   identities?: readonly Identity[]
+  /**
+   * Groups of identity names whose sessions open through any identity of the group. A session
+   * opens only through the identity that issued it (its `name`, kept in the stored record): a
+   * cookie session sent as a header token, or a cookie renamed to another identity's name, opens
+   * nothing and the client gets a new session. List here the identities meant to carry the same
+   * sessions, e.g. `[['cookie:sid', 'header:x-session-token']]` for a web app whose pages hand
+   * their session to an API client. Sessions stored without an issuer (before it was recorded)
+   * open through any identity. Default: none shared.
+   */
+  shareSessions?: ReadonlyArray<readonly string[]>
   /** Sessions held in this process's LRU cache. Default 100_000. */
   cacheLimit?: number
   /** Seconds a session stays cached without being used. Default 3600. */
@@ -86,6 +102,8 @@ export interface ManagerSettings {
   /** `undefined` when the caller gave none: the default depends on the storage and the bus. */
   readonly trustCacheForMs: number | undefined
   readonly bus: InvalidationBus | undefined
+  /** Whether a session issued through identity `issuer` opens through `identity` (another name). */
+  readonly shares: (issuer: string, identity: string) => boolean
   /** Milliseconds a storage call may take; `Infinity` for no bound. */
   readonly storageTimeoutMs: number
   readonly maxPendingDestroys: number
@@ -118,7 +136,9 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   if (options.writeConcurrency !== undefined) queue.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
   if (options.identities !== undefined && !Array.isArray(options.identities))
     throw new TypeError('SessionManager option "identities" must be an array of identities')
-  const identities = (options.identities ?? []).map((identity, index) => checkIdentity(identity, `identities[${index}]`))
+  const identities: Identity[] = []
+  for (const [index, identity] of (options.identities ?? []).entries()) identities.push(checkNewIdentity(identity, `identities[${index}]`, identities))
+  const shares = sessionSharing(options.shareSessions)
   const storage = options.storage === undefined ? undefined : checkStorage(options.storage, 'storage')
   const trustCacheFor = options.trustCacheFor === undefined ? undefined : seconds(options.trustCacheFor, 'trustCacheFor', 0, true, true)
   const bus = options.bus === undefined ? undefined : checkBus(options.bus)
@@ -127,6 +147,7 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   return {
     storageTimeoutMs: storageTimeout * 1000,
     maxPendingDestroys,
+    shares,
     trustCacheForMs: trustCacheFor === undefined ? undefined : trustCacheFor * 1000,
     bus,
     cacheLimit,
@@ -158,7 +179,23 @@ export function checkIdentity(identity: unknown, name: string): Identity {
   ) {
     throw new TypeError(`SessionManager option "${name}" must be an identity with matches, get, set and remove methods`)
   }
+  if (typeof candidate.name !== 'string' || candidate.name.length === 0 || candidate.name.length > MAX_ISSUER_LENGTH) {
+    throw new TypeError(`SessionManager option "${name}" must have a name of 1 to ${MAX_ISSUER_LENGTH} characters (sessions record it)`)
+  }
   return candidate as Identity
+}
+
+/**
+ * {@link checkIdentity}, and its name is none of `registered`'s: sessions are bound to the name
+ * of the identity that issued them, so two identities of one name could open each other's.
+ * @internal
+ */
+export function checkNewIdentity(identity: unknown, name: string, registered: readonly Identity[]): Identity {
+  const checked = checkIdentity(identity, name)
+  if (registered.some((other) => other.name === checked.name)) {
+    throw new TypeError(`SessionManager option "${name}" is named "${checked.name}" like another identity: each identity needs its own name`)
+  }
+  return checked
 }
 
 /**

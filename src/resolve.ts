@@ -23,6 +23,8 @@ export interface ResolveContext<S> {
   probe(id: string): Promise<number | undefined>
   /** What a check that found the cached copy stale (`stale`) or revoked elsewhere (`gone`), or that failed (`failed`, with its error), did. */
   checked(id: string, outcome: 'stale' | 'gone' | 'failed', error?: unknown): void
+  /** Whether a session issued through the identity named `issuer` may be opened through the one named `identity` (another name: the manager's `shareSessions`). */
+  shares(issuer: string, identity: string): boolean
   /** The session object for the request: `state` through `identity`, or a new one (`state` undefined). */
   open(state: SessionState | undefined, identity: Identity | undefined, req: SessionRequest, res: SessionResponse, now: number): S
 }
@@ -33,8 +35,10 @@ export interface ResolveContext<S> {
  * once, without a promise; one that is not cached (or past its idle deadline here, which another
  * process may have extended) is read from the storage, and the walk goes on after it if the
  * storage has none. A cached copy that other processes may have changed is checked first (see
- * `Coherence.check`). A revoked id or one past its absolute deadline is skipped. When no candidate
- * wins, the request gets a new session through the first identity in scope.
+ * `Coherence.check`). A revoked id or one past its absolute deadline is skipped, and so is a
+ * session issued through another identity (unless the manager lets the two share sessions): a
+ * credential renamed or moved to another identity opens nothing. When no candidate wins, the
+ * request gets a new session through the first identity in scope.
  * @internal
  */
 export function resolveSession<S>(
@@ -79,6 +83,7 @@ function walk<S>(context: ResolveContext<S>, at: Walk): S | Promise<S> {
       const id = at.ids[at.candidate++]!
       const state = cache.use(id)
       if (state !== undefined) {
+        if (!accepts(context, state, identity)) continue
         const status = policy.status(state, now)
         if (status === LIVE) {
           const check = context.checks ? context.check(state, identity.versionOf?.(at.req, id), now, at.fresh) : TRUSTED
@@ -145,9 +150,43 @@ async function readThenWalk<S>(context: ResolveContext<S>, at: Walk, id: string,
   const state = await context.read(id)
   if (state !== undefined) {
     const now = context.policy.now()
-    if (context.policy.status(state, now) === LIVE) return context.open(state, identity, at.req, at.res, now)
+    if (context.policy.status(state, now) === LIVE && accepts(context, state, identity)) return context.open(state, identity, at.req, at.res, now)
   } else if (staleCopy) {
     context.expired(id)
   }
   return walk(context, at)
+}
+
+/** Whether `state` may be opened through `identity`: issued by it, by one it shares sessions with, or by no recorded identity (a record from before issuers were kept). */
+function accepts<S>(context: ResolveContext<S>, state: SessionState, identity: Identity): boolean {
+  const issuer = state.issuer
+  return issuer === undefined || issuer === identity.name || context.shares(issuer, identity.name)
+}
+
+/**
+ * The manager's `shareSessions` option checked: groups of identity names whose sessions open
+ * through any identity of the group. Answers whether a session issued through `issuer` opens
+ * through `identity`. A `TypeError` names the option when it is not an array of arrays of
+ * identity names.
+ * @internal
+ */
+export function sessionSharing(groups: unknown): (issuer: string, identity: string) => boolean {
+  if (groups === undefined) return never
+  const problem = 'SessionManager option "shareSessions" must be an array of groups, each an array of two or more identity names'
+  if (!Array.isArray(groups)) throw new TypeError(problem)
+  const shared = new Map<string, Set<string>>()
+  for (const group of groups as unknown[]) {
+    if (!Array.isArray(group) || group.length < 2 || group.some((name) => typeof name !== 'string' || name.length === 0)) throw new TypeError(problem)
+    for (const name of group as string[]) {
+      const others = shared.get(name) ?? new Set<string>()
+      for (const other of group as string[]) others.add(other)
+      shared.set(name, others)
+    }
+  }
+  if (shared.size === 0) return never
+  return (issuer, identity) => shared.get(issuer)?.has(identity) === true
+}
+
+function never(): boolean {
+  return false
 }

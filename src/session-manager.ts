@@ -7,7 +7,7 @@ import { capabilitiesOf } from './kit/contract.js'
 import { SessionLifecycle, type Notify } from './lifecycle.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
 import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
-import { checkIdentity, checkStorage, parseOptions, type SessionManagerOptions } from './options.js'
+import { checkNewIdentity, checkStorage, parseOptions, type SessionManagerOptions } from './options.js'
 import { SessionPolicy } from './policy.js'
 import { resolveSession, type ResolveContext } from './resolve.js'
 import { SessionCache } from './session-cache.js'
@@ -141,6 +141,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       checks: trustMs !== Infinity,
       check: (state, clientVersion, now, fresh) => coherence.check(state, clientVersion, now, fresh),
       probe: (id) => coherence.probe(id),
+      shares: settings.shares,
       checked: (id, outcome, error) => {
         if (outcome === 'failed') {
           this.#notify(
@@ -199,7 +200,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   /** Add one more identity (ee-session's name); identities are asked in the order added. */
   setIdentityManager(identity: Identity): this {
-    this.#identities.push(checkIdentity(identity, 'identity'))
+    this.#identities.push(checkNewIdentity(identity, 'identity', this.#identities))
     return this
   }
 

@@ -258,6 +258,7 @@ export class Session<D extends object = SessionData> {
         'the response headers were already sent, so the new session id cannot be issued; write to the session before responding',
       )
     const state = newState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), host.policy.now(), host.policy)
+    state.issuer = identity.name
     state.bytes = bytes
     this.#state = state
     const stored = host.create(state)

@@ -22,6 +22,8 @@ export class SessionState {
   version = 0
   /** When the storage last confirmed `version` (loaded, written, probed), epoch ms by the manager's clock. */
   validatedAt = 0
+  /** The name of the identity that issued the session; `undefined` for a record stored without one (accepted through any identity). */
+  issuer: string | undefined = undefined
   constructor(
     public id: string,
     public data: SessionData,
@@ -36,6 +38,7 @@ export class SessionState {
   record(): SessionRecordInput {
     const record: SessionRecordInput = { data: this.data, createdAt: this.createdAt, expiresAt: this.expiresAt }
     if (this.absoluteExpiresAt !== 0) record.absoluteExpiresAt = this.absoluteExpiresAt
+    if (this.issuer !== undefined) record.issuer = this.issuer
     return record
   }
 }
@@ -56,6 +59,7 @@ export function stateFromRecord(id: string, record: SessionRecord): SessionState
   if (!freezeJson(data, 0)) return 'its data is nested too deeply'
   const state = new SessionState(id, data, createdAt, expiresAt, absolute)
   state.version = Number.isSafeInteger(record.version) && record.version > 0 ? record.version : 0
+  if (typeof record.issuer === 'string') state.issuer = record.issuer
   return state
 }
 

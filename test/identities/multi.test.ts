@@ -53,7 +53,8 @@ test('several identities: each request lands on the identity of its host and pat
 test('the first candidate that loads a live session wins, in registration order', async (t) => {
   const cookie = new CookieIdentity({ keys: [TEST_KEY] })
   const header = new HeaderIdentity()
-  const manager = testManager({ identities: [cookie, header] })
+  // Both sessions are issued through the cookie (the first identity in scope); the header opens them only when shared.
+  const manager = testManager({ identities: [cookie, header], shareSessions: [['cookie:sid', 'header:x-session-token']] })
   const viaCookie = new FakeResponse()
   const a = await manager.load(fakeRequest(), viaCookie)
   await a.set('who', 'cookie')
