@@ -178,6 +178,7 @@ export class SessionLifecycle implements SessionHost {
     const state = new SessionState(generateId(), old.data, old.createdAt, old.expiresAt, old.absoluteExpiresAt)
     state.bytes = old.bytes
     state.validatedAt = old.validatedAt
+    state.issuer = old.issuer // renew keeps the identity the session is bound to
     old.renewed = true
     const newId = state.id
     this.counters.renewed++
