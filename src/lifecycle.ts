@@ -141,7 +141,10 @@ export class SessionLifecycle implements SessionHost {
    */
   extend(state: SessionState, now: number): boolean {
     const deadline = this.policy.touchDue(state, now)
-    if (deadline === undefined || !this.#queue.hasCapacity()) return false
+    if (deadline === undefined) return false
+    // A deadline beyond what the configuration allows is brought back here even when the queue is full.
+    if (deadline < state.expiresAt) state.expiresAt = deadline
+    if (!this.#queue.hasCapacity()) return false
     state.expiresAt = deadline
     this.#queue.enqueue({ type: 'touch', id: state.id, expiresAt: deadline }).then(
       (applied) => {
@@ -319,13 +322,13 @@ export class SessionLifecycle implements SessionHost {
       throw storageUnavailable('SESSION_STORAGE_UNAVAILABLE', 'a session could not be read', err)
     }
     if (record === undefined || record === null) return undefined
-    const state = stateFromRecord(id, record)
+    const now = this.policy.now()
+    const state = stateFromRecord(id, record, this.policy, now)
     if (typeof state === 'string') {
       const message = `the ${this.#storage.name} storage returned an unusable session record (${state}); treating it as absent`
       this.#notify('error', new SessionError('SESSION_INVALID_RECORD', message))
       return undefined
     }
-    const now = this.policy.now()
     state.validatedAt = now
     return this.policy.status(state, now) === LIVE ? state : undefined
   }
@@ -358,7 +361,8 @@ export class SessionLifecycle implements SessionHost {
     state.bytes = -1
     state.version = record.version
     state.validatedAt = this.policy.now()
-    if (record.expiresAt > state.expiresAt) state.expiresAt = record.expiresAt
+    // Another process's later deadline, never beyond what this configuration allows now.
+    if (record.expiresAt > state.expiresAt) state.expiresAt = Math.min(record.expiresAt, this.policy.deadline(state.absoluteExpiresAt, state.validatedAt))
   }
 
   // The storage no longer has the record (destroyed or expired elsewhere): so neither do we.

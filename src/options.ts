@@ -28,9 +28,17 @@ export interface SessionManagerOptions {
   cacheLimit?: number
   /** Seconds a session stays cached without being used. Default 3600. */
   cacheMaxAge?: number
-  /** Idle expiry in seconds; slides on access. Default 1_209_600 (two weeks). */
+  /**
+   * Idle expiry in seconds; slides on access. A stored idle deadline further than `maxAge` from
+   * now (written by a process with a skewed clock, or under a larger `maxAge`) is brought back
+   * to now plus `maxAge` when the session is opened, and written back. Default 1_209_600 (two weeks).
+   */
   maxAge?: number
-  /** Hard limit in seconds from creation; never slides. Default none. */
+  /**
+   * Hard limit in seconds from creation; never slides. It applies to every session loaded from
+   * then on, including those created before it was set or lowered (their `createdAt` plus this,
+   * or the deadline their record carries if earlier). Default none.
+   */
   absoluteMaxAge?: number
   /** Least seconds between two storage touches of an active session. Default a tenth of `maxAge`. */
   touchAfter?: number

@@ -51,15 +51,35 @@ export class SessionPolicy {
     return this.#absoluteMaxAgeMs === 0 ? 0 : now + this.#absoluteMaxAgeMs
   }
 
+  /**
+   * The absolute deadline of a stored session under the current configuration, worked out once
+   * when it is loaded: the earlier of the deadline its record carries (`stored`, 0 for none) and
+   * its creation plus `absoluteMaxAge`, so adding or lowering `absoluteMaxAge` applies to
+   * sessions created before. A creation time after `now` (a process with a skewed clock wrote
+   * it) counts as `now`. 0 for none.
+   */
+  absoluteFor(createdAt: number, stored: number, now: number): number {
+    if (this.#absoluteMaxAgeMs === 0) return stored
+    const configured = (createdAt < now ? createdAt : now) + this.#absoluteMaxAgeMs
+    return stored !== 0 && stored < configured ? stored : configured
+  }
+
   /** Whether the cached `state` can be served at `now`. */
   status(state: SessionState, now: number): SessionStatus {
     if (state.absoluteExpiresAt !== 0 && now >= state.absoluteExpiresAt) return ABSOLUTE_EXPIRED
     return now < state.expiresAt ? LIVE : IDLE_EXPIRED
   }
 
-  /** The deadline to move `state` to when accessed at `now`, or `undefined` while its last touch is recent enough (`touchAfter`). */
+  /**
+   * The deadline to move `state` to when accessed at `now`, or `undefined` while its last touch
+   * is recent enough (`touchAfter`). A deadline beyond `now + maxAge` (or past the absolute
+   * deadline) is always due: it is brought back to what the configuration allows, so a deadline
+   * written far ahead (a process with a skewed clock, a larger `maxAge` before) never keeps a
+   * session alive past `maxAge` of idleness. Two comparisons: it runs on every cache hit.
+   */
   touchDue(state: SessionState, now: number): number | undefined {
     const deadline = this.deadline(state.absoluteExpiresAt, now)
-    return deadline - state.expiresAt >= this.#touchAfterMs ? deadline : undefined
+    const gain = deadline - state.expiresAt
+    return gain >= this.#touchAfterMs || gain < 0 ? deadline : undefined
   }
 }

@@ -44,12 +44,14 @@ export class SessionState {
 }
 
 /**
- * The cached state for the record a storage returned for `id`, its data deep-frozen, or the
- * problem that makes the record unusable (`"its data is not an object"`). Liveness is the
- * caller's to check.
+ * The cached state for the record a storage returned for `id` at `now`, its data deep-frozen, or
+ * the problem that makes the record unusable (`"its data is not an object"`). Its absolute
+ * deadline is the one `policy` allows now (see `SessionPolicy.absoluteFor`); its idle deadline
+ * is the stored one, brought back within `maxAge` when the session is opened (see
+ * `SessionPolicy.touchDue`). Liveness is the caller's to check.
  * @internal
  */
-export function stateFromRecord(id: string, record: SessionRecord): SessionState | string {
+export function stateFromRecord(id: string, record: SessionRecord, policy: SessionPolicy, now: number): SessionState | string {
   if (typeof record !== 'object') return 'it is not an object'
   const { data, createdAt, expiresAt } = record
   const absolute = record.absoluteExpiresAt ?? 0
@@ -57,7 +59,7 @@ export function stateFromRecord(id: string, record: SessionRecord): SessionState
   if (!isPlainObject(data)) return 'its data is not an object'
   if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || !Number.isFinite(absolute)) return 'its timestamps are missing'
   if (!freezeJson(data, 0)) return 'its data is nested too deeply'
-  const state = new SessionState(id, data, createdAt, expiresAt, absolute)
+  const state = new SessionState(id, data, createdAt, expiresAt, policy.absoluteFor(createdAt, absolute, now))
   state.version = Number.isSafeInteger(record.version) && record.version > 0 ? record.version : 0
   if (typeof record.issuer === 'string') state.issuer = record.issuer
   return state
