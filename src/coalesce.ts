@@ -1,4 +1,5 @@
 import { SessionError } from './errors.js'
+import type { PrincipalChange } from './kit/contract.js'
 import type { JsonValue, SessionData, SessionRecord, SessionRecordInput, WriteConflict } from './types.js'
 
 // The pending writes of one session, as the write queue keeps them: how a new write folds into
@@ -13,8 +14,8 @@ export type Derive = (current: JsonValue | undefined) => JsonValue
 /** A write as the queue holds it: its fields change as later writes fold into it. */
 export type MutableOperation =
   | { type: 'set'; id: string; record: SessionRecordInput; ifVersion?: number | undefined }
-  | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number; ifVersion?: number | undefined }
-  | { type: 'remove'; id: string; key: string; expiresAt: number; ifVersion?: number | undefined }
+  | { type: 'update'; id: string; key: string; value: JsonValue; expiresAt: number; ifVersion?: number | undefined; principal?: PrincipalChange }
+  | { type: 'remove'; id: string; key: string; expiresAt: number; ifVersion?: number | undefined; principal?: PrincipalChange }
   /** A delete is conditional only when its caller made it so (`ifVersion`); it then settles as `'conflict'` rather than being rebased. */
   | { type: 'delete'; id: string; ifVersion?: number | undefined }
   | { type: 'touch'; id: string; expiresAt: number }
@@ -75,7 +76,7 @@ export function fold(queued: Entry[], incoming: Entry): Entry[] {
     // defineProperty, not assignment: `data['__proto__'] = v` would set the prototype and drop the key.
     if (op.type === 'update') Object.defineProperty(data, op.key, { value: op.value, enumerable: true, writable: true, configurable: true })
     else delete data[op.key]
-    head.op.record = { ...head.op.record, data, expiresAt: op.expiresAt }
+    head.op.record = withPrincipal({ ...head.op.record, data, expiresAt: op.expiresAt }, op.principal)
     head.waiters.push(...waiters)
     return queued
   }
@@ -98,7 +99,12 @@ export function fold(queued: Entry[], incoming: Entry): Entry[] {
       } else {
         entry.derive = undefined
       }
-      entry.op = op
+      // The principal is the session's after the newest write: the earlier write of the key may
+      // have carried a change this one does not repeat, and later entries of other keys carry
+      // what the principal was before this write.
+      const principal = op.principal !== undefined ? op.principal : queuedOp.principal
+      if (op.principal !== undefined) clearPrincipalAfter(queued, entry)
+      entry.op = principal === undefined ? op : { ...op, principal }
       entry.waiters.push(...waiters)
       entry.conflicts = Math.max(entry.conflicts, incoming.conflicts)
       return queued
@@ -106,6 +112,24 @@ export function fold(queued: Entry[], incoming: Entry): Entry[] {
   }
   queued.push(incoming)
   return queued
+}
+
+/** `record` with the principal `change` leaves it (unchanged when `undefined`). */
+function withPrincipal(record: SessionRecordInput, change: PrincipalChange): SessionRecordInput {
+  if (change === undefined) return record
+  const { principal: _old, ...rest } = record
+  return change === null ? rest : { ...rest, principal: change }
+}
+
+/** The key changes queued after `entry` no longer change the principal: a newer write decided it. */
+function clearPrincipalAfter(queued: Entry[], entry: Entry): void {
+  for (const later of queued.slice(queued.indexOf(entry) + 1)) {
+    const op = later.op
+    if ((op.type === 'update' || op.type === 'remove') && op.principal !== undefined) {
+      const { principal: _dropped, ...rest } = op
+      later.op = rest
+    }
+  }
 }
 
 /** What {@link rederive} made of the pending writes. */

@@ -1,5 +1,6 @@
 import { SessionError } from './errors.js'
 import { capabilitiesOf } from './kit/contract.js'
+import type { PrincipalChange, PrincipalSession } from './kit/contract.js'
 import type { BatchOutcome, JsonValue, SessionRecord, SessionRecordInput, Storage, StorageCapabilities, StorageOperation, WriteConflict } from './types.js'
 
 /**
@@ -26,6 +27,7 @@ class TimedStorage implements Storage {
   readonly capabilities: StorageCapabilities
   readonly batch?: (operations: readonly StorageOperation[]) => Promise<BatchOutcome[]>
   readonly versions?: (ids: readonly string[]) => Promise<Map<string, number>>
+  readonly findByPrincipal?: (principal: string) => Promise<PrincipalSession[]>
   readonly #inner: Storage
   readonly #ms: number
 
@@ -36,6 +38,8 @@ class TimedStorage implements Storage {
     this.capabilities = capabilitiesOf(inner)
     if (typeof inner.batch === 'function') this.batch = (operations) => this.#bound('batch', () => inner.batch!(operations))
     if (typeof inner.versions === 'function') this.versions = (ids) => this.#bound('versions', () => inner.versions!(ids))
+    if (typeof inner.findByPrincipal === 'function')
+      this.findByPrincipal = (principal) => this.#bound('findByPrincipal', () => inner.findByPrincipal!(principal))
   }
 
   get(id: string): Promise<SessionRecord | undefined> {
@@ -50,16 +54,29 @@ class TimedStorage implements Storage {
 
   update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
   update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
-  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
-    return this.#bound('update', () =>
-      ifVersion === undefined ? this.#inner.update(id, key, value, expiresAt) : this.#inner.update(id, key, value, expiresAt, ifVersion),
-    )
+  update(
+    id: string,
+    key: string,
+    value: JsonValue,
+    expiresAt: number,
+    ifVersion: number | undefined,
+    principal: PrincipalChange,
+  ): Promise<boolean | WriteConflict>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number, principal?: PrincipalChange): Promise<boolean | WriteConflict> {
+    return this.#bound('update', () => {
+      if (principal !== undefined) return this.#inner.update(id, key, value, expiresAt, ifVersion, principal)
+      return ifVersion === undefined ? this.#inner.update(id, key, value, expiresAt) : this.#inner.update(id, key, value, expiresAt, ifVersion)
+    })
   }
 
   remove(id: string, key: string, expiresAt: number): Promise<boolean>
   remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
-  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
-    return this.#bound('remove', () => (ifVersion === undefined ? this.#inner.remove(id, key, expiresAt) : this.#inner.remove(id, key, expiresAt, ifVersion)))
+  remove(id: string, key: string, expiresAt: number, ifVersion: number | undefined, principal: PrincipalChange): Promise<boolean | WriteConflict>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number, principal?: PrincipalChange): Promise<boolean | WriteConflict> {
+    return this.#bound('remove', () => {
+      if (principal !== undefined) return this.#inner.remove(id, key, expiresAt, ifVersion, principal)
+      return ifVersion === undefined ? this.#inner.remove(id, key, expiresAt) : this.#inner.remove(id, key, expiresAt, ifVersion)
+    })
   }
 
   delete(id: string): Promise<void>

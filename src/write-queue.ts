@@ -300,8 +300,10 @@ export class WriteQueue {
       case 'set':
         return storage.set(op.id, op.record, op.ifVersion).then((outcome) => outcome ?? true)
       case 'update':
+        if (op.principal !== undefined) return storage.update(op.id, op.key, op.value, op.expiresAt, op.ifVersion, op.principal)
         return storage.update(op.id, op.key, op.value, op.expiresAt, op.ifVersion)
       case 'remove':
+        if (op.principal !== undefined) return storage.remove(op.id, op.key, op.expiresAt, op.ifVersion, op.principal)
         return storage.remove(op.id, op.key, op.expiresAt, op.ifVersion)
       case 'delete':
         return storage.delete(op.id, op.ifVersion).then((outcome) => outcome ?? true)

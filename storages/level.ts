@@ -17,16 +17,34 @@ import {
   type AbstractStorageOptions,
   type Batch,
   type BatchOutcome,
+  principalSession,
+  type PrincipalSession,
   type SessionRecord,
   type StorageCapabilities,
   type StorageOperation,
   type WriteConflict,
 } from '../src/kit/index.js'
-import { DATA, DEADLINE_DIGITS, END, META, VALID_ID, dataKey, deadlineKey, indexKey, parseMeta, toRecord, type Meta, type Working } from './level/layout.js'
+import {
+  DATA,
+  DEADLINE_DIGITS,
+  END,
+  META,
+  VALID_ID,
+  dataKey,
+  deadlineKey,
+  indexKey,
+  parseMeta,
+  principalKey,
+  principalRange,
+  toRecord,
+  type Meta,
+  type Working,
+} from './level/layout.js'
 
 /**
  * What the storage needs of a classic-level database or sublevel (any key and value
- * encodings: the storage makes two sublevels of its own, `sessions` and `expiry`, in utf8).
+ * encodings: the storage makes three sublevels of its own, `sessions`, `expiry` and
+ * `principals`, in utf8).
  */
 export interface LevelDatabase {
   open(options: { passive: boolean }): Promise<void>
@@ -67,7 +85,9 @@ const OWNER = 'LevelStorage'
  * storage, nothing to run beside the app. Every write of a session is one atomic database
  * batch; an update or a touch writes the changed key and the session's metadata, never the
  * whole session. Expiry is one deadline per session (every key lives and dies together), kept
- * in an index so `cleanup()` deletes expired sessions without reading live ones.
+ * in an index so `cleanup()` deletes expired sessions without reading live ones. Each session's
+ * principal is kept in a third sublevel, an index written in the same batch as the session, so
+ * `findByPrincipal` reads only the sessions of that principal.
  *
  * LevelDB allows one process per database: give each process its own location, or use a
  * shared storage (MySQL, DynamoDB) when processes must take sessions over from each other. A
@@ -88,13 +108,14 @@ const OWNER = 'LevelStorage'
  * ```
  */
 export class LevelStorage extends AbstractStorage {
-  /** Batches (one atomic `db.batch` each), the operators' side; one process per database. */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: false }
+  /** Batches (one atomic `db.batch` each), the operators' side, the principal index; one process per database. */
+  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: false, principals: true }
   readonly #db: LevelDatabase
   /** The database this storage opened itself and closes; `undefined` for a given one. */
   readonly #owned: ClassicLevel | undefined
   readonly #records: LevelSublevel
   readonly #expiry: LevelSublevel
+  readonly #principals: LevelSublevel
   readonly #cleanupBatchSize: number
   readonly #cleanupInterval: number
   readonly #onCleanupError: (error: Error) => void
@@ -130,6 +151,7 @@ export class LevelStorage extends AbstractStorage {
     const utf8 = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
     this.#records = this.#db.sublevel('sessions', utf8)
     this.#expiry = this.#db.sublevel('expiry', utf8)
+    this.#principals = this.#db.sublevel('principals', utf8)
     this.#opening = this.#openDatabase()
     // A failed open is reported by every call (and by open()); it must not crash the process meanwhile.
     this.#opening.catch(noop)
@@ -199,6 +221,20 @@ export class LevelStorage extends AbstractStorage {
     return versions
   }
 
+  /** The principal index's entries of `principal`, then their metadata in one `getMany`; entries whose session no longer carries it are skipped. */
+  protected override async _findByPrincipal(principal: string, now: number): Promise<PrincipalSession[]> {
+    const prefix = principalRange(principal).gte
+    const ids = (await this.#principals.keys(principalRange(principal)).all()).map((key) => key.slice(prefix.length))
+    const metas = ids.length === 0 ? [] : await this.#records.getMany(ids.map((id) => id + META))
+    const sessions: PrincipalSession[] = []
+    ids.forEach((id, i) => {
+      const text = metas[i]
+      const meta = text === undefined ? undefined : parseMeta(text)
+      if (meta !== undefined && meta.principal === principal && isLive(meta, now)) sessions.push(principalSession(id, meta))
+    })
+    return sessions
+  }
+
   protected override async _length(now: number): Promise<number> {
     let count = 0
     for await (const _ of this.#expiry.keys({ gte: deadlineKey(now + 1) })) count++
@@ -219,6 +255,7 @@ export class LevelStorage extends AbstractStorage {
     return this.#locks.runAlone(async () => {
       await this.#records.clear()
       await this.#expiry.clear()
+      await this.#principals.clear()
     })
   }
 
@@ -303,6 +340,7 @@ export class LevelStorage extends AbstractStorage {
         const meta: Meta = { createdAt: op.record.createdAt, expiresAt: op.record.expiresAt, version: nextVersion(live) }
         if (op.record.absoluteExpiresAt !== undefined) meta.absoluteExpiresAt = op.record.absoluteExpiresAt
         if (op.record.issuer !== undefined) meta.issuer = op.record.issuer
+        if (op.record.principal !== undefined) meta.principal = op.record.principal
         this.#putMeta(op.id, state, meta, writes)
         return true
       }
@@ -316,7 +354,10 @@ export class LevelStorage extends AbstractStorage {
           writes.push({ type: 'del', sublevel: records, key })
           state.dataKeys?.delete(key)
         }
-        this.#putMeta(op.id, state, { ...live!, expiresAt: op.expiresAt, version: nextVersion(live) }, writes)
+        const meta: Meta = { ...live!, expiresAt: op.expiresAt, version: nextVersion(live) }
+        if (op.principal === null) delete meta.principal
+        else if (op.principal !== undefined) meta.principal = op.principal
+        this.#putMeta(op.id, state, meta, writes)
         return true
       }
       case 'touch':
@@ -339,6 +380,11 @@ export class LevelStorage extends AbstractStorage {
       if (previous !== undefined) writes.push({ type: 'del', sublevel: this.#expiry, key: previous })
       writes.push({ type: 'put', sublevel: this.#expiry, key: index, value: '' })
     }
+    const before = state.meta?.principal
+    if (meta.principal !== before) {
+      if (before !== undefined) writes.push({ type: 'del', sublevel: this.#principals, key: principalKey(before, id) })
+      if (meta.principal !== undefined) writes.push({ type: 'put', sublevel: this.#principals, key: principalKey(meta.principal, id), value: '' })
+    }
     state.meta = meta
   }
 
@@ -346,6 +392,7 @@ export class LevelStorage extends AbstractStorage {
     for (const key of dataKeys) writes.push({ type: 'del', sublevel: this.#records, key })
     writes.push({ type: 'del', sublevel: this.#records, key: id + META })
     if (meta !== undefined) writes.push({ type: 'del', sublevel: this.#expiry, key: indexKey(id, meta) })
+    if (meta?.principal !== undefined) writes.push({ type: 'del', sublevel: this.#principals, key: principalKey(meta.principal, id) })
   }
 
   /** Delete the sessions of one chunk of the expiry index that are still expired; stale index entries go too. */

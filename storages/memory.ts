@@ -7,9 +7,19 @@ import {
   isLive,
   nextVersion,
   positiveIntegerOption,
+  principalSession,
   type AbstractStorageOptions,
 } from '../src/kit/index.js'
-import type { Batch, BatchOutcome, SessionRecord, SessionRecordInput, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
+import type {
+  Batch,
+  BatchOutcome,
+  PrincipalSession,
+  SessionRecord,
+  SessionRecordInput,
+  StorageCapabilities,
+  StorageOperation,
+  WriteConflict,
+} from '../src/kit/index.js'
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions extends AbstractStorageOptions {
@@ -25,6 +35,7 @@ interface Stored {
   absoluteExpiresAt: number | undefined
   version: number
   issuer: string | undefined
+  principal: string | undefined
 }
 
 /**
@@ -32,7 +43,8 @@ interface Stored {
  * when the process exits and nothing is shared between processes. Bounded (least recently used
  * sessions go first) and honours expiry; reading an unknown id allocates nothing. Conditional
  * writes (`ifVersion`) are checked and applied in one synchronous step, so nothing can come
- * between; `versions(ids)` reads the map.
+ * between; `versions(ids)` reads the map. Principals are indexed in a map of principal → ids,
+ * kept with every write, delete, eviction and cleanup.
  *
  * @example
  * ```ts
@@ -40,13 +52,21 @@ interface Stored {
  * ```
  */
 export class MemoryStorage extends AbstractStorage {
-  /** Batches, the operators' side; one process only. */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: false }
+  /** Batches, the operators' side, the principal index; one process only. */
+  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: false, principals: true }
   readonly #sessions: LRUCache<string, Stored>
+  /** principal → the ids whose record carries it. */
+  readonly #principals = new Map<string, Set<string>>()
 
   constructor(options: MemoryStorageOptions = {}) {
     super('memory', options, 'MemoryStorage')
-    this.#sessions = new LRUCache({ max: positiveIntegerOption(options.max, 'MemoryStorage', 'max', 100_000) })
+    this.#sessions = new LRUCache<string, Stored>({
+      max: positiveIntegerOption(options.max, 'MemoryStorage', 'max', 100_000),
+      // Deleted, evicted or cleared: out of the index too (a replacement re-indexes in #set).
+      dispose: (stored, id, reason) => {
+        if (reason !== 'set') this.#index(id, stored.principal, undefined)
+      },
+    })
   }
 
   /** Apply several operations in array order; one outcome each. */
@@ -61,6 +81,15 @@ export class MemoryStorage extends AbstractStorage {
 
   protected override _apply(op: StorageOperation, now: number): boolean | WriteConflict {
     return this.#apply(op, now)
+  }
+
+  protected override _findByPrincipal(principal: string, now: number): PrincipalSession[] {
+    const sessions: PrincipalSession[] = []
+    for (const id of this.#principals.get(principal) ?? []) {
+      const stored = this.#sessions.peek(id)
+      if (stored !== undefined && stored.principal === principal && isLive(stored, now)) sessions.push(principalSession(id, toRecord(stored)))
+    }
+    return sessions
   }
 
   protected override _versions(ids: readonly string[], now: number): Map<string, number> {
@@ -120,7 +149,13 @@ export class MemoryStorage extends AbstractStorage {
         // decideWrite applies an update, remove or touch only to a live record.
         if (op.type === 'update') stored!.values.set(op.key, encodeValue(op.value, op.key))
         else if (op.type === 'remove') stored!.values.delete(op.key)
-        if (op.type !== 'touch') stored!.version++
+        if (op.type !== 'touch') {
+          stored!.version++
+          if (op.principal !== undefined) {
+            this.#index(op.id, stored!.principal, op.principal ?? undefined)
+            stored!.principal = op.principal ?? undefined
+          }
+        }
         stored!.expiresAt = op.expiresAt
         return true
     }
@@ -136,8 +171,24 @@ export class MemoryStorage extends AbstractStorage {
   #set(id: string, record: SessionRecordInput, version: number): void {
     const values = new Map<string, string>()
     for (const key of Object.keys(record.data)) values.set(key, encodeValue(record.data[key], key))
-    const { createdAt, expiresAt, absoluteExpiresAt, issuer } = record
-    this.#sessions.set(id, { values, createdAt, expiresAt, absoluteExpiresAt, version, issuer })
+    const { createdAt, expiresAt, absoluteExpiresAt, issuer, principal } = record
+    this.#index(id, this.#sessions.peek(id)?.principal, principal)
+    this.#sessions.set(id, { values, createdAt, expiresAt, absoluteExpiresAt, version, issuer, principal })
+  }
+
+  /** Move `id` in the principal index from `before` to `after` (either may be none). */
+  #index(id: string, before: string | undefined, after: string | undefined): void {
+    if (before === after) return
+    if (before !== undefined) {
+      const ids = this.#principals.get(before)
+      ids?.delete(id)
+      if (ids?.size === 0) this.#principals.delete(before)
+    }
+    if (after !== undefined) {
+      let ids = this.#principals.get(after)
+      if (ids === undefined) this.#principals.set(after, (ids = new Set()))
+      ids.add(id)
+    }
   }
 }
 
@@ -145,5 +196,6 @@ function toRecord(stored: Stored): SessionRecord {
   const record: SessionRecord = { data: dataFromEntries(stored.values)!, createdAt: stored.createdAt, expiresAt: stored.expiresAt, version: stored.version }
   if (stored.absoluteExpiresAt !== undefined) record.absoluteExpiresAt = stored.absoluteExpiresAt
   if (stored.issuer !== undefined) record.issuer = stored.issuer
+  if (stored.principal !== undefined) record.principal = stored.principal
   return record
 }

@@ -2,6 +2,8 @@ import type { JsonValue } from '../types.js'
 import { Batch } from './batch.js'
 import type {
   BatchOutcome,
+  PrincipalChange,
+  PrincipalSession,
   SessionRecord,
   SessionRecordInput,
   Storage,
@@ -13,7 +15,7 @@ import type {
 import { hasCode, invalidOperation, storageClosed, storageError, unsupported } from './errors.js'
 import { isLive } from './liveness.js'
 import { clockOption, optionsObject, stringOption } from './options.js'
-import { checkOperation, normalizeOperation } from './record.js'
+import { checkOperation, isPrincipal, normalizeOperation } from './record.js'
 
 /** Reads in flight at once when {@link AbstractStorage.versions} reads one id at a time. */
 const VERSION_READS = 16
@@ -125,16 +127,27 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
   update(id: string, key: string, value: JsonValue, expiresAt: number): Promise<boolean>
   /** Set one key of a live record at `ifVersion` and move its idle deadline: `false` when there is no live record, `'conflict'` when it is at another version. */
   update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
-  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
-    return this.#single(ifVersion === undefined ? { type: 'update', id, key, value, expiresAt } : { type: 'update', id, key, value, expiresAt, ifVersion })
+  /** {@link AbstractStorage.update} that also changes the record's principal (`null`: none) in the same write. */
+  update(
+    id: string,
+    key: string,
+    value: JsonValue,
+    expiresAt: number,
+    ifVersion: number | undefined,
+    principal: PrincipalChange,
+  ): Promise<boolean | WriteConflict>
+  update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number, principal?: PrincipalChange): Promise<boolean | WriteConflict> {
+    return this.#single(withOptional({ type: 'update', id, key, value, expiresAt }, ifVersion, principal))
   }
 
   /** Remove one key of a live record and move its idle deadline. `false` when there is no live record. */
   remove(id: string, key: string, expiresAt: number): Promise<boolean>
   /** Remove one key of a live record at `ifVersion` and move its idle deadline: `false` when there is no live record, `'conflict'` when it is at another version. */
   remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
-  remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict> {
-    return this.#single(ifVersion === undefined ? { type: 'remove', id, key, expiresAt } : { type: 'remove', id, key, expiresAt, ifVersion })
+  /** {@link AbstractStorage.remove} that also changes the record's principal (`null`: none) in the same write. */
+  remove(id: string, key: string, expiresAt: number, ifVersion: number | undefined, principal: PrincipalChange): Promise<boolean | WriteConflict>
+  remove(id: string, key: string, expiresAt: number, ifVersion?: number, principal?: PrincipalChange): Promise<boolean | WriteConflict> {
+    return this.#single(withOptional({ type: 'remove', id, key, expiresAt }, ifVersion, principal))
   }
 
   /** Delete the record of `id`; deleting a missing record succeeds. */
@@ -161,6 +174,20 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
       if (!Array.isArray(given)) throw invalidOperation(this.name, 'versions() takes an array of session ids')
       const unique = [...new Set(ids.filter((id) => typeof id === 'string'))]
       return unique.length === 0 ? new Map<string, number>() : this._versions(unique, now)
+    })
+  }
+
+  /**
+   * The live sessions of `principal`, oldest first, from {@link AbstractStorage._findByPrincipal}
+   * (the backend's index). Rejects with `SESSION_INVALID_OPERATION` for a principal that is not
+   * text of 1 to 255 characters, and `SESSION_INVALID_STATE` on a storage that does not index
+   * principals.
+   */
+  findByPrincipal(principal: string): Promise<PrincipalSession[]> {
+    return this.#call('find the sessions of a principal', async (now) => {
+      if (!isPrincipal(principal)) throw invalidOperation(this.name, 'findByPrincipal() takes a principal of 1 to 255 characters')
+      const found = await this._findByPrincipal(principal, now)
+      return found.filter((session) => isLive(session, now)).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
     })
   }
 
@@ -291,6 +318,15 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     }
   }
 
+  /**
+   * The sessions whose record carries `principal`, from the backend's index (the base drops those
+   * that are not live, and sorts them). Default: not offered; a backend that overrides it declares
+   * `principals: true`.
+   */
+  protected _findByPrincipal(_principal: string, _now: number): Promise<PrincipalSession[]> | PrincipalSession[] {
+    throw unsupported(this.name, 'findByPrincipal', 'this storage does not index principals')
+  }
+
   /** Number of live records at `now`. Default: counts {@link AbstractStorage._all}. */
   protected _length(now: number): Promise<number> | number {
     return this.#countAll(now)
@@ -342,4 +378,12 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
       if (--this.#inflight === 0 && this.#drained !== undefined) this.#drained()
     }
   }
+}
+
+/** A key change with the optional fields its caller gave, and none it did not. */
+function withOptional<T extends Extract<StorageOperation, { type: 'update' | 'remove' }>>(op: T, ifVersion: number | undefined, principal: PrincipalChange): T {
+  const extended: { -readonly [K in keyof T]: T[K] } = op
+  if (ifVersion !== undefined) extended.ifVersion = ifVersion
+  if (principal !== undefined) extended.principal = principal
+  return extended
 }

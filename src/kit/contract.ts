@@ -30,12 +30,49 @@ export interface SessionRecord {
    * `set` writes it with the rest of the record; no other write changes it.
    */
   issuer?: string | undefined
+  /**
+   * The principal the session belongs to (a user id, as the manager's `principal` option
+   * derives it from the data), as text of 1 to {@link MAX_PRINCIPAL_LENGTH} characters: a
+   * storage that declares {@link StorageCapabilities.principals} indexes it, so
+   * {@link Storage.findByPrincipal} lists the sessions of one user. `undefined` for a session
+   * without one. A `set` writes it with the rest of the record; an `update` or `remove` changes
+   * it only when it carries a `principal`; a touch never does.
+   */
+  principal?: string | undefined
   /** The id the record belongs to, for storages that keep it inside the record. */
   id?: string | undefined
 }
 
 /** Longest {@link SessionRecord.issuer}, in UTF-16 code units (a storage may keep it in a 255-character column). */
 export const MAX_ISSUER_LENGTH = 255
+
+/** Longest {@link SessionRecord.principal}, in UTF-16 code units (a storage may keep it in an indexed 255-character column). */
+export const MAX_PRINCIPAL_LENGTH = 255
+
+/**
+ * What a key change does to the session's principal: `undefined` (or absent) leaves it as it
+ * is, `null` clears it, a string replaces it (1 to {@link MAX_PRINCIPAL_LENGTH} characters).
+ */
+export type PrincipalChange = string | null | undefined
+
+/**
+ * One session of a principal, as {@link Storage.findByPrincipal} lists it: the record without
+ * its data, with its id.
+ */
+export interface PrincipalSession {
+  /** The session id. */
+  readonly id: string
+  /** When the session was created (epoch ms). */
+  readonly createdAt: number
+  /** Its idle deadline (epoch ms). */
+  readonly expiresAt: number
+  /** Its absolute deadline, if any. */
+  readonly absoluteExpiresAt?: number | undefined
+  /** Its version (see {@link SessionRecord.version}). */
+  readonly version: number
+  /** The identity that issued it, when recorded. */
+  readonly issuer?: string | undefined
+}
 
 /** What `Storage.set` receives: a record whose version the storage assigns. */
 export type SessionRecordInput = Omit<SessionRecord, 'version' | 'id'>
@@ -60,8 +97,18 @@ export type StorageOperation =
       readonly value: JsonValue
       readonly expiresAt: number
       readonly ifVersion?: number
+      /** The session's principal after this change; absent: unchanged (see {@link PrincipalChange}). */
+      readonly principal?: PrincipalChange
     }
-  | { readonly type: 'remove'; readonly id: string; readonly key: string; readonly expiresAt: number; readonly ifVersion?: number }
+  | {
+      readonly type: 'remove'
+      readonly id: string
+      readonly key: string
+      readonly expiresAt: number
+      readonly ifVersion?: number
+      /** The session's principal after this change; absent: unchanged (see {@link PrincipalChange}). */
+      readonly principal?: PrincipalChange
+    }
   | { readonly type: 'delete'; readonly id: string; readonly ifVersion?: number }
   | { readonly type: 'touch'; readonly id: string; readonly expiresAt: number }
 
@@ -90,6 +137,11 @@ export interface StorageCapabilities {
    * what it caches; a storage that is not shared is never probed.
    */
   readonly shared: boolean
+  /**
+   * The storage indexes each record's {@link SessionRecord.principal} and offers
+   * {@link Storage.findByPrincipal}: the manager's `principal` option needs it. Absent means `false`.
+   */
+  readonly principals?: boolean
 }
 
 /**
@@ -139,10 +191,24 @@ export interface Storage {
    * ```
    */
   update(id: string, key: string, value: JsonValue, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  /**
+   * {@link Storage.update} that also sets the record's principal (`principal`, see
+   * {@link PrincipalChange}) in the same write; a storage that does not index principals ignores it.
+   */
+  update(
+    id: string,
+    key: string,
+    value: JsonValue,
+    expiresAt: number,
+    ifVersion: number | undefined,
+    principal: PrincipalChange,
+  ): Promise<boolean | WriteConflict>
   /** Remove one key of a live record and set its idle deadline; the version goes up by one. `false` when there is no live record. */
   remove(id: string, key: string, expiresAt: number): Promise<boolean>
   /** {@link Storage.remove} on condition that the live record is at `ifVersion`; answers as a conditional {@link Storage.update}. */
   remove(id: string, key: string, expiresAt: number, ifVersion?: number): Promise<boolean | WriteConflict>
+  /** {@link Storage.remove} that also sets the record's principal in the same write, as {@link Storage.update} does. */
+  remove(id: string, key: string, expiresAt: number, ifVersion: number | undefined, principal: PrincipalChange): Promise<boolean | WriteConflict>
   /** Delete the record of `id`; deleting a missing record succeeds. */
   delete(id: string): Promise<void>
   /**
@@ -178,6 +244,17 @@ export interface Storage {
    * ```
    */
   versions?(ids: readonly string[]): Promise<Map<string, number>>
+  /**
+   * The live sessions whose record carries `principal`, from the storage's index (never a scan
+   * of every record), oldest first. Required when {@link StorageCapabilities.principals} is
+   * `true`; otherwise absent, or rejecting with `SESSION_INVALID_STATE`.
+   *
+   * @example
+   * ```ts
+   * for (const session of await storage.findByPrincipal!('42')) console.log(session.id, new Date(session.createdAt))
+   * ```
+   */
+  findByPrincipal?(principal: string): Promise<PrincipalSession[]>
   /** Release the backend's resources. Idempotent. */
   close(): Promise<void>
 }
@@ -209,7 +286,7 @@ type AnyStorage = Storage & Partial<Record<keyof StorageAdmin, unknown>>
 export function capabilitiesOf(storage: AnyStorage): StorageCapabilities {
   if (storage.capabilities !== undefined) return storage.capabilities
   const admin = (['length', 'all', 'clear', 'cleanup'] as const).every((method) => typeof storage[method] === 'function')
-  return { batch: typeof storage.batch === 'function', admin, shared: false }
+  return { batch: typeof storage.batch === 'function', admin, shared: false, principals: false }
 }
 
 /**

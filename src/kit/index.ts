@@ -10,6 +10,8 @@
  * - Records: {@link readRecord} / {@link parseRecord} turn a backend's raw fields into a
  *   {@link SessionRecord}; {@link checkOperation} validates a write. "No absolute deadline" is
  *   `undefined` in records, whatever a backend writes for it.
+ * - Principals: {@link isPrincipal}, {@link principalSession} (what `findByPrincipal` lists of a
+ *   record), for storages that index {@link SessionRecord.principal}.
  * - Liveness: {@link isLive} and {@link deadlineOf}, the one rule.
  * - Versions: {@link decideWrite} (the one rule of conditional writes: apply, `false` or
  *   `'conflict'`), {@link refusedWrite} (what a conditional statement that changed nothing
@@ -42,9 +44,12 @@ export { Batch, batchRounds, chunks } from './batch.js'
 export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
 export {
   MAX_ISSUER_LENGTH,
+  MAX_PRINCIPAL_LENGTH,
   capabilitiesOf,
   hasAdmin,
   type BatchOutcome,
+  type PrincipalChange,
+  type PrincipalSession,
   type SessionRecord,
   type SessionRecordInput,
   type Storage,
@@ -57,7 +62,17 @@ export { hasCode, invalidOperation, invalidRecord, messageOf, storageClosed, sto
 export { deadlineOf, isLive, type Deadlines } from './liveness.js'
 export { KeyedLock } from './locks.js'
 export { booleanOption, clockOption, functionOption, nonNegativeNumberOption, optionsObject, positiveIntegerOption, stringOption } from './options.js'
-export { checkOperation, checkRecordInput, isPlainObject, normalizeOperation, parseRecord, readRecord, type RawRecord } from './record.js'
+export {
+  checkOperation,
+  checkRecordInput,
+  isPlainObject,
+  isPrincipal,
+  normalizeOperation,
+  parseRecord,
+  principalSession,
+  readRecord,
+  type RawRecord,
+} from './record.js'
 export { decideWrite, nextVersion, refusedWrite, versionProblem, type LiveVersion, type WriteDecision } from './versions.js'
 export { SessionError, isSessionError, type SessionErrorCode } from '../errors.js'
 export type { JsonValue, SessionData } from '../types.js'

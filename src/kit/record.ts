@@ -1,6 +1,13 @@
 import type { SessionData } from '../types.js'
 import { isPlainObject } from '../values.js'
-import { MAX_ISSUER_LENGTH, type SessionRecord, type SessionRecordInput, type StorageOperation } from './contract.js'
+import {
+  MAX_ISSUER_LENGTH,
+  MAX_PRINCIPAL_LENGTH,
+  type PrincipalSession,
+  type SessionRecord,
+  type SessionRecordInput,
+  type StorageOperation,
+} from './contract.js'
 import { invalidOperation, invalidRecord } from './errors.js'
 import { versionProblem } from './versions.js'
 
@@ -18,6 +25,7 @@ export interface RawRecord {
   readonly absoluteExpiresAt?: unknown
   readonly version: unknown
   readonly issuer?: unknown
+  readonly principal?: unknown
 }
 
 /**
@@ -43,9 +51,12 @@ export function parseRecord(raw: RawRecord): SessionRecord | string {
   if (!Number.isSafeInteger(version) || version < 0) return 'its version is missing'
   const issuer = raw.issuer ?? undefined
   if (issuer !== undefined && !isIssuer(issuer)) return `its issuer is not a string of 1 to ${MAX_ISSUER_LENGTH} characters`
+  const principal = raw.principal ?? undefined
+  if (principal !== undefined && !isPrincipal(principal)) return `its principal is not a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters`
   const record: SessionRecord = { data: raw.data as SessionData, createdAt, expiresAt, version }
   if (absolute !== undefined) record.absoluteExpiresAt = absolute
   if (issuer !== undefined) record.issuer = issuer
+  if (principal !== undefined) record.principal = principal
   return record
 }
 
@@ -89,6 +100,9 @@ export function checkOperation(storage: string, op: StorageOperation): Error | u
     case 'update':
     case 'remove':
       if (typeof op.key !== 'string') return invalidOperation(storage, 'session keys are strings')
+      if (op.principal !== undefined && op.principal !== null && !isPrincipal(op.principal)) {
+        return invalidOperation(storage, `a principal is a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters, or null for none`)
+      }
       return finiteDeadline(storage, op.expiresAt)
     case 'touch':
       return finiteDeadline(storage, op.expiresAt)
@@ -124,7 +138,16 @@ export function checkRecordInput(storage: string, record: SessionRecordInput): E
   if (issuer !== undefined && issuer !== null && !isIssuer(issuer)) {
     return invalidOperation(storage, `a session record's issuer is a string of 1 to ${MAX_ISSUER_LENGTH} characters`)
   }
+  const principal = candidate.principal as unknown
+  if (principal !== undefined && principal !== null && !isPrincipal(principal)) {
+    return invalidOperation(storage, `a session record's principal is a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters`)
+  }
   return undefined
+}
+
+/** Whether `value` can be a record's principal: text of 1 to {@link MAX_PRINCIPAL_LENGTH} characters. */
+export function isPrincipal(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_PRINCIPAL_LENGTH
 }
 
 /** Whether `value` can be a record's issuer: an identity name of 1 to {@link MAX_ISSUER_LENGTH} characters. */
@@ -133,7 +156,7 @@ function isIssuer(value: unknown): value is string {
 }
 
 /**
- * `op` with the one convention for "no absolute deadline" and "no issuer" (`undefined`): a `set`
+ * `op` with the one convention for "no absolute deadline", "no issuer" and "no principal" (`undefined`): a `set`
  * whose record says `null` for either gets a copy without it. Other operations are returned as
  * they are.
  *
@@ -143,10 +166,11 @@ function isIssuer(value: unknown): value is string {
  * ```
  */
 export function normalizeOperation(op: StorageOperation): StorageOperation {
-  if (op.type !== 'set' || (op.record.absoluteExpiresAt !== null && op.record.issuer !== null)) return op
+  if (op.type !== 'set' || (op.record.absoluteExpiresAt !== null && op.record.issuer !== null && op.record.principal !== null)) return op
   const record = { ...op.record }
   if (record.absoluteExpiresAt === null) delete record.absoluteExpiresAt
   if (record.issuer === null) delete record.issuer
+  if (record.principal === null) delete record.principal
   return { ...op, record }
 }
 
@@ -160,4 +184,25 @@ function toNumber(value: unknown): number {
   if (typeof value === 'bigint') return Number(value)
   if (typeof value === 'string' && /^-?\d+(?:\.\d+)?$/.test(value)) return Number(value)
   return Number.NaN
+}
+
+/**
+ * What a storage's `findByPrincipal` lists of the record of `id`: everything but its data and
+ * principal.
+ *
+ * @example
+ * ```ts
+ * sessions.push(principalSession(id, readRecord('map', raw, id)))
+ * ```
+ */
+export function principalSession(id: string, record: Omit<SessionRecord, 'data'>): PrincipalSession {
+  const session: { -readonly [K in keyof PrincipalSession]: PrincipalSession[K] } = {
+    id,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    version: record.version,
+  }
+  if (record.absoluteExpiresAt !== undefined) session.absoluteExpiresAt = record.absoluteExpiresAt
+  if (record.issuer !== undefined) session.issuer = record.issuer
+  return session
 }

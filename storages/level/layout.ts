@@ -16,6 +16,8 @@ export interface Meta {
   version: number
   /** The identity that issued the session, when recorded. */
   issuer?: string
+  /** The principal the session belongs to, when it has one (indexed in the `principals` sublevel). */
+  principal?: string
 }
 
 /** What one id looks like while a batch is applied to it. */
@@ -26,9 +28,11 @@ export interface Working {
 }
 
 /**
- * Layout, inside two sublevels of the database:
+ * Layout, inside three sublevels of the database:
  * - `sessions`: `<id>\x00` → metadata JSON, `<id>\x01<key as JSON>` → the value as JSON;
- * - `expiry`: `<deadline, 16 digits><id>` → '' — the expiry index `cleanup()` walks.
+ * - `expiry`: `<deadline, 16 digits><id>` → '' — the expiry index `cleanup()` walks;
+ * - `principals`: `<principal as JSON>\x00<id>` → '' — the principal index `findByPrincipal` reads
+ *   (JSON escapes control characters, so `\x00` ends the principal).
  * Ids are printable ASCII, so `\x00` and `\x01` cannot occur in them and one key range
  * holds exactly one session.
  */
@@ -77,4 +81,15 @@ export function deadlineKey(deadline: number): string {
 
 export function indexKey(id: string, meta: Meta): string {
   return deadlineKey(deadlineOf(meta)) + id
+}
+
+/** The principal index entry of session `id`. */
+export function principalKey(principal: string, id: string): string {
+  return JSON.stringify(principal) + META + id
+}
+
+/** The key range of the principal index entries of `principal`. */
+export function principalRange(principal: string): { gte: string; lt: string } {
+  const prefix = JSON.stringify(principal)
+  return { gte: prefix + META, lt: prefix + DATA }
 }
