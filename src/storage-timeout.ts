@@ -29,12 +29,12 @@ class TimedStorage implements Storage {
   readonly versions?: (ids: readonly string[]) => Promise<Map<string, number>>
   readonly findByPrincipal?: (principal: string) => Promise<PrincipalSession[]>
   readonly #inner: Storage
-  readonly #ms: number
+  readonly #deadlines: Deadlines
 
   constructor(inner: Storage, ms: number) {
     this.#inner = inner
-    this.#ms = ms
     this.name = inner.name
+    this.#deadlines = new Deadlines(ms, (method) => `the ${inner.name} storage did not answer ${method} within ${ms} ms (storageTimeout)`)
     this.capabilities = capabilitiesOf(inner)
     if (typeof inner.batch === 'function') this.batch = (operations) => this.#bound('batch', () => inner.batch!(operations))
     if (typeof inner.versions === 'function') this.versions = (ids) => this.#bound('versions', () => inner.versions!(ids))
@@ -93,31 +93,104 @@ class TimedStorage implements Storage {
     return this.#inner.close()
   }
 
-  /** `call()`, or a rejection once `#ms` passed without an answer. */
+  /** `call()`, or a rejection once the timeout passed without an answer. */
   #bound<T>(method: string, call: () => Promise<T>): Promise<T> {
+    let answer: Promise<T>
+    try {
+      answer = call()
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new SessionError('SESSION_STORAGE_ERROR', `the ${this.name} storage did not answer ${method} within ${this.#ms} ms (storageTimeout)`))
-      }, this.#ms)
-      const settled = (): void => clearTimeout(timer)
-      let answer: Promise<T>
-      try {
-        answer = Promise.resolve(call())
-      } catch (err) {
-        settled()
-        reject(err)
-        return
-      }
-      answer.then(
+      const call = this.#deadlines.add(method, reject)
+      Promise.resolve(answer).then(
         (value) => {
-          settled()
+          this.#deadlines.settle(call)
           resolve(value)
         },
         (err: unknown) => {
-          settled()
+          this.#deadlines.settle(call)
           reject(err)
         },
       )
     })
+  }
+}
+
+/** A storage call waiting for its answer, in {@link Deadlines}: a link of their list, oldest first. */
+interface PendingCall {
+  readonly method: string
+  readonly deadline: number
+  readonly reject: (error: Error) => void
+  prev: PendingCall | undefined
+  next: PendingCall | undefined
+  settled: boolean
+}
+
+/**
+ * The deadlines of a storage's calls in flight. Every call waits the same time, so deadlines
+ * come in the order the calls were made: they are kept in that order, a call leaves the list as
+ * it settles, and one timer, armed for the oldest call, serves them all (a timer per call costs
+ * more than a fast storage's answer). The timer holds the process open only while a call waits.
+ */
+class Deadlines {
+  readonly #ms: number
+  readonly #describe: (method: string) => string
+  #oldest: PendingCall | undefined
+  #newest: PendingCall | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** Whether the timer currently holds the process open. */
+  #held = false
+
+  constructor(ms: number, describe: (method: string) => string) {
+    this.#ms = ms
+    this.#describe = describe
+  }
+
+  add(method: string, reject: (error: Error) => void): PendingCall {
+    const call: PendingCall = { method, deadline: performance.now() + this.#ms, reject, prev: this.#newest, next: undefined, settled: false }
+    if (this.#newest === undefined) this.#oldest = call
+    else this.#newest.next = call
+    this.#newest = call
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => this.#expire(), this.#ms)
+      this.#held = true
+    } else if (!this.#held) {
+      this.#timer.ref()
+      this.#held = true
+    }
+    return call
+  }
+
+  settle(call: PendingCall): void {
+    if (call.settled) return
+    call.settled = true
+    const { prev, next } = call
+    if (prev === undefined) this.#oldest = next
+    else prev.next = next
+    if (next === undefined) this.#newest = prev
+    else next.prev = prev
+    call.prev = call.next = undefined
+    if (this.#oldest === undefined && this.#held) {
+      // Left armed (re-arming per call is what this saves) but no longer keeping the process alive.
+      this.#timer!.unref()
+      this.#held = false
+    }
+  }
+
+  /** Reject the calls past their deadline, then re-arm for the oldest one left. */
+  #expire(): void {
+    this.#timer = undefined
+    this.#held = false
+    const now = performance.now()
+    let call = this.#oldest
+    while (call !== undefined && call.deadline <= now) {
+      this.settle(call)
+      call.reject(new SessionError('SESSION_STORAGE_ERROR', this.#describe(call.method)))
+      call = this.#oldest
+    }
+    if (call === undefined) return
+    this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(call.deadline - now)))
+    this.#held = true
   }
 }

@@ -155,7 +155,7 @@ export class WriteQueue {
   enqueue(operation: StorageOperation, derive?: Derive): Promise<boolean | WriteConflict> {
     return new Promise<boolean | WriteConflict>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject }
-      const op = { ...operation } as MutableOperation
+      const op = ownCopy(operation)
       let lane = this.#lanes.get(op.id)
       if (lane === undefined) {
         const version = this.#versionOf?.(op.id)
@@ -453,5 +453,40 @@ export class WriteQueue {
         code: 'SESSION_LISTENER_ERROR',
       })
     }
+  }
+}
+
+/**
+ * The queue's own copy of `operation`, which it stamps and folds in place: one literal per type
+ * with `ifVersion` from the start, so setting it on send keeps the object's shape (a spread copy
+ * would gain the property then, a shape change per send).
+ */
+function ownCopy(operation: StorageOperation): MutableOperation {
+  switch (operation.type) {
+    case 'set':
+      return { type: 'set', id: operation.id, record: operation.record, ifVersion: operation.ifVersion }
+    case 'update':
+      return {
+        type: 'update',
+        id: operation.id,
+        key: operation.key,
+        value: operation.value,
+        expiresAt: operation.expiresAt,
+        ifVersion: operation.ifVersion,
+        principal: operation.principal,
+      }
+    case 'remove':
+      return {
+        type: 'remove',
+        id: operation.id,
+        key: operation.key,
+        expiresAt: operation.expiresAt,
+        ifVersion: operation.ifVersion,
+        principal: operation.principal,
+      }
+    case 'delete':
+      return { type: 'delete', id: operation.id, ifVersion: operation.ifVersion }
+    case 'touch':
+      return { type: 'touch', id: operation.id, expiresAt: operation.expiresAt }
   }
 }

@@ -356,7 +356,7 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
   /** Release the backend once no call is in flight. Default: nothing to release. */
   protected _close(): Promise<void> | void {}
 
-  async #single(op: StorageOperation): Promise<boolean | WriteConflict> {
+  #single(op: StorageOperation): Promise<boolean | WriteConflict> {
     return this.#call('write a session', (now) => {
       const problem = checkOperation(this.name, op)
       if (problem !== undefined) throw problem
@@ -364,19 +364,41 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     })
   }
 
-  async #call<T>(action: string, work: (now: number) => Promise<T> | T): Promise<T> {
-    if (this.#closing !== undefined) throw storageClosed(this.name)
+  /**
+   * `work` at the current time, once the backend is open, counted in flight (close() waits for
+   * it), its failure wrapped as `storageError`. A backend that is open and answers at once (a
+   * plain value) costs no further promise.
+   */
+  #call<T>(action: string, work: (now: number) => Promise<T> | T): Promise<T> {
+    if (this.#closing !== undefined) return Promise.reject(storageClosed(this.name))
     this.#inflight++
+    let answer: Promise<T> | T
     try {
       // A call accepted before close() goes ahead: close() waits for it.
       const opening = this._open()
-      if (opening !== undefined) await opening
-      return await work(this.#now())
+      answer = opening === undefined ? work(this.#now()) : Promise.resolve(opening).then(() => work(this.#now()))
     } catch (err) {
-      throw storageError(this.name, action, err)
-    } finally {
-      if (--this.#inflight === 0 && this.#drained !== undefined) this.#drained()
+      this.#settled()
+      return Promise.reject(storageError(this.name, action, err))
     }
+    if (!isPromiseLike(answer)) {
+      this.#settled()
+      return Promise.resolve(answer)
+    }
+    return Promise.resolve(answer).then(
+      (value) => {
+        this.#settled()
+        return value
+      },
+      (err: unknown) => {
+        this.#settled()
+        throw storageError(this.name, action, err)
+      },
+    )
+  }
+
+  #settled(): void {
+    if (--this.#inflight === 0 && this.#drained !== undefined) this.#drained()
   }
 }
 
@@ -386,4 +408,8 @@ function withOptional<T extends Extract<StorageOperation, { type: 'update' | 're
   if (ifVersion !== undefined) extended.ifVersion = ifVersion
   if (principal !== undefined) extended.principal = principal
   return extended
+}
+
+function isPromiseLike<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function'
 }
