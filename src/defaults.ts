@@ -12,18 +12,26 @@ let warnedMemoryStorage = false
 
 /**
  * The storage of a manager given none: a {@link MemoryStorage}, with a warning once per process
- * (sessions are lost on restart and not shared between processes).
+ * (sessions are lost on restart and not shared between processes) unless `warn` is false (no
+ * identity of the manager stores its sessions).
  * @internal
  */
-export function defaultStorage(): Storage {
-  if (!warnedMemoryStorage) {
-    warnedMemoryStorage = true
-    process.emitWarning(
-      'SessionManager has no storage option and uses MemoryStorage: sessions are lost on restart and not shared between processes. Do not use it in production.',
-      { code: 'SESSION_MEMORY_STORAGE' },
-    )
-  }
+export function defaultStorage(warn = true): Storage {
+  if (warn) warnMemoryStorage()
   return new MemoryStorage()
+}
+
+/**
+ * Warn, once per process, that sessions are kept in a default {@link MemoryStorage}.
+ * @internal
+ */
+export function warnMemoryStorage(): void {
+  if (warnedMemoryStorage) return
+  warnedMemoryStorage = true
+  process.emitWarning(
+    'SessionManager has no storage option and uses MemoryStorage: sessions are lost on restart and not shared between processes. Do not use it in production.',
+    { code: 'SESSION_MEMORY_STORAGE' },
+  )
 }
 
 /**

@@ -9,7 +9,10 @@ export { createKoaMiddleware, type KoaMiddleware, type KoaContextLike } from './
 export type { AppSession, AppSessionData, AppSessionDataType } from './middleware/app-session.js'
 export type {
   BatchOutcome,
+  CarriedSession,
   Identity,
+  OpenedSession,
+  SessionCarrier,
   JsonValue,
   SessionData,
   SessionEvents,

@@ -3,7 +3,7 @@ import { storageUnavailable } from './errors.js'
 import { ABSOLUTE_EXPIRED, LIVE, type SessionPolicy } from './policy.js'
 import type { SessionCache } from './session-cache.js'
 import type { SessionState } from './state.js'
-import type { Identity, SessionRequest, SessionResponse } from './types.js'
+import type { Identity, SessionCarrier, SessionRequest, SessionResponse } from './types.js'
 
 /** What resolving a request's session needs of the manager. */
 export interface ResolveContext<S> {
@@ -25,6 +25,8 @@ export interface ResolveContext<S> {
   checked(id: string, outcome: 'stale' | 'gone' | 'failed', error?: unknown): void
   /** Whether a session issued through the identity named `issuer` may be opened through the one named `identity` (another name: the manager's `shareSessions`). */
   shares(issuer: string, identity: string): boolean
+  /** The live session `identity`'s carrier finds in the request (a sealed cookie), or `undefined`. */
+  carry(identity: Identity, carrier: SessionCarrier, req: SessionRequest, res: SessionResponse, now: number): S | undefined
   /** The session object for the request: `state` through `identity`, or a new one (`state` undefined). */
   open(state: SessionState | undefined, identity: Identity | undefined, req: SessionRequest, res: SessionResponse, now: number): S
 }
@@ -37,8 +39,9 @@ export interface ResolveContext<S> {
  * storage has none. A cached copy that other processes may have changed is checked first (see
  * `Coherence.check`). A revoked id or one past its absolute deadline is skipped, and so is a
  * session issued through another identity (unless the manager lets the two share sessions): a
- * credential renamed or moved to another identity opens nothing. When no candidate wins, the
- * request gets a new session through the first identity in scope.
+ * credential renamed or moved to another identity opens nothing. An identity that carries the
+ * whole session (a sealed cookie) is asked for it instead of ids: no cache, no storage. When no
+ * candidate wins, the request gets a new session through the first identity in scope.
  * @internal
  */
 export function resolveSession<S>(
@@ -77,6 +80,13 @@ function walk<S>(context: ResolveContext<S>, at: Walk): S | Promise<S> {
     if (at.ids === undefined) {
       if (!identity.matches(at.req)) continue
       at.first ??= identity
+      const carrier = identity.carrier
+      if (carrier !== undefined) {
+        // The session travels with the request: nothing to look up.
+        const carried = context.carry(identity, carrier, at.req, at.res, now)
+        if (carried !== undefined) return carried
+        continue
+      }
       at.ids = identity.get(at.req)
     }
     while (at.candidate < at.ids.length) {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3'
-import { defaultIdentity, defaultStorage } from './defaults.js'
+import { openCarried, CarriedHost, type CarriedContext } from './carried.js'
+import { defaultIdentity, defaultStorage, warnMemoryStorage } from './defaults.js'
 import { SessionError, storageUnavailable } from './errors.js'
 import { messageOf } from './kit/errors.js'
 import { Coherence, type CoherenceStats } from './coherence.js'
@@ -90,6 +91,8 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   #storage: Storage
   readonly #resolving: ResolveContext<Session<D>>
   readonly #counters = { hits: 0, misses: 0, expired: 0, evicted: 0 }
+  /** No storage was given and none is needed yet (every identity carries its sessions): warn once one that needs it is added. */
+  #quietStorage: boolean
 
   constructor(options: SessionManagerOptions = {}) {
     super()
@@ -106,7 +109,9 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         this.#notify('evict', id)
       },
     })
-    this.#storage = settings.storage ?? defaultStorage()
+    // A manager whose identities all carry their sessions stores nothing: its default storage stays unused, so no warning.
+    this.#quietStorage = settings.storage === undefined && settings.identities.length > 0 && settings.identities.every(carries)
+    this.#storage = settings.storage ?? defaultStorage(!this.#quietStorage)
     this.#storageTimeoutMs = settings.storageTimeoutMs
     const storage = withTimeout(this.#storage, settings.storageTimeoutMs)
     const lifecycle = new SessionLifecycle(
@@ -132,6 +137,13 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     })
     const coherence = this.#coherence
     this.#identities = settings.identities
+    const carried: CarriedContext = {
+      policy,
+      counters: lifecycle.counters,
+      notify,
+      expired: (id) => this.#expired(id),
+      assertOpen: () => lifecycle.assertOpen(),
+    }
     this.#resolving = {
       cache: this.#cache,
       policy,
@@ -154,7 +166,12 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
         else coherence.stats.revokedElsewhere++
         this.#cache.drop(id)
       },
+      carry: (identity, carrier, req, res, now) => {
+        const opening = openCarried(carried, identity, carrier, req, res, now)
+        return opening === undefined ? undefined : new Session<D>(opening.host, req, res, identity, opening.state)
+      },
       open: (state, identity, req, res, now) => {
+        if (identity?.carrier !== undefined) return new Session<D>(new CarriedHost(carried, identity.carrier, req, res), req, res, identity, undefined)
         if (state !== undefined && identity !== undefined) {
           if (lifecycle.extend(state, now)) {
             if (!res.headersSent) identity.set(req, res, state.id, state.expiresAt)
@@ -200,7 +217,12 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 
   /** Add one more identity (ee-session's name); identities are asked in the order added. */
   setIdentityManager(identity: Identity): this {
-    this.#identities.push(checkNewIdentity(identity, 'identity', this.#identities))
+    const checked = checkNewIdentity(identity, 'identity', this.#identities)
+    this.#identities.push(checked)
+    if (this.#quietStorage && !carries(checked)) {
+      this.#quietStorage = false
+      warnMemoryStorage()
+    }
     return this
   }
 
@@ -250,7 +272,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   resolve(req: SessionRequest, res: SessionResponse, options?: LoadOptions): Session<D> | Promise<Session<D>> {
     this.#lifecycle.assertOpen()
-    if (this.#identities.length === 0) this.#identities.push(defaultIdentity())
+    if (this.#identities.length === 0) this.setIdentityManager(defaultIdentity())
     return resolveSession(this.#resolving, this.#identities, req, res, options?.fresh === true)
   }
 
@@ -314,6 +336,11 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       process.emitWarning(`a SessionManager "${event}" listener threw: ${messageOf(err)}`, { code: 'SESSION_LISTENER_ERROR' })
     }
   }
+}
+
+/** Whether `identity` keeps its sessions itself (a sealed cookie), so they need no storage. */
+function carries(identity: Identity): boolean {
+  return identity.carrier !== undefined
 }
 
 function handlerFailed(err: unknown): SessionError {

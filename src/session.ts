@@ -228,9 +228,36 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('SESSION_TOO_LARGE', `setting "${key}" would make the session ${bytes} bytes, over maxSessionBytes (${maxBytes})`)
     }
     if (state === undefined) return this.#create(key, normalized.value, bytes)
-    state.data = Object.freeze({ ...state.data, [key]: normalized.value })
+    const data = Object.freeze({ ...state.data, [key]: normalized.value })
+    return this.#change(state, data, bytes, () =>
+      host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt }, derive),
+    )
+  }
+
+  /**
+   * Give `state` its new `data` at once and send the write; a write refused before it started
+   * (a sealed session that no longer fits in its cookie, headers already sent) leaves the
+   * session as it was.
+   */
+  #change(state: SessionState, data: SessionData, bytes: number, send: () => Promise<void>): Promise<void> {
+    const previous = state.data
+    const previousBytes = state.bytes
+    state.data = data
     state.bytes = bytes
-    return this.#acknowledged(host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt }, derive))
+    let written: Promise<void>
+    try {
+      written = send()
+    } catch (err) {
+      state.data = previous
+      state.bytes = previousBytes
+      throw err
+    }
+    return this.#acknowledged(written)
+  }
+
+  /** Hand the client the session's id with its deadline, unless the identity carries the session itself (its host sealed it already). */
+  #issue(identity: Identity, id: string, expiresAt: number): void {
+    if (identity.carrier === undefined) identity.set(this.#req, this.#res, id, expiresAt)
   }
 
   /**
@@ -260,9 +287,9 @@ export class Session<D extends object = SessionData> {
     const state = newState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), host.policy.now(), host.policy)
     state.issuer = identity.name
     state.bytes = bytes
-    this.#state = state
     const stored = host.create(state)
-    identity.set(this.#req, this.#res, state.id, state.expiresAt)
+    this.#state = state
+    this.#issue(identity, state.id, state.expiresAt)
     return this.#acknowledged(stored)
   }
 
@@ -272,9 +299,8 @@ export class Session<D extends object = SessionData> {
     if (state === undefined || !hasOwn(state.data, key)) return Promise.resolve()
     this.#host.assertWritable()
     const { [key]: removed, ...rest } = state.data
-    if (state.bytes >= 0) state.bytes -= entryBytes(key, jsonBytes(removed!))
-    state.data = Object.freeze(rest)
-    return this.#acknowledged(this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt }))
+    const bytes = state.bytes >= 0 ? state.bytes - entryBytes(key, jsonBytes(removed!)) : -1
+    return this.#change(state, Object.freeze(rest), bytes, () => this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt }))
   }
 
   #clear(): Promise<void> {
@@ -283,12 +309,10 @@ export class Session<D extends object = SessionData> {
     const keys = Object.keys(state.data)
     if (keys.length === 0) return Promise.resolve()
     this.#host.assertWritable()
-    state.data = EMPTY
-    state.bytes = 2
     // One remove per key, never a whole-record set: a set would recreate a record that another
     // process destroyed meanwhile and bring a logged-out id back; a remove needs a live record.
     const { id, expiresAt } = state
-    return this.#acknowledged(Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop))
+    return this.#change(state, EMPTY, 2, () => Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop))
   }
 
   #renew(): Promise<void> {
@@ -304,7 +328,7 @@ export class Session<D extends object = SessionData> {
       throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
     const renewed = host.renew(state)
     this.#state = renewed.state
-    this.#identity?.set(this.#req, this.#res, renewed.state.id, renewed.state.expiresAt)
+    if (this.#identity !== undefined) this.#issue(this.#identity, renewed.state.id, renewed.state.expiresAt)
     return this.#acknowledged(renewed.stored)
   }
 

@@ -66,6 +66,59 @@ export interface Identity {
   confirm?(req: SessionRequest, res: SessionResponse, id: string, expiresAt: number): void
   /** Tell the client to forget its id (e.g. clear the cookie). */
   remove(req: SessionRequest, res: SessionResponse): void
+  /**
+   * Optional: set by an identity that carries the whole session instead of an id (the sealed
+   * cookie). The manager then keeps that identity's sessions in the request itself: no storage,
+   * cache or write queue is involved, and {@link Identity.get} and {@link Identity.set} are not used.
+   */
+  readonly carrier?: SessionCarrier
+}
+
+/**
+ * A session as a carrier identity holds it: the whole record travels with the request, and
+ * nothing is stored on the server. Timestamps are epoch ms.
+ */
+export interface CarriedSession {
+  /** The session id (renewing gives a new one). */
+  readonly id: string
+  /** The data, deep-frozen. */
+  readonly data: SessionData
+  readonly createdAt: number
+  /** When its idle deadline last moved: the idle expiry counts from here under the current `maxAge`. */
+  readonly touchedAt: number
+  /** Idle deadline. */
+  readonly expiresAt: number
+  /** Absolute deadline; 0 for none. */
+  readonly absoluteExpiresAt: number
+  /** How many writes made it: 1 for the first. */
+  readonly version: number
+}
+
+/** What a carrier found in a request. */
+export interface OpenedSession {
+  readonly session: CarriedSession
+  /** It was sealed with an older key: seal it again (with the newest) on this response. */
+  readonly olderKey: boolean
+}
+
+/**
+ * What an identity offers when the session itself travels with the request instead of its id:
+ * the manager builds the request's session from {@link SessionCarrier.open} and writes it
+ * back with {@link SessionCarrier.seal}; no storage, cache or write queue is involved.
+ */
+export interface SessionCarrier {
+  /**
+   * The first session the request carries that `accept` takes (every one that opens, without
+   * `accept`), or `undefined`. Values that do not open are no session; this never throws.
+   */
+  open(req: SessionRequest, accept?: (session: CarriedSession) => boolean): OpenedSession | undefined
+  /**
+   * Put `session` on the response. Throws `SESSION_HEADERS_SENT` once the headers are sent and
+   * `SESSION_TOO_LARGE` when it would not fit, both before the response changes.
+   */
+  seal(req: SessionRequest, res: SessionResponse, session: CarriedSession): void
+  /** Tell the client to forget the session. */
+  remove(req: SessionRequest, res: SessionResponse): void
 }
 
 /** Events emitted by {@link SessionManager}. */
