@@ -20,7 +20,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, SessionManager, isSessionError, type RequestWithSession } from '../src/index.js'
 import { MySQLStorage } from '../storages/mysql.js'
-import { listenOn, portFromEnv, signingKeys } from './support.js'
+import { listenOn, openSessions, portFromEnv, signingKeys } from './support.js'
 
 const HOST = '127.0.0.1'
 const COOKIE = 'sid'
@@ -42,8 +42,17 @@ async function runBalancer(): Promise<void> {
     worker.on('message', (message: { port?: number }) => {
       if (typeof message.port === 'number') slots[slot] = message.port
     })
+    let listened = false
+    worker.on('message', (message: { port?: number }) => {
+      if (typeof message.port === 'number') listened = true
+    })
     worker.on('exit', () => {
       slots[slot] = undefined
+      // A worker that could not even start (its storage cannot be opened) would fail again: stop.
+      if (!listened && !stopping) {
+        console.error('a worker could not start; stopping the cluster')
+        process.exit(1)
+      }
       if (!stopping) fork(slot)
     })
   }
@@ -137,6 +146,7 @@ async function runWorker(): Promise<void> {
     identities: [new CookieIdentity({ name: COOKIE, keys: signingKeys(DEVELOPMENT_KEY) })],
   })
   manager.on('error', (error) => console.error(`worker ${process.pid}: ${error.message}`))
+  await openSessions(manager) // MySQL reachable and the table there, or this worker exits 1 saying why
   const sessions = manager.middleware()
 
   const server = createServer((req: RequestWithSession<{ visits: number }>, res: ServerResponse) => {

@@ -1,7 +1,7 @@
 /**
  * Express with caching-session-manager: a views counter, login (a new session id) and logout.
  *
- *   npx tsx examples/express.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
+ *   npx tsx examples/express.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first), MYSQL_URL (optional)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
@@ -10,11 +10,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { createServer } from 'node:http'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import '../src/middleware/express.js' // caching-session-manager/express: types req.session
-import { closeServer, listenOn, portFromEnv, shutdownOnSignal, signingKeys } from './support.js'
+import { closeServer, listenOn, openSessions, portFromEnv, shutdownOnSignal, signingKeys, storageFromEnv } from './support.js'
 
 const port = portFromEnv()
 const manager = new SessionManager({
-  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  storage: await storageFromEnv(() => new MemoryStorage()), // MYSQL_URL set: a MySQL table; LevelStorage, DynamoDBStorage, ... in production
   identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
@@ -43,6 +43,9 @@ app.post('/logout', async (req, res) => {
 app.use((err: { status?: number; code?: string }, _req: Request, res: Response, _next: NextFunction) => {
   res.status(err.status ?? 500).json({ error: err.code ?? 'internal error' })
 })
+
+// Open the storage before listening: a storage that cannot be opened stops the example here.
+await openSessions(manager)
 
 const server = createServer(app)
 const listening = await listenOn(server, port)

@@ -1,7 +1,7 @@
 /**
  * Fastify with caching-session-manager: a views counter, login (a new session id) and logout.
  *
- *   npx tsx examples/fastify.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
+ *   npx tsx examples/fastify.ts          # PORT (default 3000), SESSION_KEYS (comma-separated, newest first), MYSQL_URL (optional)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
@@ -10,11 +10,11 @@ import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import fastifySession from '../src/middleware/fastify.js' // caching-session-manager/fastify
-import { portFromEnv, reportListenFailure, shutdownOnSignal, signingKeys } from './support.js'
+import { openSessions, portFromEnv, reportListenFailure, shutdownOnSignal, signingKeys, storageFromEnv } from './support.js'
 
 const port = portFromEnv()
 const manager = new SessionManager({
-  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  storage: await storageFromEnv(() => new MemoryStorage()), // MYSQL_URL set: a MySQL table; LevelStorage, DynamoDBStorage, ... in production
   identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
@@ -39,6 +39,8 @@ app.post('/logout', async (request) => {
   return { loggedOut: true }
 })
 
+// Open the storage before listening: a storage that cannot be opened stops the example here.
+await openSessions(manager)
 try {
   await app.listen({ host: '127.0.0.1', port })
 } catch (err) {

@@ -2,7 +2,7 @@
  * Hono on Node (`@hono/node-server`) with caching-session-manager: a views counter, login (a
  * new session id) and logout.
  *
- *   npx tsx examples/hono.ts             # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
+ *   npx tsx examples/hono.ts             # PORT (default 3000), SESSION_KEYS (comma-separated, newest first), MYSQL_URL (optional)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
@@ -12,11 +12,11 @@ import { Hono } from 'hono'
 import type { Server } from 'node:http'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import { honoSession, type SessionEnv } from '../src/middleware/hono.js' // caching-session-manager/hono
-import { closeServer, listenOn, portFromEnv, shutdownOnSignal, signingKeys } from './support.js'
+import { closeServer, listenOn, openSessions, portFromEnv, shutdownOnSignal, signingKeys, storageFromEnv } from './support.js'
 
 const port = portFromEnv()
 const manager = new SessionManager({
-  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  storage: await storageFromEnv(() => new MemoryStorage()), // MYSQL_URL set: a MySQL table; LevelStorage, DynamoDBStorage, ... in production
   identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 manager.on('error', (error) => console.error('session error:', error.message)) // a storage outage is reported here (its cause: the storage's own error)
@@ -42,6 +42,9 @@ app.post('/logout', async (c) => {
   await c.get('session').destroy() // deleted in storage; the cookie is cleared
   return c.json({ loggedOut: true })
 })
+
+// Open the storage before listening: a storage that cannot be opened stops the example here.
+await openSessions(manager)
 
 const server = createAdaptorServer({ fetch: app.fetch }) as Server
 const listening = await listenOn(server, port)

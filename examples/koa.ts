@@ -2,7 +2,7 @@
  * Koa with caching-session-manager: a views counter, login (a new session id) and logout
  * (`ctx.session = null`).
  *
- *   npx tsx examples/koa.ts              # PORT (default 3000), SESSION_KEYS (comma-separated, newest first)
+ *   npx tsx examples/koa.ts              # PORT (default 3000), SESSION_KEYS (comma-separated, newest first), MYSQL_URL (optional)
  *   curl -c jar -b jar http://127.0.0.1:3000/
  *   curl -c jar -b jar -X POST 'http://127.0.0.1:3000/login?user=ada'
  *   curl -c jar -b jar -X POST http://127.0.0.1:3000/logout
@@ -11,11 +11,11 @@ import Koa from 'koa'
 import { createServer } from 'node:http'
 import { CookieIdentity, MemoryStorage, SessionManager } from '../src/index.js'
 import '../src/middleware/koa.js' // caching-session-manager/koa: types ctx.session
-import { closeServer, listenOn, portFromEnv, shutdownOnSignal, signingKeys } from './support.js'
+import { closeServer, listenOn, openSessions, portFromEnv, shutdownOnSignal, signingKeys, storageFromEnv } from './support.js'
 
 const port = portFromEnv()
 const manager = new SessionManager({
-  storage: new MemoryStorage(), // LevelStorage, MySQLStorage, ... in production
+  storage: await storageFromEnv(() => new MemoryStorage()), // MYSQL_URL set: a MySQL table; LevelStorage, DynamoDBStorage, ... in production
   identities: [new CookieIdentity({ keys: signingKeys() })],
 })
 
@@ -40,6 +40,9 @@ app.use(async (ctx) => {
     ctx.status = 404
   }
 })
+
+// Open the storage before listening: a storage that cannot be opened stops the example here.
+await openSessions(manager)
 
 const handle = app.callback()
 const server = createServer((req, res) => void handle(req, res))

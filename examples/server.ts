@@ -13,7 +13,7 @@
  *
  * Environment: PORT (default 3000; 0 picks a free one), SESSION_DATA_DIR (default
  * ./data/sessions), SESSION_KEYS (comma-separated cookie signing keys, newest first, 32+
- * characters each).
+ * characters each), MYSQL_URL (sessions in a MySQL table instead of LevelDB).
  */
 import { once } from 'node:events'
 import { mkdirSync } from 'node:fs'
@@ -21,7 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { resolve } from 'node:path'
 import { CookieIdentity, HeaderIdentity, SessionManager, isSessionError, type RequestWithSession, type Session } from '../src/index.js'
 import { LevelStorage } from '../storages/level.js'
-import { listenOn, portFromEnv, signingKeys } from './support.js'
+import { listenOn, openSessions, portFromEnv, signingKeys, storageFromEnv } from './support.js'
 
 const HOST = '127.0.0.1'
 const port = portFromEnv()
@@ -29,15 +29,12 @@ const dataDir = resolve(process.env['SESSION_DATA_DIR'] ?? 'data/sessions')
 /** Kept constant so cookies stay valid across restarts of the demo; never use it in production. */
 const DEVELOPMENT_KEY = 'development-only-key-change-me-in-production-0123456789'
 
-mkdirSync(dataDir, { recursive: true })
-const storage = new LevelStorage({ location: dataDir })
-try {
-  await storage.open()
-} catch (err) {
-  // Typically another server already runs on this data directory (LevelDB is single-process).
-  console.error((err as Error).message)
-  process.exit(1)
-}
+const storage = await storageFromEnv(() => {
+  mkdirSync(dataDir, { recursive: true })
+  return new LevelStorage({ location: dataDir })
+})
+/** Where the sessions live, as the page and the start-up line say. */
+const sessionsIn = storage instanceof LevelStorage ? `LevelDB at ${dataDir}` : `the ${storage.name} storage`
 
 const manager = new SessionManager({
   storage,
@@ -118,7 +115,7 @@ async function homePage(res: ServerResponse, session: Session, count: boolean): 
     `<!doctype html>
 <title>caching-session-manager demo</title>
 <h1>You have visited this page ${visits} time${visits === 1 ? '' : 's'}.</h1>
-<p>Your session lives in LevelDB at <code>${escapeHtml(dataDir)}</code>: restart the server and the count goes on.</p>
+<p>Your session lives in <code>${escapeHtml(sessionsIn)}</code>: restart the server and the count goes on.</p>
 <p>Try <a href="/set/foo/bar">/set/foo/bar</a>, then <a href="/get/foo">/get/foo</a>.</p>
 `,
   )
@@ -172,9 +169,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
+// Before listening: the storage opens (another demo on this data directory holds LevelDB's lock;
+// MySQL refuses the connection) or the demo stops with one line saying why, and exit code 1.
+await openSessions(manager)
+
 const listening = await listenOn(server, port)
 if (listening === undefined) {
   await manager.close()
   process.exit(1)
 }
-console.log(`caching-session-manager demo on http://${HOST}:${listening} (sessions in ${dataDir})`)
+console.log(`caching-session-manager demo on http://${HOST}:${listening} (sessions in ${sessionsIn})`)

@@ -1,8 +1,9 @@
-/** What every example server shares: its signing keys, listening on PORT, and its graceful shutdown. */
+/** What every example server shares: its storage, its signing keys, opening the sessions, listening on PORT, and its graceful shutdown. */
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Storage } from '../src/index.js'
 
 /** The one variable every example reads its cookie signing keys from. */
 export const KEYS_VARIABLE = 'SESSION_KEYS'
@@ -35,6 +36,38 @@ export function signingKeys(fallback?: string): string[] {
     process.exit(1)
   }
   return keys
+}
+
+/**
+ * The storage of an example: a MySQL table when `MYSQL_URL` is set (`mysql://user:password@host:3306/database`;
+ * the table is `SESSION_TABLE`, default `example_sessions`, created when missing), `fallback()` otherwise.
+ */
+export async function storageFromEnv(fallback: () => Storage): Promise<Storage> {
+  const uri = process.env['MYSQL_URL'] ?? ''
+  if (uri === '') return fallback()
+  const { MySQLStorage } = await import('../storages/mysql.js')
+  return new MySQLStorage({ uri, table: process.env['SESSION_TABLE'] ?? 'example_sessions' })
+}
+
+/** What {@link openSessions} needs of a manager: `SessionManager` fits. */
+interface Opening {
+  ready(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * `manager.ready()` before the server listens: when the storage cannot be opened (MySQL refuses
+ * the connection, the table is missing, another process holds the LevelDB directory), one line
+ * on stderr says why and the example exits 1, before it ever says it is listening.
+ */
+export async function openSessions(manager: Opening): Promise<void> {
+  try {
+    await manager.ready()
+  } catch (err) {
+    console.error(`cannot start: ${(err as Error).message}`)
+    await manager.close().catch(() => undefined)
+    process.exit(1)
+  }
 }
 
 /** The port from `PORT` (default 3000; 0 picks a free one); anything else stops the example with a message. */

@@ -13,7 +13,10 @@ export type SessionErrorCode =
   | 'SESSION_DESTROYED'
   /** A write was not acknowledged by the storage after the bounded retries. */
   | 'SESSION_STORAGE_FAILED'
-  /** The storage could not be read on a cache miss; HTTP status 503. */
+  /**
+   * The storage could not be read on a cache miss; or `manager.ready()` could not open the storage
+   * (or the invalidation bus), its message then saying why in the backend's words; HTTP status 503.
+   */
   | 'SESSION_STORAGE_UNAVAILABLE'
   /** Too many writes are waiting for the storage; HTTP status 503. */
   | 'SESSION_QUEUE_FULL'

@@ -12,8 +12,9 @@ import { checkNewIdentity, checkStorage, parseOptions, type SessionManagerOption
 import { SessionPolicy } from './policy.js'
 import { resolveSession, type ResolveContext } from './resolve.js'
 import { SessionCache } from './session-cache.js'
-import { withTimeout } from './storage-timeout.js'
+import { withDeadline, withTimeout } from './storage-timeout.js'
 import { Session, settle, type SessionCallback } from './session.js'
+import type { InvalidationBus } from './bus.js'
 import type { Identity, SessionData, SessionEvents, SessionRequest, SessionResponse, Storage } from './types.js'
 import type { WriteQueueStats } from './write-queue.js'
 
@@ -93,6 +94,11 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   readonly #counters = { hits: 0, misses: 0, expired: 0, evicted: 0 }
   /** No storage was given and none is needed yet (every identity carries its sessions): warn once one that needs it is added. */
   #quietStorage: boolean
+  readonly #bus: InvalidationBus | undefined
+  /** What {@link SessionManager.ready} returns: kept once it resolved, forgotten when it failed. */
+  #ready: Promise<void> | undefined
+  /** The opening {@link SessionManager.ready} started, while it runs: requests wait for it. */
+  #starting: Promise<void> | undefined
 
   constructor(options: SessionManagerOptions = {}) {
     super()
@@ -113,6 +119,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     this.#quietStorage = settings.storage === undefined && settings.identities.length > 0 && settings.identities.every(carries)
     this.#storage = settings.storage ?? defaultStorage(!this.#quietStorage)
     this.#storageTimeoutMs = settings.storageTimeoutMs
+    this.#bus = settings.bus
     const storage = withTimeout(this.#storage, settings.storageTimeoutMs)
     const lifecycle = new SessionLifecycle(
       storage,
@@ -227,6 +234,85 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   }
 
   /**
+   * Open the storage (connect, create or check its table; `storage.open()`) and the invalidation
+   * bus, if any (connected and subscribed), so that a server fails at start-up rather than on
+   * its first request. Call it before listening. Rejects with a `SESSION_STORAGE_UNAVAILABLE`
+   * {@link SessionError} whose message says what failed in the backend's words (`the mysql
+   * storage could not be opened: connect ECONNREFUSED 127.0.0.1:3307`), the backend's error on
+   * `cause`; each part is bounded by `storageTimeout`. Requests that arrive meanwhile wait for
+   * it (and get a 503 if it fails). Idempotent: once resolved, every call returns the same
+   * promise; a failed `ready()` can be called again. Optional: without it, the storage opens on
+   * its first call.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await manager.ready()
+   * } catch (err) {
+   *   console.error((err as Error).message)
+   *   process.exit(1)
+   * }
+   * server.listen(3000)
+   * ```
+   */
+  ready(): Promise<void> {
+    if (this.#ready !== undefined) return this.#ready
+    try {
+      this.#lifecycle.assertOpen()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const starting = this.#open()
+    this.#starting = starting
+    const ready = starting.then(
+      () => {
+        this.#starting = undefined
+      },
+      (err: unknown) => {
+        this.#starting = undefined
+        this.#ready = undefined
+        throw err
+      },
+    )
+    this.#ready = ready
+    return ready
+  }
+
+  async #open(): Promise<void> {
+    const storage = this.#lifecycle.storage
+    if (typeof storage.open === 'function') {
+      try {
+        await storage.open()
+      } catch (err) {
+        throw notOpened(`the ${storage.name} storage could not be opened`, err)
+      }
+    }
+    const bus = this.#bus
+    if (bus !== undefined) {
+      const ms = this.#storageTimeoutMs
+      try {
+        await withDeadline(
+          () => bus.ready(),
+          ms,
+          () => `the invalidation bus did not connect within ${ms} ms (storageTimeout)`,
+        )
+      } catch (err) {
+        throw notOpened('the invalidation bus could not be opened', err)
+      }
+    }
+  }
+
+  /** A request that arrived while {@link SessionManager.ready} runs: resolved once it is done. */
+  async #afterReady(starting: Promise<void>, req: SessionRequest, res: SessionResponse, options?: LoadOptions): Promise<Session<D>> {
+    try {
+      await starting
+    } catch (err) {
+      throw storageUnavailable('SESSION_STORAGE_UNAVAILABLE', 'the storage could not be opened', err)
+    }
+    return this.resolve(req, res, options)
+  }
+
+  /**
    * Connect/Express and node:http middleware: resolves the session, sets `req.session` and
    * `res.session`, then calls `next()`; a storage outage reaches `next(err)` with `status` 503.
    */
@@ -272,6 +358,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   resolve(req: SessionRequest, res: SessionResponse, options?: LoadOptions): Session<D> | Promise<Session<D>> {
     this.#lifecycle.assertOpen()
+    if (this.#starting !== undefined) return this.#afterReady(this.#starting, req, res, options)
     if (this.#identities.length === 0) this.setIdentityManager(defaultIdentity())
     return resolveSession(this.#resolving, this.#identities, req, res, options?.fresh === true)
   }
@@ -341,6 +428,15 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
 /** Whether `identity` keeps its sessions itself (a sealed cookie), so they need no storage. */
 function carries(identity: Identity): boolean {
   return identity.carrier !== undefined
+}
+
+/**
+ * What {@link SessionManager.ready} rejects with: a storage's own error says what failed (it
+ * names the storage and, from `open()`, the backend's words); anything else is said after `what`.
+ */
+function notOpened(what: string, err: unknown): SessionError {
+  const message = err instanceof SessionError ? err.message : `${what}: ${messageOf(err)}`
+  return new SessionError('SESSION_STORAGE_UNAVAILABLE', message, { cause: err })
 }
 
 function handlerFailed(err: unknown): SessionError {

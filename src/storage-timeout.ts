@@ -28,6 +28,7 @@ class TimedStorage implements Storage {
   readonly batch?: (operations: readonly StorageOperation[]) => Promise<BatchOutcome[]>
   readonly versions?: (ids: readonly string[]) => Promise<Map<string, number>>
   readonly findByPrincipal?: (principal: string) => Promise<PrincipalSession[]>
+  readonly open?: () => Promise<void>
   readonly #inner: Storage
   readonly #deadlines: Deadlines
 
@@ -40,6 +41,7 @@ class TimedStorage implements Storage {
     if (typeof inner.versions === 'function') this.versions = (ids) => this.#bound('versions', () => inner.versions!(ids))
     if (typeof inner.findByPrincipal === 'function')
       this.findByPrincipal = (principal) => this.#bound('findByPrincipal', () => inner.findByPrincipal!(principal))
+    if (typeof inner.open === 'function') this.open = () => this.#bound('open', () => inner.open!())
   }
 
   get(id: string): Promise<SessionRecord | undefined> {
@@ -193,4 +195,43 @@ class Deadlines {
     this.#timer = setTimeout(() => this.#expire(), Math.max(1, Math.ceil(call.deadline - now)))
     this.#held = true
   }
+}
+
+/**
+ * `call()`, or a `SESSION_STORAGE_ERROR` saying `message()` once `ms` passed without an answer
+ * (`ms` beyond a timer's reach waits for ever).
+ * @internal
+ */
+export function withDeadline<T>(call: () => Promise<T>, ms: number, message: () => string): Promise<T> {
+  if (ms > MAX_TIMER_MS) {
+    try {
+      return Promise.resolve(call())
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new SessionError('SESSION_STORAGE_ERROR', message()))
+    }, ms)
+    const settled = (): void => clearTimeout(timer)
+    let answer: Promise<T>
+    try {
+      answer = Promise.resolve(call())
+    } catch (err) {
+      settled()
+      reject(err)
+      return
+    }
+    answer.then(
+      (value) => {
+        settled()
+        resolve(value)
+      },
+      (err: unknown) => {
+        settled()
+        reject(err)
+      },
+    )
+  })
 }

@@ -36,7 +36,7 @@ import {
   type SetCondition,
 } from './dynamodb/items.js'
 import { eachLimit, sendUntilProcessed, UNPROCESSED_SENDS } from './dynamodb/requests.js'
-import { createTableIfMissing, errorName } from './dynamodb/table.js'
+import { createTableIfMissing, describeTable, errorName } from './dynamodb/table.js'
 
 export { sendUntilProcessed, type RetryOptions } from './dynamodb/requests.js'
 
@@ -168,6 +168,12 @@ export class DynamoDBStorage extends AbstractStorage {
       throw err
     })
     return this.#ready
+  }
+
+  /** The table exists (made first with `createTable`) and the client reaches it: one `DescribeTable`. */
+  protected override async _check(): Promise<void> {
+    if (this.#createTable) return // _open described (or created) it
+    await describeTable(this.#client, this.table)
   }
 
   protected override async _get(id: string, now: number): Promise<SessionRecord | undefined> {

@@ -158,14 +158,6 @@ export class LevelStorage extends AbstractStorage {
   }
 
   /**
-   * Resolves when the database is open; rejects with the reason it cannot be (for example
-   * another process holds it). Optional: every other method waits for it too.
-   */
-  open(): Promise<void> {
-    return this.#opening
-  }
-
-  /**
    * Apply the writes of many sessions in one atomic `db.batch`; operations on one id are
    * applied in array order. An operation that is invalid gets its error as its outcome (and
    * later operations of its id are skipped); a database failure rejects the whole call.

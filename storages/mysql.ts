@@ -160,6 +160,11 @@ export class MySQLStorage extends AbstractStorage {
     return this.applyBatch(operations)
   }
 
+  /** Connect, create the table when the storage creates it, and read none of its rows: a missing table or column fails here. */
+  protected override async _check(): Promise<void> {
+    await this.#run(() => this.#pool.query(this.#sql.check))
+  }
+
   protected override async _get(id: string, now: number): Promise<SessionRecord | undefined> {
     const [rows] = await this.#run(() => this.#pool.execute<SessionRow[]>(this.#sql.get, [rowId(id), now, now]))
     const row = rows[0]
@@ -318,7 +323,8 @@ export class MySQLStorage extends AbstractStorage {
 
   async #checkSchema(): Promise<void> {
     const full = statements(this.#quoted)
-    if (this.#createTable) await this.#pool.query(full.create)
+    // A table the storage does not create must exist: found missing here, before its columns are looked at.
+    await this.#pool.query(this.#createTable ? full.create : statements(this.#quoted, false).check)
     const [database, name] = this.table.includes('.') ? this.table.split('.') : [null, this.table]
     const [rows] = await this.#pool.query<RowDataPacket[]>(full.hasIssuer, [database, name])
     let issuer = Number(rows[0]?.['count'] ?? 0) > 0

@@ -12,10 +12,13 @@ import type {
   StorageOperation,
   WriteConflict,
 } from './contract.js'
-import { hasCode, invalidOperation, storageClosed, storageError, unsupported } from './errors.js'
+import { hasCode, invalidOperation, messageOf, storageClosed, storageError, storageFailure, unsupported } from './errors.js'
 import { isLive } from './liveness.js'
 import { clockOption, optionsObject, stringOption } from './options.js'
 import { checkOperation, isPrincipal, normalizeOperation } from './record.js'
+
+/** What {@link AbstractStorage.open} does, in its error message. */
+const OPEN = 'be opened'
 
 /** Reads in flight at once when {@link AbstractStorage.versions} reads one id at a time. */
 const VERSION_READS = 16
@@ -222,6 +225,31 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
     })
   }
 
+  /**
+   * Open the backend ({@link AbstractStorage._open}) and check that it can keep sessions
+   * ({@link AbstractStorage._check}: a table that exists, a connection that answers). Rejects
+   * with `SESSION_STORAGE_ERROR` (the backend's error as `cause`), or `SESSION_CLOSED` once closed.
+   * Optional, for start-up checks (`manager.ready()` calls it): every other method opens the
+   * storage too. A failed open can be tried again where the backend allows it.
+   *
+   * @example
+   * ```ts
+   * await storage.open()
+   * ```
+   */
+  async open(): Promise<void> {
+    try {
+      await this.#call(OPEN, () => this._check())
+    } catch (err) {
+      // The backend's own words say what failed (`connect ECONNREFUSED 127.0.0.1:3307`): open()
+      // is called at start-up, by the operator's code, and a request never sees this message.
+      if (err instanceof Error && err.message === `the ${this.name} storage could not ${OPEN}`) {
+        throw storageFailure(`${err.message}: ${messageOf(err.cause)}`, err.cause)
+      }
+      throw err
+    }
+  }
+
   /** Wait for the calls in flight, then release the backend ({@link AbstractStorage._close}). Idempotent; later calls reject with `SESSION_CLOSED`. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -255,6 +283,13 @@ export abstract class AbstractStorage implements Storage, StorageAdmin {
    * rejection is every call's rejection (it should be a `storageFailure` saying why).
    */
   protected _open(): Promise<void> | void {}
+
+  /**
+   * What {@link AbstractStorage.open} checks once the backend is open: that the backend answers
+   * and holds what the storage needs (MySQL: the table, created when the storage creates it;
+   * DynamoDB: the table). Default: nothing to check.
+   */
+  protected _check(): Promise<void> | void {}
 
   /** The record of `id` as stored (the base drops it if it is not live), or `undefined`. Unusable → throw `readRecord`'s error. */
   protected abstract _get(id: string, now: number): Promise<SessionRecord | undefined> | SessionRecord | undefined

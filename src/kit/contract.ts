@@ -255,6 +255,18 @@ export interface Storage {
    * ```
    */
   findByPrincipal?(principal: string): Promise<PrincipalSession[]>
+  /**
+   * Optional: connect to the backend and check that it can keep sessions (the table or schema
+   * is there, created first when the storage creates it), rejecting with why it cannot. What
+   * `manager.ready()` calls at start-up; a storage works without it (its first call opens it),
+   * and a failed open can be tried again.
+   *
+   * @example
+   * ```ts
+   * await storage.open() // rejects at once when MySQL refuses the connection
+   * ```
+   */
+  open?(): Promise<void>
   /** Release the backend's resources. Idempotent. */
   close(): Promise<void>
 }

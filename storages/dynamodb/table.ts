@@ -37,6 +37,16 @@ export async function createTableIfMissing(client: DynamoDBClient, table: string
   await enableTtl(client, table)
 }
 
+/** Describe `table`: rejects when the client cannot reach DynamoDB, and says so when the table does not exist. */
+export async function describeTable(client: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: table }))
+  } catch (err) {
+    if (errorName(err) !== 'ResourceNotFoundException') throw err
+    throw new Error(`table ${table} does not exist (create it, or give the storage createTable: true)`, { cause: err })
+  }
+}
+
 /** Poll until the table is ACTIVE, for at most about 5 minutes of waiting. */
 async function waitUntilActive(client: DynamoDBClient, table: string): Promise<void> {
   for (let delay = 50, waited = 0; ; waited += delay, delay = Math.min(delay * 2, 2000)) {

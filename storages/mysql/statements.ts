@@ -74,6 +74,8 @@ export function statements(table: string, issuer = true) {
     /** Whether the table has the `issuer` column (the table's name and its database or `NULL` for the connection's). */
     hasIssuer: `SELECT COUNT(*) AS count FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer'`,
     addIssuer: `ALTER TABLE ${table} ADD COLUMN ${ISSUER_COLUMN}`,
+    /** Reads no row, but fails when the table or one of its columns is missing: what `open()` checks. */
+    check: `SELECT id, ${columns} FROM ${table} LIMIT 0`,
     get: `SELECT ${columns} FROM ${table} WHERE id = ? AND ${LIVE}`,
     /**
      * Unconditional sets, then `now` twice. The version is assigned first, so it reads the

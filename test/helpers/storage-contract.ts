@@ -104,6 +104,16 @@ export function storageContract(name: string, options: ContractOptions): void {
     }
   })
 
+  withStorage('open() resolves on a working backend, again when called again, and the storage then works', async (t, storage) => {
+    if (storage.open === undefined) {
+      t.pass('this storage has no open()')
+      return
+    }
+    await storage.open()
+    await storage.open()
+    t.is(await storage.get('never-stored'), undefined)
+  })
+
   withStorage('get of an unknown id is undefined, not an error', async (t, storage) => {
     t.is(await storage.get(generateId()), undefined)
   })

@@ -18,7 +18,7 @@ interface RunningExample {
 function startExample(t: ExecutionContext, file: string): Promise<RunningExample> {
   const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', SESSION_KEYS },
+    env: { ...process.env, PORT: '0', SESSION_KEYS, MYSQL_URL: '' },
   })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   t.teardown(async () => {
@@ -76,5 +76,30 @@ for (const file of ['express.ts', 'koa.ts', 'fastify.ts', 'hono.ts']) {
     t.deepEqual((await send(url, { jar: afterLogin })).json(), { views: 1, user: null }, 'the destroyed session does not come back')
 
     t.deepEqual(await example.stop(), { code: 0, signal: null })
+  })
+}
+
+/** Run `examples/<file>` until it exits, for at most {@link STARTUP_LIMIT_MS}; its exit code and output. */
+async function runToExit(t: ExecutionContext, file: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], { cwd: ROOT, env: { ...process.env, PORT: '0', SESSION_KEYS, ...env } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  const limit = setTimeout(() => child.kill('SIGKILL'), STARTUP_LIMIT_MS)
+  t.teardown(() => clearTimeout(limit))
+  const [code, signal] = await exited
+  clearTimeout(limit)
+  t.is(signal, null, `${file} did not exit by itself within ${STARTUP_LIMIT_MS} ms:\n${stdout}${stderr}`)
+  return { code, stdout, stderr }
+}
+
+for (const file of ['express.ts', 'koa.ts', 'fastify.ts', 'hono.ts', 'server.ts']) {
+  test(`examples/${file}: a MYSQL_URL on a port nobody listens on stops it before it listens, exit code 1 and the reason on stderr`, async (t) => {
+    const run = await runToExit(t, file, { MYSQL_URL: 'mysql://root@127.0.0.1:1/test' })
+    t.is(run.code, 1)
+    t.regex(run.stderr, /^cannot start: the mysql storage could not be opened: connect ECONNREFUSED 127\.0\.0\.1:1$/m)
+    t.notRegex(run.stdout, /listening|demo on/, 'it never said it was listening')
   })
 }
