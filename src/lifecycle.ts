@@ -167,6 +167,7 @@ export class SessionLifecycle implements SessionHost {
   }
 
   write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void> {
+    if (op.type === 'update' || op.type === 'remove') this.#cache.resized(state)
     return this.#queue.enqueue(op, derive).then((applied) => {
       if (!applied && op.id === state.id && op.type !== 'delete') throw this.#gone(state)
     })
@@ -258,6 +259,7 @@ export class SessionLifecycle implements SessionHost {
       if ((Object.hasOwn(state.data, key) ? state.data[key] : undefined) !== was) continue
       if (state.destroyed) break
       const { id, expiresAt } = state
+      state.bytes = -1
       if (now === undefined) {
         const { [key]: _gone, ...rest } = state.data
         state.data = Object.freeze(rest)
@@ -268,7 +270,6 @@ export class SessionLifecycle implements SessionHost {
         state.data = Object.freeze({ ...state.data, ...value })
         writes.push(this.write(state, { type: 'update', id, key, value: now, expiresAt }))
       }
-      state.bytes = -1
     }
     return Promise.all(writes)
   }
@@ -359,6 +360,7 @@ export class SessionLifecycle implements SessionHost {
     }
     state.data = data
     state.bytes = -1
+    this.#cache.resized(state)
     state.version = record.version
     state.validatedAt = this.policy.now()
     // Another process's later deadline, never beyond what this configuration allows now.

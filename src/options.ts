@@ -26,6 +26,20 @@ export interface SessionManagerOptions {
   shareSessions?: ReadonlyArray<readonly string[]>
   /** Sessions held in this process's LRU cache. Default 100_000. */
   cacheLimit?: number
+  /**
+   * A bound on the bytes of the sessions held in this process's LRU cache, beside `cacheLimit`:
+   * the least recently used sessions are evicted once the sum is over it. A session counts as
+   * its serialized size (the JSON bytes the write path already works out, measured once when a
+   * session is loaded) plus 512 bytes for the entry itself; its heap is larger than that,
+   * about twice the JSON for object-heavy data (see docs/reliability.md). At least
+   * `maxSessionBytes`. Default none: the count bounds the cache alone.
+   *
+   * @example
+   * ```ts
+   * new SessionManager({ storage, cacheLimit: 100_000, cacheMaxBytes: 256 * 1024 * 1024 })
+   * ```
+   */
+  cacheMaxBytes?: number
   /** Seconds a session stays cached without being used. Default 3600. */
   cacheMaxAge?: number
   /**
@@ -95,6 +109,8 @@ export interface SessionManagerOptions {
  */
 export interface ManagerSettings {
   readonly cacheLimit: number
+  /** 0 for no byte bound. */
+  readonly cacheMaxBytes: number
   readonly cacheMaxAgeMs: number
   readonly maxAgeMs: number
   /** 0 for no absolute deadline. */
@@ -134,6 +150,9 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
     throw new TypeError('SessionManager option "now" must be a function returning epoch milliseconds')
   const now = options.now ?? Date.now
   const maxSessionBytes = integer(options.maxSessionBytes, 'maxSessionBytes', 65_536, 64)
+  const cacheMaxBytes = integer(options.cacheMaxBytes, 'cacheMaxBytes', 0, 1)
+  if (cacheMaxBytes !== 0 && cacheMaxBytes < maxSessionBytes)
+    throw new TypeError(`SessionManager option "cacheMaxBytes" must be at least maxSessionBytes (${maxSessionBytes}), got ${cacheMaxBytes}`)
   const queue: Omit<WriteQueueOptions, 'onFailure'> = {
     retries: integer(options.writeRetries, 'writeRetries', 3, 0),
     retryDelay: integer(options.retryDelay, 'retryDelay', 50, 0),
@@ -159,6 +178,7 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
     trustCacheForMs: trustCacheFor === undefined ? undefined : trustCacheFor * 1000,
     bus,
     cacheLimit,
+    cacheMaxBytes,
     cacheMaxAgeMs: cacheMaxAge * 1000,
     maxAgeMs: maxAge * 1000,
     absoluteMaxAgeMs: absoluteMaxAge * 1000,

@@ -1,5 +1,12 @@
 import { LRUCache } from 'lru-cache'
 import type { SessionState } from './state.js'
+import { dataBytes } from './values.js'
+
+/**
+ * Bytes a cached session counts for beyond its serialized data under `cacheMaxBytes`: its
+ * state object, id and deadlines and its place in the LRU.
+ */
+export const CACHE_ENTRY_OVERHEAD_BYTES = 512
 
 /** What the cache needs to know of the write queue: which sessions still have writes on the way. */
 export interface PendingWrites {
@@ -13,6 +20,8 @@ export interface PendingWrites {
 export interface SessionCacheOptions {
   /** Sessions held in the LRU. */
   readonly limit: number
+  /** Bytes the sessions held in the LRU may count for (see {@link CACHE_ENTRY_OVERHEAD_BYTES}); 0 for no such bound. */
+  readonly maxBytes?: number
   /** Milliseconds a session stays cached unused. */
   readonly maxAgeMs: number
   /** Milliseconds a revoked id is remembered (the longest a session can live idle). */
@@ -42,11 +51,16 @@ export class SessionCache {
   readonly #unconfirmed = new Set<string>()
   readonly #loading = new Map<string, Promise<SessionState | undefined>>()
   readonly #pending: PendingWrites
+  /** Whether the LRU counts bytes (`maxBytes`), so a write that changes a session's size tells it. */
+  readonly #sized: boolean
 
   constructor(options: SessionCacheOptions) {
     this.#pending = options.pending
+    const maxBytes = options.maxBytes ?? 0
+    this.#sized = maxBytes > 0
     this.#lru = new LRUCache<string, SessionState>({
       max: options.limit,
+      ...(this.#sized ? { maxSize: maxBytes, sizeCalculation: (state: SessionState) => sizeOf(state, maxBytes) } : {}),
       ttl: options.maxAgeMs,
       updateAgeOnGet: true,
       dispose: (state, id, reason) => {
@@ -61,6 +75,11 @@ export class SessionCache {
   /** Sessions in the LRU. */
   get size(): number {
     return this.#lru.size
+  }
+
+  /** What the sessions in the LRU count for under `maxBytes` (0 without that bound). */
+  get bytes(): number {
+    return this.#lru.calculatedSize
   }
 
   /** Evicted sessions kept until their pending writes land. */
@@ -91,6 +110,15 @@ export class SessionCache {
   /** Cache `state` under its id. */
   add(state: SessionState): void {
     this.#lru.set(state.id, state)
+  }
+
+  /**
+   * The data of `state` changed (its `bytes` are up to date, or -1): under `maxBytes`, count it
+   * at its new size, evicting the least recently used sessions if that goes over. One LRU update
+   * per write, none without the byte bound.
+   */
+  resized(state: SessionState): void {
+    if (this.#sized && this.#lru.peek(state.id) === state) this.#lru.set(state.id, state)
   }
 
   /** Drop the cached copy of `id` (it stays in storage; the next request reads it). */
@@ -195,4 +223,11 @@ export class SessionCache {
       () => {},
     )
   }
+}
+
+/** What `state` counts for under a byte bound of `maxBytes`: its JSON bytes (worked out once, kept on the state) plus the entry's overhead, at most the bound. */
+function sizeOf(state: SessionState, maxBytes: number): number {
+  if (state.bytes < 0) state.bytes = dataBytes(state.data)
+  const size = state.bytes + CACHE_ENTRY_OVERHEAD_BYTES
+  return size < maxBytes ? size : maxBytes
 }

@@ -34,6 +34,8 @@ export interface LoadOptions {
 export interface SessionManagerStats extends WriteQueueStats, CoherenceStats {
   /** Sessions in the LRU cache. */
   cached: number
+  /** What the cached sessions count for under `cacheMaxBytes` (serialized bytes plus a fixed overhead each); 0 without it. */
+  cachedBytes: number
   /** Sessions evicted from the cache that are kept until their pending writes land. */
   pinned: number
   /** Requests whose session came from the cache. */
@@ -107,6 +109,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     const notify: Notify = (event, ...args) => this.#notify(event, ...args)
     this.#cache = new SessionCache({
       limit: settings.cacheLimit,
+      maxBytes: settings.cacheMaxBytes,
       maxAgeMs: settings.cacheMaxAgeMs,
       revokedForMs: settings.maxAgeMs,
       pending: { has: (id) => this.#lifecycle.pending.has(id), idle: (id) => this.#lifecycle.pending.idle(id) },
@@ -387,6 +390,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     const { loads, loadErrors, created, renewed, destroyed } = this.#lifecycle.counters
     return {
       cached: this.#cache.size,
+      cachedBytes: this.#cache.bytes,
       pinned: this.#cache.pinnedSize,
       hits,
       misses,
