@@ -115,10 +115,13 @@ export class SessionCache {
   /**
    * The data of `state` changed (its `bytes` are up to date, or -1): under `maxBytes`, count it
    * at its new size, evicting the least recently used sessions if that goes over. One LRU update
-   * per write, none without the byte bound.
+   * per write (two sets: lru-cache counts a size again only when the value it holds changes, so
+   * a stand-in goes first), none without the byte bound.
    */
   resized(state: SessionState): void {
-    if (this.#sized && this.#lru.peek(state.id) === state) this.#lru.set(state.id, state)
+    if (!this.#sized || this.#lru.peek(state.id) !== state) return
+    this.#lru.set(state.id, RESIZING, { sizeCalculation: () => 1 })
+    this.#lru.set(state.id, state)
   }
 
   /** Drop the cached copy of `id` (it stays in storage; the next request reads it). */
@@ -224,6 +227,9 @@ export class SessionCache {
     )
   }
 }
+
+/** Held for a moment by {@link SessionCache.resized} so that the state set after it is counted anew; never read. */
+const RESIZING = Object.freeze({}) as SessionState
 
 /** What `state` counts for under a byte bound of `maxBytes`: its JSON bytes (worked out once, kept on the state) plus the entry's overhead, at most the bound. */
 function sizeOf(state: SessionState, maxBytes: number): number {
