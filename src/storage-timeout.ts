@@ -95,28 +95,32 @@ class TimedStorage implements Storage {
     return this.#inner.close()
   }
 
-  /** `call()`, or a rejection once the timeout passed without an answer. */
   #bound<T>(method: string, call: () => Promise<T>): Promise<T> {
-    let answer: Promise<T>
-    try {
-      answer = call()
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
-    }
-    return new Promise<T>((resolve, reject) => {
-      const call = this.#deadlines.add(method, reject)
-      Promise.resolve(answer).then(
-        (value) => {
-          this.#deadlines.settle(call)
-          resolve(value)
-        },
-        (err: unknown) => {
-          this.#deadlines.settle(call)
-          reject(err)
-        },
-      )
-    })
+    return bounded(this.#deadlines, method, call)
   }
+}
+
+/** `call()`, or a rejection once the time of `deadlines` passed without an answer. */
+function bounded<T>(deadlines: Deadlines, method: string, call: () => Promise<T>): Promise<T> {
+  let answer: Promise<T>
+  try {
+    answer = call()
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+  }
+  return new Promise<T>((resolve, reject) => {
+    const pending = deadlines.add(method, reject)
+    Promise.resolve(answer).then(
+      (value) => {
+        deadlines.settle(pending)
+        resolve(value)
+      },
+      (err: unknown) => {
+        deadlines.settle(pending)
+        reject(err)
+      },
+    )
+  })
 }
 
 /** A storage call waiting for its answer, in {@link Deadlines}: a link of their list, oldest first. */
@@ -210,28 +214,5 @@ export function withDeadline<T>(call: () => Promise<T>, ms: number, message: () 
       return Promise.reject(err)
     }
   }
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new SessionError('SESSION_STORAGE_ERROR', message()))
-    }, ms)
-    const settled = (): void => clearTimeout(timer)
-    let answer: Promise<T>
-    try {
-      answer = Promise.resolve(call())
-    } catch (err) {
-      settled()
-      reject(err)
-      return
-    }
-    answer.then(
-      (value) => {
-        settled()
-        resolve(value)
-      },
-      (err: unknown) => {
-        settled()
-        reject(err)
-      },
-    )
-  })
+  return bounded(new Deadlines(ms, message), '', call)
 }
