@@ -3,6 +3,7 @@ import Keygrip from 'keygrip'
 import { LRUCache } from 'lru-cache'
 import { COOKIE_CACHE_CONTROL, preventCaching } from '../src/cache-control.js'
 import { ID_LENGTH, isValidId } from '../src/ids.js'
+import { missingKeyCheck } from '../src/kit/options.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 
@@ -476,7 +477,8 @@ function checkKeys(keys: CookieIdentityOptions['keys']): Keygrip | undefined {
   if (keys === undefined) return undefined
   if (keys instanceof Keygrip) return keys
   if (!Array.isArray(keys) || keys.length === 0) throw new TypeError('CookieIdentity option "keys" must be a non-empty array of secret strings (or a Keygrip)')
-  for (const key of keys as unknown[]) {
+  for (const [index, key] of (keys as unknown[]).entries()) {
+    missingKeyCheck(key, index, 'CookieIdentity option "keys"')
     if (typeof key !== 'string' || key.length < MIN_KEY_LENGTH) {
       throw new TypeError(`CookieIdentity option "keys" must hold secrets of at least ${MIN_KEY_LENGTH} characters each (HMAC-SHA256 wants 256-bit keys)`)
     }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomFillSync } from 'node:crypto'
+import { missingKeyCheck } from '../src/kit/options.js'
 
 /** Shortest secret accepted: 32 characters, so a key is never weaker than the 256 bits it derives. */
 export const MIN_SECRET_LENGTH = 32
@@ -54,7 +55,8 @@ export class Sealer {
   constructor(secrets: unknown, context: string, option: string) {
     if (!Array.isArray(secrets) || secrets.length === 0) throw new TypeError(`${option} must be a non-empty array of secret strings, newest first`)
     const keys: Key[] = []
-    for (const secret of secrets as unknown[]) {
+    for (const [index, secret] of (secrets as unknown[]).entries()) {
+      missingKeyCheck(secret, index, option)
       if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
         throw new TypeError(`${option} must hold secrets of at least ${MIN_SECRET_LENGTH} characters each (AES-256 wants 256-bit keys)`)
       }

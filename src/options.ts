@@ -163,6 +163,8 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   if (options.writeConcurrency !== undefined) queue.concurrency = integer(options.writeConcurrency, 'writeConcurrency', 64, 1)
   if (options.identities !== undefined && !Array.isArray(options.identities))
     throw new TypeError('SessionManager option "identities" must be an array of identities')
+  if (options.identities?.length === 0)
+    throw new TypeError('SessionManager option "identities" is an empty array: give at least one identity, or leave the option out for the default cookie')
   const identities: Identity[] = []
   for (const [index, identity] of (options.identities ?? []).entries()) identities.push(checkNewIdentity(identity, `identities[${index}]`, identities))
   const shares = sessionSharing(options.shareSessions)

@@ -101,3 +101,20 @@ export function stringOption(value: unknown, owner: string, name: string, fallba
   if (typeof value !== 'string' || value.length === 0) throw new TypeError(`${owner} option "${name}" must be a non-empty string`)
   return value
 }
+
+/**
+ * Throws a `TypeError` when `key`, the secret at `index` of option `option`, is missing
+ * (`undefined` or `''`), as it is when the environment variable meant to hold it is unset: the
+ * message says so, rather than calling the key too short.
+ *
+ * @example
+ * ```ts
+ * for (const [index, key] of keys.entries()) missingKeyCheck(key, index, 'CookieIdentity option "keys"')
+ * ```
+ */
+export function missingKeyCheck(key: unknown, index: number, option: string): void {
+  if (key === undefined || key === null || key === '')
+    throw new TypeError(
+      `${option} holds no key at index ${index} (it is ${key === '' ? 'an empty string' : String(key)}): no key given (is the environment variable meant to hold it, such as SESSION_KEY, set?)`,
+    )
+}

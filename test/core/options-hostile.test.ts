@@ -1,6 +1,7 @@
 import test from 'ava'
 import { CookieIdentity, type CookieIdentityOptions } from '../../identities/cookie.js'
 import { HeaderIdentity, type HeaderIdentityOptions } from '../../identities/header.js'
+import { SealedCookieIdentity, type SealedCookieIdentityOptions } from '../../identities/sealed-cookie.js'
 import { SessionManager, type SessionManagerOptions } from '../../src/session-manager.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { fakeRequest, FakeResponse } from '../helpers/fake-http.js'
@@ -145,6 +146,7 @@ const managerCases: ReadonlyArray<Case<unknown>> = [
   ['identities that are not an array', { identities: new CookieIdentity() }, '"identities"'],
   ['an identity without methods', { identities: [{}] }, '"identities[0]"'],
   ['a null identity', { identities: [new CookieIdentity(), null] }, '"identities[1]"'],
+  ['an empty identities array', { identities: [] }, '"identities" is an empty array'],
 ]
 
 for (const [title, options, option] of managerCases) {
@@ -156,4 +158,33 @@ for (const [title, options, option] of managerCases) {
 
 test('SessionManager with null options: TypeError', (t) => {
   t.throws(() => new SessionManager(null as unknown as SessionManagerOptions), { instanceOf: TypeError })
+})
+
+// A key read from an unset environment variable is undefined or '': the message says the key is
+// missing, not that it is too short; a short key still hears that it is too short.
+const missingKeyCases: ReadonlyArray<readonly [string, unknown[], number]> = [
+  ['undefined', [undefined], 0],
+  ['an empty string', [''], 0],
+  ['a good key then undefined', ['k'.repeat(40), undefined], 1],
+]
+
+for (const [title, keys, index] of missingKeyCases) {
+  test(`CookieIdentity with keys [${title}]: says no key is given at index ${index}`, (t) => {
+    const error = t.throws(() => new CookieIdentity({ keys } as unknown as CookieIdentityOptions), { instanceOf: TypeError })
+    t.true(error.message.includes(`no key at index ${index}`), error.message)
+    t.true(error.message.includes('is the environment variable'), error.message)
+    t.false(error.message.includes('at least'), error.message)
+  })
+  test(`SealedCookieIdentity with keys [${title}]: says no key is given at index ${index}`, (t) => {
+    const error = t.throws(() => new SealedCookieIdentity({ keys } as unknown as SealedCookieIdentityOptions), { instanceOf: TypeError })
+    t.true(error.message.includes(`no key at index ${index}`), error.message)
+    t.true(error.message.includes('is the environment variable'), error.message)
+  })
+}
+
+test('CookieIdentity and SealedCookieIdentity with a short key: still say it is too short', (t) => {
+  const cookie = t.throws(() => new CookieIdentity({ keys: ['short'] }), { instanceOf: TypeError })
+  t.true(cookie.message.includes('at least 32 characters'), cookie.message)
+  const sealed = t.throws(() => new SealedCookieIdentity({ keys: ['short'] }), { instanceOf: TypeError })
+  t.true(sealed.message.includes('at least 32 characters'), sealed.message)
 })
