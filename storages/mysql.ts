@@ -8,21 +8,35 @@ import {
   encodeValue,
   invalidRecord,
   parseRecord,
+  principalSession,
   readRecord,
   refusedWrite,
   storageError,
+  unsupported,
 } from '../src/kit/index.js'
-import type { AbstractStorageOptions, Batch, BatchOutcome, SessionRecord, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
+import type {
+  AbstractStorageOptions,
+  Batch,
+  BatchOutcome,
+  PrincipalSession,
+  SessionRecord,
+  StorageCapabilities,
+  StorageOperation,
+  WriteConflict,
+} from '../src/kit/index.js'
+import { checkSchema } from './mysql/schema.js'
 import {
   codeOf,
   isRefusedStatement,
   jsonPath,
+  principalBytes,
   rawRecord,
   rowId,
   setRow,
   statements,
   type PagedRow,
   type Param,
+  type PrincipalRow,
   type ProbedRow,
   type SessionRow,
   type Statements,
@@ -69,7 +83,9 @@ const VERSION_IDS = 1000
  * (`ifVersion`) carries its condition in its statement (`… WHERE version = ?`), so two
  * processes writing against the same version cannot both apply; when the statement changes no
  * row, one read tells "no live record" from "another version". `versions(ids)` is one
- * `SELECT id, version … WHERE id IN (…)` per 1000 ids. Expired rows (by the `now` option's
+ * `SELECT id, version … WHERE id IN (…)` per 1000 ids. Each row's principal is an indexed
+ * `principal` column that every write of the row sets in its own statement, so
+ * `findByPrincipal` is one `SELECT … WHERE principal = ?` on that index. Expired rows (by the `now` option's
  * clock) are never returned; `cleanup()` deletes them in bounded chunks. Failures reject with
  * `SESSION_STORAGE_ERROR` (mysql2's error is the `cause`); the storage never retries: the
  * manager's write queue does.
@@ -85,8 +101,8 @@ const VERSION_IDS = 1000
  * ```
  */
 export class MySQLStorage extends AbstractStorage {
-  /** Batches, the operators' side, and a table every process of a cluster can share. */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true }
+  /** Batches, the operators' side, a table every process of a cluster can share, and the principal index. */
+  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true, principals: true }
   /**
    * The table in use, as given (unquoted).
    *
@@ -100,7 +116,7 @@ export class MySQLStorage extends AbstractStorage {
   readonly #ownsPool: boolean
   readonly #createTable: boolean
   readonly #quoted: string
-  /** The statements for the table as the schema check found it (with or without its `issuer` column). */
+  /** The statements for the table as the schema check found it (with or without its `issuer` and `principal` columns). */
   #sql: Statements
   #ready: Promise<void> | undefined
 
@@ -207,10 +223,13 @@ export class MySQLStorage extends AbstractStorage {
       case 'update':
       case 'remove': {
         const conditional = op.ifVersion !== undefined
+        const changesPrincipal = sql.principal && op.principal !== undefined
         const params: Param[] = op.type === 'update' ? [jsonPath(op.key), encodeValue(op.value, op.key), op.expiresAt] : [jsonPath(op.key), op.expiresAt]
+        if (changesPrincipal) params.push(op.principal == null ? null : principalBytes(op.principal))
         params.push(id, now, now)
         if (op.ifVersion !== undefined) params.push(op.ifVersion)
-        if (await this.#changed(op.type === 'update' ? sql.update(conditional) : sql.remove(conditional), params)) return true
+        const statement = op.type === 'update' ? sql.update(conditional, changesPrincipal) : sql.remove(conditional, changesPrincipal)
+        if (await this.#changed(statement, params)) return true
         return conditional ? this.#refused(op, now) : false
       }
       case 'touch':
@@ -257,6 +276,17 @@ export class MySQLStorage extends AbstractStorage {
       for (const row of rows) versions.set(row.id.toString('utf8'), Number(row.version))
     }
     return versions
+  }
+
+  /** One `SELECT` on the principal index; a table without the `principal` column (kept as it was under `createTable: false`) refuses. */
+  protected override async _findByPrincipal(principal: string, now: number): Promise<PrincipalSession[]> {
+    await this.#schema()
+    if (!this.#sql.principal) throw unsupported(this.name, 'findByPrincipal', `the table ${this.table} has no "principal" column`)
+    const [rows] = await this.#run(() => this.#pool.execute<PrincipalRow[]>(this.#sql.findByPrincipal, [principalBytes(principal), now, now]))
+    return rows.map((row) => {
+      const id = row.id.toString('utf8')
+      return principalSession(id, readRecord(this.name, rawRecord(row, {}), id))
+    })
   }
 
   protected override async _length(now: number): Promise<number> {
@@ -306,44 +336,19 @@ export class MySQLStorage extends AbstractStorage {
 
   /**
    * Once, for all concurrent first calls (forgotten on failure, so the next call tries again):
-   * create the table when it is missing (`createTable`), and find out whether it has the `issuer`
-   * column. A table made by an earlier version gets the column (`ALTER TABLE … ADD COLUMN`) when the
-   * storage manages the table; otherwise it is used without it, and the records are kept without
-   * their issuer (a warning says so).
+   * create the table when it is missing (`createTable`), and find out which of the later columns
+   * (`issuer`, `principal` and its index) it has; see `checkSchema`.
    */
   #schema(): Promise<void> {
-    return (this.#ready ??= this.#checkSchema().then(
-      () => undefined,
+    return (this.#ready ??= checkSchema(this.#pool, this.table, this.#quoted, this.#createTable).then(
+      (sql) => {
+        this.#sql = sql
+      },
       (err: unknown) => {
         this.#ready = undefined
         throw err
       },
     ))
-  }
-
-  async #checkSchema(): Promise<void> {
-    const full = statements(this.#quoted)
-    // A table the storage does not create must exist: found missing here, before its columns are looked at.
-    await this.#pool.query(this.#createTable ? full.create : statements(this.#quoted, false).check)
-    const [database, name] = this.table.includes('.') ? this.table.split('.') : [null, this.table]
-    const [rows] = await this.#pool.query<RowDataPacket[]>(full.hasIssuer, [database, name])
-    let issuer = Number(rows[0]?.['count'] ?? 0) > 0
-    if (!issuer && this.#createTable) {
-      try {
-        await this.#pool.query(full.addIssuer)
-      } catch (err) {
-        // Another process added it meanwhile.
-        if (codeOf(err) !== 'ER_DUP_FIELDNAME') throw err
-      }
-      issuer = true
-    }
-    if (!issuer) {
-      process.emitWarning(
-        `MySQLStorage: the table ${this.table} has no "issuer" column (createTable is false, so it is not added): sessions are not bound to the identity that issued them. Add it: ${full.addIssuer}`,
-        { code: 'SESSION_MYSQL_NO_ISSUER' },
-      )
-    }
-    this.#sql = issuer ? full : statements(this.#quoted, false)
   }
 
   async #changed(sql: string, params: Param[]): Promise<boolean> {

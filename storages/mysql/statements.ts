@@ -19,15 +19,46 @@ const EXPIRED = 'expires_at <= ? OR absolute_expires_at <= ?'
 const DATA_IS_OBJECT = "(CASE WHEN JSON_VALID(data) THEN JSON_TYPE(data) END) = 'OBJECT'"
 /** The `issuer` column, as `create` makes it and as the schema check adds it to a table made before it. */
 export const ISSUER_COLUMN = 'issuer VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL'
+/**
+ * The `principal` column: the principal's UTF-8 bytes (at most 3 per UTF-16 code unit, so 765
+ * for 255 units). Bytes, not a `utf8mb4_bin` text column: those collations pad with spaces, so
+ * `'ada'` and `'ada '` would be one principal.
+ */
+export const PRINCIPAL_COLUMN = 'principal VARBINARY(765) NULL'
+/** The principal index: a principal's rows in creation order, for `findByPrincipal`. */
+export const PRINCIPAL_INDEX = 'KEY principal (principal, created_at)'
 
-export interface SessionRow extends RowDataPacket {
-  data: unknown
+/**
+ * Which of the columns added after the first version a table has: one made before them works
+ * without them, when the storage may not alter it.
+ */
+export interface Columns {
+  /** The `issuer` column: without it, records are kept without their issuer. */
+  readonly issuer: boolean
+  /** The `principal` column: without it, records are kept without their principal and `findByPrincipal` refuses. */
+  readonly principal: boolean
+}
+
+/** Every column: a table this version creates. */
+export const ALL_COLUMNS: Columns = { issuer: true, principal: true }
+
+/** What {@link statements}' `schema` reads of a table: 1 or 0 for each column, and for the principal index. */
+export type SchemaRow = RowDataPacket & { issuer: unknown; principal: unknown; principal_index: unknown }
+
+/** What every read of a row reads besides its id and data. */
+export interface RowMetadata {
   created_at: unknown
   expires_at: unknown
   absolute_expires_at: unknown
   version: unknown
   /** Absent when the table has no `issuer` column. */
   issuer?: unknown
+  /** The principal's UTF-8 bytes; absent when the table has no `principal` column (and from what `findByPrincipal` reads). */
+  principal?: Buffer | null
+}
+
+export interface SessionRow extends RowDataPacket, RowMetadata {
+  data: unknown
 }
 
 export type PagedRow = SessionRow & { id: Buffer }
@@ -36,6 +67,8 @@ export type LockedRow = RowDataPacket & { id: Buffer; version: unknown; live: un
 /** What a refused single write reads of a live row to classify it. */
 export type ProbedRow = RowDataPacket & { version: unknown; is_object: unknown }
 export type VersionRow = RowDataPacket & { id: Buffer; version: unknown }
+/** What `findByPrincipal` reads of a row: everything but the data and the principal. */
+export type PrincipalRow = RowDataPacket & RowMetadata & { id: Buffer }
 
 /** What this file passes as statement parameters; arrays expand to lists in `IN (?)`. */
 export type Param = string | number | null | Buffer | Param[]
@@ -46,19 +79,23 @@ export type Entry<T> = [index: number, op: T]
 
 /**
  * The SQL of one table; `table` is already quoted. Statements that test liveness take `now` twice
- * where `LIVE` or `EXPIRED` is. `issuer`: whether the table has the `issuer` column (a table made
- * before it, that the storage may not alter, works without it: records are then kept without
- * their issuer).
+ * where `LIVE` or `EXPIRED` is. `has`: which of the later columns the table has (see {@link Columns}).
  */
-export function statements(table: string, issuer = true) {
-  const columns = `CAST(data AS CHAR) AS data, created_at, expires_at, absolute_expires_at, version${issuer ? ', issuer' : ''}`
-  const insert = `INSERT INTO ${table} (id, data, created_at, expires_at, absolute_expires_at${issuer ? ', issuer' : ''}, version) VALUES`
+export function statements(table: string, has: Columns = ALL_COLUMNS) {
+  const { issuer, principal } = has
+  const optional = [issuer ? 'issuer' : '', principal ? 'principal' : ''].filter(Boolean)
+  const metadata = `created_at, expires_at, absolute_expires_at, version${issuer ? ', issuer' : ''}`
+  const columns = `CAST(data AS CHAR) AS data, ${metadata}${principal ? ', principal' : ''}`
+  const insert = `INSERT INTO ${table} (id, data, created_at, expires_at, absolute_expires_at${optional.map((name) => `, ${name}`).join('')}, version) VALUES`
   // The columns a whole-record write replaces, for `setRow`'s values without the id.
-  const replace = `data = ?, created_at = ?, expires_at = ?, absolute_expires_at = ?${issuer ? ', issuer = ?' : ''}`
-  const row = issuer ? '(?, ?, ?, ?, ?, ?, 1)' : '(?, ?, ?, ?, ?, 1)'
+  const replace = `data = ?, created_at = ?, expires_at = ?, absolute_expires_at = ?${optional.map((name) => `, ${name} = ?`).join('')}`
+  const row = `(?, ?, ?, ?, ?${', ?'.repeat(optional.length)}, 1)`
   const rows = (count: number): string => Array(count).fill(row).join(', ')
+  // A key change that also sets the principal (its bytes, or NULL), in the same statement.
+  const setPrincipal = (changes: boolean): string => (principal && changes ? ', principal = ?' : '')
   return {
     issuer,
+    principal,
     create: `CREATE TABLE IF NOT EXISTS ${table} (
       id VARBINARY(64) NOT NULL,
       data JSON NOT NULL,
@@ -67,13 +104,29 @@ export function statements(table: string, issuer = true) {
       absolute_expires_at BIGINT NULL,
       version INT UNSIGNED NOT NULL DEFAULT 1,
       ${ISSUER_COLUMN},
+      ${PRINCIPAL_COLUMN},
       PRIMARY KEY (id),
       KEY expires_at (expires_at),
-      KEY absolute_expires_at (absolute_expires_at)
+      KEY absolute_expires_at (absolute_expires_at),
+      ${PRINCIPAL_INDEX}
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-    /** Whether the table has the `issuer` column (the table's name and its database or `NULL` for the connection's). */
-    hasIssuer: `SELECT COUNT(*) AS count FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer'`,
-    addIssuer: `ALTER TABLE ${table} ADD COLUMN ${ISSUER_COLUMN}`,
+    /**
+     * Whether the table has the `issuer` and `principal` columns and the principal index, 1 or 0
+     * each (the table's database or `NULL` for the connection's, then its name, three times).
+     */
+    schema: `SELECT
+      (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer') AS issuer,
+      (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = 'principal') AS principal,
+      (SELECT COUNT(*) > 0 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = 'principal') AS principal_index`,
+    /** What brings a table made before them up to date: the missing parts, one `ALTER TABLE`. */
+    alter: (missing: { issuer: boolean; principal: boolean; principalIndex: boolean }): string =>
+      `ALTER TABLE ${table} ${[
+        missing.issuer ? `ADD COLUMN ${ISSUER_COLUMN}` : '',
+        missing.principal ? `ADD COLUMN ${PRINCIPAL_COLUMN}` : '',
+        missing.principalIndex ? `ADD ${PRINCIPAL_INDEX}` : '',
+      ]
+        .filter(Boolean)
+        .join(', ')}`,
     /** Reads no row, but fails when the table or one of its columns is missing: what `open()` checks. */
     check: `SELECT id, ${columns} FROM ${table} LIMIT 0`,
     get: `SELECT ${columns} FROM ${table} WHERE id = ? AND ${LIVE}`,
@@ -86,7 +139,7 @@ export function statements(table: string, issuer = true) {
     upsert: (count: number) =>
       `${insert} ${rows(count)}
        ON DUPLICATE KEY UPDATE version = IF(${LIVE}, version + 1, 1), data = VALUES(data), created_at = VALUES(created_at),
-       expires_at = VALUES(expires_at), absolute_expires_at = VALUES(absolute_expires_at)${issuer ? ', issuer = VALUES(issuer)' : ''}`,
+       expires_at = VALUES(expires_at), absolute_expires_at = VALUES(absolute_expires_at)${optional.map((name) => `, ${name} = VALUES(${name})`).join('')}`,
     /** Sets with `ifVersion` 0 of ids that have no row: a row made meanwhile makes the statement fail (duplicate key) rather than be replaced. */
     insert: (count: number) => `${insert} ${rows(count)}`,
     /** A set with `ifVersion` 0 over an expired row (`setRow` without the id, then the id and `now` twice). */
@@ -94,11 +147,12 @@ export function statements(table: string, issuer = true) {
     /** A set with `ifVersion` v > 0 (`setRow` without the id, then the id, v and `now` twice). */
     replaceIf: `UPDATE ${table} SET ${replace}, version = version + 1 WHERE id = ? AND version = ? AND ${LIVE}`,
     // JSON_EXTRACT(?, '$') makes the parameter a JSON value, so a string stays a string rather than raw text.
-    update: (conditional: boolean) =>
-      `UPDATE ${table} SET data = JSON_SET(data, ?, JSON_EXTRACT(?, '$')), expires_at = ?, version = version + 1
+    // `changesPrincipal`: the principal's bytes (or NULL) follow the deadline (only when the table has its column).
+    update: (conditional: boolean, changesPrincipal = false) =>
+      `UPDATE ${table} SET data = JSON_SET(data, ?, JSON_EXTRACT(?, '$')), expires_at = ?${setPrincipal(changesPrincipal)}, version = version + 1
       WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}${conditional ? ' AND version = ?' : ''}`,
-    remove: (conditional: boolean) =>
-      `UPDATE ${table} SET data = JSON_REMOVE(data, ?), expires_at = ?, version = version + 1
+    remove: (conditional: boolean, changesPrincipal = false) =>
+      `UPDATE ${table} SET data = JSON_REMOVE(data, ?), expires_at = ?${setPrincipal(changesPrincipal)}, version = version + 1
       WHERE id = ? AND ${LIVE} AND ${DATA_IS_OBJECT}${conditional ? ' AND version = ?' : ''}`,
     touch: `UPDATE ${table} SET expires_at = ? WHERE id = ? AND ${LIVE}`,
     deleteOne: `DELETE FROM ${table} WHERE id = ?`,
@@ -118,12 +172,18 @@ export function statements(table: string, issuer = true) {
     // each up by primary key, even when the table's statistics say it is small. A value nested
     // within two levels of the server's JSON depth limit fails the statement (the batch is then
     // applied one by one, and each operation gets the outcome `update` gives it). A touch keeps
-    // the version.
+    // the version. A row with `q` sets the principal to the bytes `n` holds in hex (none: NULL).
     changeMany: `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (
-        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e'
+        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e'${
+          principal ? `, sets_principal INT PATH '$.q', principal_hex VARCHAR(1530) PATH '$.n'` : ''
+        }
       )) AS b STRAIGHT_JOIN ${table} AS t ON t.id = UNHEX(b.id_hex)
       SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
-        t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)`,
+        t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)${
+          principal ? ', t.principal = IF(b.sets_principal = 1, UNHEX(b.principal_hex), t.principal)' : ''
+        }`,
+    /** The live rows of one principal (its bytes, then `now` twice), oldest first, through the principal index. */
+    findByPrincipal: `SELECT id, ${metadata} FROM ${table} WHERE principal = ? AND ${LIVE} ORDER BY created_at, id`,
     count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
     page: `SELECT id, ${columns} FROM ${table} WHERE id > ? AND ${LIVE} ORDER BY id LIMIT ?`,
     clearChunk: `DELETE FROM ${table} LIMIT ?`,
@@ -147,24 +207,36 @@ export function jsonPath(key: string): string {
   return '$.' + JSON.stringify(key)
 }
 
-/** One row of `changeMany`'s JSON parameter: `k` is `u` (update, `v` its value's JSON text), `r` (remove) or `t` (touch). */
+/**
+ * One row of `changeMany`'s JSON parameter: `k` is `u` (update, `v` its value's JSON text), `r`
+ * (remove) or `t` (touch); a key change that changes the principal has `q`, and `n` its bytes in
+ * hex unless it clears it.
+ */
 export function changeRow(op: Change, valueText: string | undefined): string {
   const head = `{"i":"${rowId(op.id).toString('hex')}","e":${JSON.stringify(op.expiresAt)}`
   if (op.type === 'touch') return `${head},"k":"t"}`
   const path = JSON.stringify(jsonPath(op.key))
-  return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}}` : `${head},"k":"r","p":${path}}`
+  const principal = op.principal === undefined ? '' : op.principal === null ? ',"q":1' : `,"q":1,"n":"${principalBytes(op.principal).toString('hex')}"`
+  return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}${principal}}` : `${head},"k":"r","p":${path}${principal}}`
 }
 
-/** The values of one row of `upsert` or `insert` of `sql`: the id, the data's JSON text, the timestamps and the issuer (when the table has its column). */
+/** The values of one row of `upsert` or `insert` of `sql`: the id, the data's JSON text, the timestamps, the issuer and the principal (when the table has their columns). */
 export function setRow(sql: Statements, { id, record }: SetOp, dataText: string): Param[] {
   const row: Param[] = [rowId(id), dataText, record.createdAt, record.expiresAt, record.absoluteExpiresAt ?? null]
   if (sql.issuer) row.push(record.issuer ?? null)
+  if (sql.principal) row.push(record.principal == null ? null : principalBytes(record.principal))
   return row
 }
 
-/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline" and "no issuer". */
-export function rawRecord(row: SessionRow, data: unknown): RawRecord {
-  return { data, createdAt: row.created_at, expiresAt: row.expires_at, absoluteExpiresAt: row.absolute_expires_at, version: row.version, issuer: row.issuer }
+/** How a principal is kept in its column, and looked up: its UTF-8 bytes. */
+export function principalBytes(principal: string): Buffer {
+  return Buffer.from(principal, 'utf8')
+}
+
+/** A row's fields for the kit's record parsing; SQL `NULL` is "no absolute deadline", "no issuer" and "no principal". */
+export function rawRecord(row: RowMetadata, data: unknown): RawRecord {
+  const { created_at: createdAt, expires_at: expiresAt, absolute_expires_at: absoluteExpiresAt, version, issuer } = row
+  return { data, createdAt, expiresAt, absoluteExpiresAt, version, issuer, principal: row.principal?.toString('utf8') }
 }
 
 /** mysql2's error code (`ER_LOCK_DEADLOCK`), or `undefined` for an error that has none. */

@@ -86,8 +86,8 @@ export function principalContract(name: string, options: ContractOptions): void 
     t.deepEqual(await idsOf(storage, 'nobody'), [])
   })
 
-  withIndex('principals are exact text: case, quotes, separators and long values', async (t, storage) => {
-    const values = ['Ada', 'ada', 'a"b', 'a\u0000b', 'a\\', 'ü', 'x'.repeat(255)]
+  withIndex('principals are exact text: case, trailing spaces, quotes, separators and long values', async (t, storage) => {
+    const values = ['Ada', 'ada', 'Ada ', 'a"b', 'a\u0000b', 'a\\', 'ü', 'x'.repeat(255), '€'.repeat(255), '😀'.repeat(127)]
     const ids = values.map(() => generateId())
     for (const [i, value] of values.entries()) await storage.set(ids[i]!, record({}, value))
     for (const [i, value] of values.entries()) t.deepEqual(await idsOf(storage, value), [ids[i]], JSON.stringify(value).slice(0, 20))

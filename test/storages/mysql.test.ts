@@ -6,6 +6,7 @@ import { SessionManager } from '../../src/session-manager.js'
 import { isLive } from '../../src/kit/index.js'
 import type { SessionRecordInput, StorageOperation } from '../../src/types.js'
 import { MySQLStorage, type MySQLStorageOptions } from '../../storages/mysql.js'
+import { ISSUER_COLUMN, PRINCIPAL_COLUMN, statements } from '../../storages/mysql/statements.js'
 import { adminPool, closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 import { storageContract } from '../helpers/storage-contract.js'
@@ -55,7 +56,7 @@ test('mysql: options are checked', (t) => {
   t.throws(() => new MySQLStorage(null as never), { instanceOf: TypeError })
 })
 
-mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed deadlines', async (t) => {
+mysqlTest('mysql: the table it creates has a binary id, JSON data, indexed deadlines and an indexed principal', async (t) => {
   await withStorage(async (storage) => {
     t.is(await storage.get(generateId()), undefined)
     const [columns] = await adminPool().query<Array<{ COLUMN_NAME: string; DATA_TYPE: string; IS_NULLABLE: string } & import('mysql2').RowDataPacket>>(
@@ -72,16 +73,47 @@ mysqlTest('mysql: the table it creates has a binary id, JSON data and indexed de
         ['absolute_expires_at', 'bigint', 'YES'],
         ['version', 'int', 'NO'],
         ['issuer', 'varchar', 'YES'],
+        ['principal', 'varbinary', 'YES'],
       ],
     )
-    const [indexes] = await adminPool().query<Array<{ COLUMN_NAME: string } & import('mysql2').RowDataPacket>>(
-      'SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY COLUMN_NAME',
-      [storage.table],
+    t.deepEqual(await indexesOf(storage.table), [
+      ['PRIMARY', 'id'],
+      ['absolute_expires_at', 'absolute_expires_at'],
+      ['expires_at', 'expires_at'],
+      ['principal', 'principal,created_at'],
+    ])
+  })
+})
+
+/** Each index of `table` and its columns in order, by index name. */
+async function indexesOf(table: string): Promise<Array<[string, string]>> {
+  const [rows] = await adminPool().query<Array<{ name: string; columns: string } & import('mysql2').RowDataPacket>>(
+    `SELECT INDEX_NAME AS name, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columns FROM information_schema.STATISTICS
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? GROUP BY INDEX_NAME ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME`,
+    [table],
+  )
+  return rows.map((row) => [row.name, row.columns])
+}
+
+mysqlTest('mysql: findByPrincipal reads the principal index, not the table', async (t) => {
+  await withStorage(async (storage) => {
+    const now = Date.now()
+    await storage.batch(
+      Array.from({ length: 400 }, (_, i) => ({
+        type: 'set' as const,
+        id: generateId(),
+        record: record({ userId: i % 100 }, { principal: String(i % 100), createdAt: now - i }),
+      })),
     )
-    t.deepEqual(
-      indexes.map((i) => i.COLUMN_NAME),
-      ['absolute_expires_at', 'expires_at', 'id'],
-    )
+    t.is((await storage.findByPrincipal('7')).length, 4)
+    const sql = statements(`\`${storage.table}\``)
+    const [plan] = await adminPool().query<Array<{ key: string | null; type: string } & import('mysql2').RowDataPacket>>(`EXPLAIN ${sql.findByPrincipal}`, [
+      Buffer.from('7'),
+      now,
+      now,
+    ])
+    t.is(plan[0]?.key, 'principal')
+    t.is(plan[0]?.type, 'ref')
   })
 })
 
@@ -285,50 +317,66 @@ mysqlTest('mysql: in a table made by hand, unparsable data and missing timestamp
   }
 })
 
-/** The table an earlier version created: no `issuer` column. */
-async function tableWithoutIssuer(): Promise<string> {
+/** The table an earlier version created: no `issuer` column (unless `extra` adds it), no `principal` column. */
+async function tableWithoutIssuer(extra = ''): Promise<string> {
   const table = uniqueTable()
   await adminPool().query(`CREATE TABLE \`${table}\` (
     id VARBINARY(64) NOT NULL, data JSON NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
-    absolute_expires_at BIGINT NULL, version INT UNSIGNED NOT NULL DEFAULT 1, PRIMARY KEY (id)
+    absolute_expires_at BIGINT NULL, version INT UNSIGNED NOT NULL DEFAULT 1, ${extra} PRIMARY KEY (id)
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`)
   return table
 }
 
-async function hasIssuerColumn(table: string): Promise<boolean> {
+async function hasColumn(table: string, column: string): Promise<boolean> {
   const [rows] = await adminPool().query<Array<{ n: number } & import('mysql2').RowDataPacket>>(
-    "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'issuer'",
-    [table],
+    'SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+    [table, column],
   )
   return Number(rows[0]!.n) === 1
 }
 
-mysqlTest('mysql: a table made before the issuer column gets it on first use, and its rows keep working', async (t) => {
-  const table = await tableWithoutIssuer()
-  const old = generateId()
-  const expiresAt = Date.now() + HOUR
-  await adminPool().query(`INSERT INTO \`${table}\` (id, data, created_at, expires_at, version) VALUES (?, '{"user":"ada"}', 1, ?, 4)`, [old, expiresAt])
-  try {
-    await withStorage(
-      async (storage) => {
-        const got = await storage.get(old)
-        t.deepEqual(got?.data, { user: 'ada' })
-        t.is(got?.issuer, undefined, 'a row from before has no issuer')
-        t.true(await hasIssuerColumn(table))
-        const id = generateId()
-        await storage.set(id, record({ a: 1 }, { issuer: 'cookie:sid' }))
-        t.is((await storage.get(id))?.issuer, 'cookie:sid')
-        // A second storage (another process starting) finds the column there.
-        const twin = new MySQLStorage({ uri: MYSQL_URL, table })
-        t.is((await twin.get(id))?.issuer, 'cookie:sid')
-        await twin.close()
-      },
-      { table },
-    )
-  } finally {
-    await dropTable(table)
-  }
-})
+async function hasIssuerColumn(table: string): Promise<boolean> {
+  return hasColumn(table, 'issuer')
+}
+
+mysqlTest(
+  'mysql: a table made before the issuer and principal columns gets them and the principal index on first use, and its rows keep working',
+  async (t) => {
+    const table = await tableWithoutIssuer()
+    const old = generateId()
+    const expiresAt = Date.now() + HOUR
+    await adminPool().query(`INSERT INTO \`${table}\` (id, data, created_at, expires_at, version) VALUES (?, '{"user":"ada"}', 1, ?, 4)`, [old, expiresAt])
+    try {
+      await withStorage(
+        async (storage) => {
+          const got = await storage.get(old)
+          t.deepEqual(got?.data, { user: 'ada' })
+          t.is(got?.issuer, undefined, 'a row from before has no issuer')
+          t.is(got?.principal, undefined, 'nor a principal')
+          t.true(await hasIssuerColumn(table))
+          t.true(await hasColumn(table, 'principal'))
+          t.deepEqual((await indexesOf(table)).at(-1), ['principal', 'principal,created_at'])
+          const id = generateId()
+          await storage.set(id, record({ a: 1 }, { issuer: 'cookie:sid', principal: 'ada' }))
+          t.is((await storage.get(id))?.issuer, 'cookie:sid')
+          t.true(await storage.update(old, 'user', 'ada', expiresAt, undefined, 'ada'), 'a row from before takes a principal')
+          t.deepEqual(
+            (await storage.findByPrincipal('ada')).map((session) => session.id),
+            [old, id],
+          )
+          // A second storage (another process starting) finds the columns there.
+          const twin = new MySQLStorage({ uri: MYSQL_URL, table })
+          t.is((await twin.get(id))?.issuer, 'cookie:sid')
+          t.is((await twin.get(id))?.principal, 'ada')
+          await twin.close()
+        },
+        { table },
+      )
+    } finally {
+      await dropTable(table)
+    }
+  },
+)
 
 mysqlTest('mysql: with createTable false, a table without the issuer column is used as it is, with a warning', async (t) => {
   const table = await tableWithoutIssuer()
@@ -350,6 +398,62 @@ mysqlTest('mysql: with createTable false, a table without the issuer column is u
         await new Promise((resolve) => setImmediate(resolve))
         t.is(warnings.length, 1)
         t.regex(warnings[0]!, /ALTER TABLE .* ADD COLUMN issuer VARCHAR\(255\)/)
+      },
+      { table, createTable: false },
+    )
+  } finally {
+    process.off('warning', onWarning)
+    await dropTable(table)
+  }
+})
+
+mysqlTest('mysql: a table with the issuer column but not the principal one gets it; one with the column but not its index gets the index', async (t) => {
+  const withIssuer = await tableWithoutIssuer(`${ISSUER_COLUMN},`)
+  const withoutIndex = await tableWithoutIssuer(`${ISSUER_COLUMN}, ${PRINCIPAL_COLUMN},`)
+  try {
+    for (const table of [withIssuer, withoutIndex]) {
+      // Two processes starting at once: one adds what is missing, the other finds it added.
+      const [first, second] = [new MySQLStorage({ uri: MYSQL_URL, table }), new MySQLStorage({ uri: MYSQL_URL, table })]
+      await Promise.all([first.open(), second.open()])
+      t.deepEqual((await indexesOf(table)).at(-1), ['principal', 'principal,created_at'], table === withIssuer ? 'with the issuer column' : 'without the index')
+      const id = generateId()
+      await first.set(id, record({ userId: 'ada' }, { principal: 'ada' }))
+      t.deepEqual(
+        (await second.findByPrincipal('ada')).map((session) => session.id),
+        [id],
+      )
+      await Promise.all([first.close(), second.close()])
+    }
+  } finally {
+    await dropTable(withIssuer)
+    await dropTable(withoutIndex)
+  }
+})
+
+mysqlTest('mysql: with createTable false, a table without the principal column keeps no principal and findByPrincipal refuses, with a warning', async (t) => {
+  const table = await tableWithoutIssuer(`${ISSUER_COLUMN},`)
+  const warnings: string[] = []
+  const onWarning = (warning: Error & { code?: string }): void => {
+    if (warning.code === 'SESSION_MYSQL_NO_PRINCIPAL' && warning.message.includes(table)) warnings.push(warning.message)
+  }
+  process.on('warning', onWarning)
+  try {
+    await withStorage(
+      async (storage) => {
+        const id = generateId()
+        await storage.set(id, record({ userId: 'ada' }, { principal: 'ada', issuer: 'cookie:sid' }))
+        t.true(await storage.update(id, 'userId', 'bob', Date.now() + HOUR, undefined, 'bob'))
+        t.deepEqual(await storage.batch([{ type: 'remove', id, key: 'userId', expiresAt: Date.now() + HOUR, principal: null }]), [true])
+        const got = await storage.get(id)
+        t.is(got?.issuer, 'cookie:sid')
+        t.is(got?.principal, undefined)
+        const refused = await t.throwsAsync(storage.findByPrincipal('ada'))
+        t.true(isSessionError(refused, 'SESSION_INVALID_STATE'), 'refuses, never an empty list')
+        t.regex(refused.message, /has no "principal" column/)
+        t.false(await hasColumn(table, 'principal'), 'the table is not altered')
+        await new Promise((resolve) => setImmediate(resolve))
+        t.is(warnings.length, 1)
+        t.regex(warnings[0]!, /ALTER TABLE .* ADD COLUMN principal VARBINARY\(765\) NULL, ADD KEY principal \(principal, created_at\)/)
       },
       { table, createTable: false },
     )
