@@ -6,6 +6,7 @@ import { ID_LENGTH, isValidId } from '../src/ids.js'
 import { missingKeyCheck } from '../src/kit/options.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
+import { createSigner, type CookieSigner } from './cookie-signer.js'
 
 /**
  * A key list that signs and verifies, as the `keygrip` package makes it
@@ -46,6 +47,12 @@ export interface CookieIdentityOptions {
    * with `'sha256'` (a Keygrip cannot be inspected: its algorithm is trusted as given). The first key signs; all keys verify; a cookie signed with an older key
    * is re-signed with the newest. Without keys the cookie is not signed (the id is still 256
    * random bits).
+   *
+   * Verification work per request is bounded: the first 4 values of
+   * the cookie are paired with the first signatures in the order sent (the i-th value with the
+   * i-th signature, as a browser sends a pair set together), and each value is checked against
+   * its own signature once, one HMAC per key, newest first, stopping at the first match: at most
+   * 4 × keys HMACs, whatever the header holds. A value signed or verified here before costs none.
    */
   keys?: readonly string[] | KeygripLike
   /** Send Expires with the session's deadline (a persistent cookie). Default `true`. */
@@ -60,6 +67,12 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/
 /** At most this many values of one cookie name are considered, so a flood costs nothing. */
 const MAX_CANDIDATES = 8
+/**
+ * At most this many values of a signed cookie (and as many signatures) are verified: with the
+ * default three keys at most 12 HMACs per request. Enough for the same name set on a few paths
+ * or domains.
+ */
+const MAX_SIGNED_CANDIDATES = 4
 const MIN_KEY_LENGTH = 32
 /** Digits of `Number.MAX_SAFE_INTEGER`: the longest version part accepted. */
 const MAX_VERSION_DIGITS = 16
@@ -110,11 +123,12 @@ export class CookieIdentity implements Identity {
   readonly #sameSite: 'lax' | 'strict' | 'none' | false
   readonly #partitioned: boolean
   readonly #priority: 'low' | 'medium' | 'high' | undefined
-  readonly #keys: Keygrip | undefined
+  readonly #signer: CookieSigner | undefined
   readonly #persistent: boolean
   readonly #trustProxy: boolean
   readonly #nameEq: string
   readonly #sigEq: string
+  readonly #sigName: string
   /** Cookie value → what it carries and its signature made with the newest key, already verified. */
   readonly #verified: LRUCache<string, Remembered> | undefined
   /**
@@ -168,12 +182,13 @@ export class CookieIdentity implements Identity {
     this.#sameSite = sameSite
     this.#partitioned = options.partitioned ?? false
     this.#priority = priority
-    this.#keys = checkKeys(options.keys)
+    this.#signer = checkKeys(options.keys)
     this.#persistent = options.persistent ?? true
     this.#trustProxy = options.trustProxy ?? false
     this.#nameEq = `${name}=`
     this.#sigEq = `${name}.sig=`
-    this.#verified = this.#keys === undefined ? undefined : new LRUCache({ max: cacheSize })
+    this.#sigName = `${name}.sig`
+    this.#verified = this.#signer === undefined ? undefined : new LRUCache({ max: cacheSize })
   }
 
   /** Whether the request's host and path are in this identity's scope. */
@@ -190,15 +205,16 @@ export class CookieIdentity implements Identity {
   get(req: SessionRequest): readonly string[] {
     const header = req.headers.cookie
     if (typeof header !== 'string' || header.length === 0) return this.#none(req)
-    const values = cookieValues(header, this.#nameEq)
+    const values = cookieValues(header, this.#nameEq, this.#signer === undefined ? MAX_CANDIDATES : MAX_SIGNED_CANDIDATES)
     if (values === undefined) return this.#none(req)
-    if (this.#keys === undefined) return this.#unsigned(req, values)
-    const sigs = cookieValues(header, this.#sigEq)
+    if (this.#signer === undefined) return this.#unsigned(req, values)
+    const sigs = cookieValues(header, this.#sigEq, MAX_SIGNED_CANDIDATES)
     if (sigs === undefined) return this.#none(req)
     const ids: string[] = []
     let kept: Candidate | Candidate[] | undefined
-    for (const value of values) {
-      const candidate = this.#verify(value, sigs)
+    const pairs = Math.min(values.length, sigs.length)
+    for (let i = 0; i < pairs; i++) {
+      const candidate = this.#verify(values[i]!, sigs[i]!)
       if (candidate === undefined) continue
       ids.push(candidate.id)
       if (candidate.version !== undefined || candidate.sig === undefined) kept = keep(kept, candidate)
@@ -229,7 +245,7 @@ export class CookieIdentity implements Identity {
       throw new TypeError(`CookieIdentity: a session version must be a safe non-negative integer (got ${String(version)})`)
     }
     const value = version === undefined ? id : `${id}.${version}`
-    this.#cookies(req, res).set(this.cookieName, value, this.#attributes(req, expiresAt))
+    this.#write(req, res, value, this.#attributes(req, expiresAt))
     preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
@@ -245,7 +261,7 @@ export class CookieIdentity implements Identity {
   remove(req: SessionRequest, res: SessionResponse): void {
     const attributes = this.#attributes(req, 0)
     attributes.expires = new Date(0)
-    this.#cookies(req, res).set(this.cookieName, '', attributes)
+    this.#write(req, res, '', attributes)
     preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
@@ -283,28 +299,28 @@ export class CookieIdentity implements Identity {
     return ids
   }
 
-  /** The candidate `value` carries if one of `sigs` signs it; one HMAC per distinct value and process. */
-  #verify(value: string, sigs: string[]): Candidate | undefined {
-    const verified = this.#verified!
-    const known = verified.get(value)
-    if (known !== undefined) {
-      for (const sig of sigs) if (sameString(sig, known.sig)) return known
-    }
+  /**
+   * The candidate `value` carries if `sig` (its own signature) signs it: no HMAC for a value
+   * signed or verified here before, else one per key tried (newest first).
+   */
+  #verify(value: string, sig: string): Candidate | undefined {
+    const known = this.#verified!.get(value)
+    if (known !== undefined && sameString(sig, known.sig)) return known
     // Only now the shape check: a remembered value passed it before its first HMAC, and the
     // regex costs more than the lookup on every cache hit.
     if (!isShaped(value)) return undefined
-    const data = this.#nameEq + value
-    for (const sig of sigs) {
-      const index = this.#keys!.index(data, sig)
-      if (index === -1) continue
-      if (index !== 0) return parseValue(value, undefined)
-      // Remembered for long: copies, not slices that would keep the whole Cookie header alive.
-      const own = detach(value)
-      const candidate = parseValue(own, detach(sig)) as Remembered
-      verified.set(own, candidate)
-      return candidate
-    }
-    return undefined
+    const index = this.#signer!.index(this.#nameEq + value, sig)
+    if (index === -1) return undefined
+    if (index !== 0) return parseValue(value, undefined)
+    // Remembered for long: copies, not slices that would keep the whole Cookie header alive.
+    return this.#remember(detach(value), detach(sig))
+  }
+
+  /** Remember that the newest key's signature of `value` is `sig`, so the value costs no HMAC again. */
+  #remember(value: string, sig: string): Remembered | undefined {
+    const candidate = parseValue(value, sig) as Remembered | undefined
+    if (candidate !== undefined) this.#verified!.set(value, candidate)
+    return candidate
   }
 
   #isSecure(req: SessionRequest): boolean {
@@ -325,7 +341,7 @@ export class CookieIdentity implements Identity {
       path: this.#path,
       httpOnly: this.#httpOnly,
       secure: this.#isSecure(req),
-      signed: this.#keys !== undefined,
+      signed: false,
       overwrite: true,
     }
     if (this.#sameSite !== false) attributes.sameSite = this.#sameSite
@@ -336,10 +352,21 @@ export class CookieIdentity implements Identity {
     return attributes
   }
 
-  #cookies(req: SessionRequest, res: SessionResponse): Cookies {
-    const options: Cookies.Option = { secure: this.#isSecure(req) }
-    if (this.#keys !== undefined) options.keys = this.#keys
-    return new Cookies(req as never, res as never, options)
+  /**
+   * Set the cookie to `value` and, when signed, its signature cookie with the same attributes
+   * (signed with the newest key and remembered, so the client's next request costs no HMAC; a
+   * cleared cookie clears its signature).
+   */
+  #write(req: SessionRequest, res: SessionResponse, value: string, attributes: Cookies.SetOption): void {
+    const cookies = new Cookies(req as never, res as never, { secure: attributes.secure === true })
+    cookies.set(this.cookieName, value, attributes)
+    if (this.#signer === undefined) return
+    let sig = ''
+    if (value !== '') {
+      sig = this.#signer.sign(this.#nameEq + value)
+      this.#remember(value, sig)
+    }
+    cookies.set(this.#sigName, sig, attributes)
   }
 }
 
@@ -442,11 +469,11 @@ function sameString(a: string, b: string): boolean {
 }
 
 /**
- * Every value of the cookie `nameEq` (`"sid="`) in a Cookie header, in order, at most
- * {@link MAX_CANDIDATES}; `undefined` when there is none. A name only counts at the start of a
- * pair, so `xsid=` is not `sid=`. Surrounding quotes are removed.
+ * Every value of the cookie `nameEq` (`"sid="`) in a Cookie header, in order, at most `limit`
+ * (default {@link MAX_CANDIDATES}); `undefined` when there is none. A name only counts at the
+ * start of a pair, so `xsid=` is not `sid=`. Surrounding quotes are removed.
  */
-export function cookieValues(header: string, nameEq: string): string[] | undefined {
+export function cookieValues(header: string, nameEq: string, limit = MAX_CANDIDATES): string[] | undefined {
   let found: string[] | undefined
   let from = 0
   while (true) {
@@ -459,7 +486,7 @@ export function cookieValues(header: string, nameEq: string): string[] | undefin
     let value = header.slice(from, end).trim()
     if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = value.slice(1, -1)
     ;(found ??= []).push(value)
-    if (found.length === MAX_CANDIDATES) return found
+    if (found.length === limit) return found
     from = end
   }
 }
@@ -473,9 +500,9 @@ function startsPair(header: string, at: number): boolean {
   return true
 }
 
-function checkKeys(keys: CookieIdentityOptions['keys']): Keygrip | undefined {
+function checkKeys(keys: CookieIdentityOptions['keys']): CookieSigner | undefined {
   if (keys === undefined) return undefined
-  if (keys instanceof Keygrip) return keys
+  if (keys instanceof Keygrip) return createSigner(keys)
   if (!Array.isArray(keys) || keys.length === 0) throw new TypeError('CookieIdentity option "keys" must be a non-empty array of secret strings (or a Keygrip)')
   for (const [index, key] of (keys as unknown[]).entries()) {
     missingKeyCheck(key, index, 'CookieIdentity option "keys"')
@@ -483,7 +510,7 @@ function checkKeys(keys: CookieIdentityOptions['keys']): Keygrip | undefined {
       throw new TypeError(`CookieIdentity option "keys" must hold secrets of at least ${MIN_KEY_LENGTH} characters each (HMAC-SHA256 wants 256-bit keys)`)
     }
   }
-  return new Keygrip([...(keys as string[])], 'sha256')
+  return createSigner(keys as string[])
 }
 
 function checkDomain(domain: unknown, hosts: string[] | undefined): string | undefined {

@@ -45,10 +45,10 @@ export interface ExpressSessionFixture {
   startSession(): Promise<string>
 }
 
-/** express-session on a MemoryStore, configured as in the HTTP bench, with one stored session. */
-export async function expressSessionFixture(): Promise<ExpressSessionFixture> {
+/** express-session on a MemoryStore, configured as in the HTTP bench (or with `secrets`, newest first), with one stored session. */
+export async function expressSessionFixture(secrets: string[] = [SECRET]): Promise<ExpressSessionFixture> {
   const store = new session.MemoryStore()
-  const middleware = session({ secret: SECRET, resave: false, saveUninitialized: false, store })
+  const middleware = session({ secret: secrets, resave: false, saveUninitialized: false, store })
   const run: ExpressSessionRun = (req, res) =>
     new Promise((resolve, reject) => {
       middleware(req as never, res as never, (err?: unknown) => (err === undefined ? resolve() : reject(err instanceof Error ? err : new Error(String(err)))))

@@ -7,7 +7,7 @@ import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.
 import { count, median, nanoseconds, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
 import type { CacheSizeResult } from './cache-size.js'
-import type { CounterResult } from './counters.js'
+import type { CounterResult, HostileResult } from './counters.js'
 import type { SpeedResult } from './speed.js'
 
 /** Options of the micro section. */
@@ -20,6 +20,13 @@ export interface MicroOptions {
   /** Distinct cookies and resolutions per cookie of the counters. */
   counterCookies: number
   counterRepeats: number
+}
+
+/** What the counters child reports. */
+interface Counters {
+  library: CounterResult
+  expressSession: CounterResult
+  hostile: HostileResult
 }
 
 /** Run the micro section. */
@@ -39,19 +46,14 @@ export async function runMicro(options: MicroOptions): Promise<SectionReport> {
       )
     }
   }
-  const counters = await runSection<{ library: CounterResult; expressSession: CounterResult }>(benchScript('micro/counters.ts'), {
+  const counters = await runSection<Counters>(benchScript('micro/counters.ts'), {
     args: [String(options.counterCookies), String(options.counterRepeats)],
     readyTimeoutMs: 300_000,
   })
   return report(options, speeds, sizes, counters)
 }
 
-function report(
-  options: MicroOptions,
-  speeds: readonly SpeedResult[],
-  sizes: readonly CacheSizeResult[],
-  counters: { library: CounterResult; expressSession: CounterResult },
-): SectionReport {
+function report(options: MicroOptions, speeds: readonly SpeedResult[], sizes: readonly CacheSizeResult[], counters: Counters): SectionReport {
   const m = (pick: (speed: SpeedResult) => number): number => median(speeds.map(pick))
   const get = m((s) => s.sessionGet)
   const mapGet = m((s) => s.mapGet)
@@ -84,6 +86,15 @@ function report(
   const counterTable = table(
     ['resolutions of cache hits', 'requests', 'distinct cookies', 'HMAC signatures', 'all createHmac', 'JSON.parse', 'session found'],
     [counterRow('caching-session-manager', counters.library), counterRow('express-session (MemoryStore)', counters.expressSession)],
+  )
+  const hostile = counters.hostile
+  const hostileBound = 4 * hostile.keys
+  const hostileTable = table(
+    ['one hostile request', 'HMACs per hostile request', 'CPU per hostile request'],
+    [
+      ['caching-session-manager', count(hostile.library), `${hostile.libraryCpuMicroseconds.toFixed(0)} µs`],
+      ['express-session (cookie-signature)', count(hostile.expressSession), ''],
+    ],
   )
 
   const bySize = options.cacheSizes.map((size) => {
@@ -137,6 +148,12 @@ function report(
       measured: `${count(lib.signatures)} for ${count(lib.distinct)} cookies over ${count(lib.resolutions)} requests`,
       met: lib.signatures <= lib.distinct && lib.hits === lib.resolutions,
     },
+    {
+      name: 'HMACs per hostile request (8 forged ids × 8 forged signatures, 3 keys)',
+      target: `≤ ${hostileBound} (4 values × keys)`,
+      measured: count(hostile.library),
+      met: hostile.library <= hostileBound,
+    },
     { name: 'JSON.parse calls on cache hits', target: '0', measured: count(lib.jsonParses), met: lib.jsonParses === 0 && lib.hits === lib.resolutions },
     {
       name: `resolution on a cache hit, hot set, ${bySize.map((row) => count(row.size)).join(' / ')} cached`,
@@ -154,9 +171,13 @@ function report(
   const body = [
     speedTable,
     '',
-    `Counters: \`crypto.createHmac\` and \`JSON.parse\` wrapped with counters in the bench process; ${count(lib.distinct)} distinct session cookies each resolved ${count(lib.resolutions / Math.max(lib.distinct, 1))} times. "HMAC signatures" counts HMACs keyed with the signing secret (one per signature computed or checked); "all createHmac" adds the two random-key HMACs of Keygrip's constant-time compare per verification.`,
+    `Counters: \`crypto.createHmac\` and \`JSON.parse\` wrapped with counters in the bench process; ${count(lib.distinct)} distinct session cookies each resolved ${count(lib.resolutions / Math.max(lib.distinct, 1))} times. "HMAC signatures" counts HMACs keyed with the signing secret (one per signature computed or checked); "all createHmac" counts every call (a Keygrip given as keys adds two per check for its constant-time compare). A cookie this library signed is remembered, so its sessions' first requests cost none either.`,
     '',
     counterTable,
+    '',
+    `Hostile request: ${hostile.forgedValues} well-formed forged ids and ${hostile.forgedValues} signature-shaped forged signatures in one Cookie header (${count(hostile.headerBytes)} bytes), ${hostile.keys} signing keys in each library; \`createHmac\` calls counted for one request, CPU time over 200 (counting wrappers in place). express-session reads only the first value of its cookie, and checks it once per secret.`,
+    '',
+    hostileTable,
     '',
     'Cache size: sessions loaded through the public path (signed cookie, cache miss, storage read) from a storage that builds records on the fly and keeps nothing; cacheLimit and verifiedCacheSize set to the size. Each size in a fresh process, a full GC before each timing. "hot 1024" resolves requests for 1024 of the sessions; "uniform" for sessions picked at random among all of them. Ratios are to the smallest size.',
     '',

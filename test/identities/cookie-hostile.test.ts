@@ -211,6 +211,12 @@ const signedBad: ReadonlyArray<[string, string]> = [
   ['signature sent as the id of xsid', `xsid=${ID}; sid.sig=${goodSig}`],
   ['signature inside another cookie value', `sid=${ID}; foo=sid.sig=${goodSig}`],
   ['20 wrong signatures', `sid=${ID}; ${Array.from({ length: 20 }, (_, i) => `sid.sig=${sign(`sid=${ID}${i}`)}`).join('; ')}`],
+  // Values and signatures pair up in the order sent (the i-th value with the i-th signature), so
+  // a lone value or signature before the real pair shifts the pairing and nothing verifies.
+  ['a wrong signature first, the right one second (pairs shifted)', `sid=${ID}; sid.sig=${sign(`sid=${OTHER}`)}; sid.sig=${goodSig}`],
+  ['a forged id without signature first, the signed one second (pairs shifted)', `sid=${OTHER}; sid=${ID}; sid.sig=${goodSig}`],
+  ['the signature of the second value paired with the first', `sid=${OTHER}; sid=${ID}; sid.sig=${goodSig}; sid.sig=${sign(`sid=${OTHER}`)}`],
+  ['the real pair after four junk pairs (beyond the cap)', `${'sid=x; sid.sig=y; '.repeat(4)}sid=${ID}; sid.sig=${goodSig}`],
 ]
 
 for (const [title, cookie] of signedBad) {
@@ -223,8 +229,12 @@ const signedGood: ReadonlyArray<[string, string]> = [
   ['id then signature', `sid=${ID}; sid.sig=${goodSig}`],
   ['signature then id', `sid.sig=${goodSig}; sid=${ID}`],
   ['signed with the previous key', `sid=${ID}; sid.sig=${sign(`sid=${ID}`, KEYS.slice(1))}`],
-  ['a wrong signature first, the right one second', `sid=${ID}; sid.sig=${sign(`sid=${OTHER}`)}; sid.sig=${goodSig}`],
-  ['a forged id first, the signed one second', `sid=${OTHER}; sid=${ID}; sid.sig=${goodSig}`],
+  ['a forged pair first, the signed one second', `sid=${OTHER}; sid.sig=${sign(`sid=${ID}`, ['z'.repeat(40)])}; sid=${ID}; sid.sig=${goodSig}`],
+  [
+    'all values first, then all signatures, the real one second',
+    `sid=${OTHER}; sid=${ID}; sid.sig=${sign(`sid=${OTHER}`, ['z'.repeat(40)])}; sid.sig=${goodSig}`,
+  ],
+  ['the real pair after three junk pairs (within the cap)', `${'sid=x; sid.sig=y; '.repeat(3)}sid=${ID}; sid.sig=${goodSig}`],
   ['quoted id and signature', `sid="${ID}"; sid.sig="${goodSig}"`],
 ]
 
@@ -317,6 +327,7 @@ const versionForgeries: ReadonlyArray<[string, string]> = [
   ['signature with the dot left out', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}5`)}`],
   ['version with an unknown key', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}.5`, ['z'.repeat(40)])}`],
   ['forged version on another id', `sid=${OTHER}.5; sid.sig=${versionedSig}`],
+  ['a forged version first, the genuine one second with one signature (pairs shifted)', `sid=${ID}.6; sid=${ID}.5; sid.sig=${versionedSig}`],
 ]
 
 for (const [title, cookie] of versionForgeries) {
@@ -332,7 +343,7 @@ const versionedGood: ReadonlyArray<[string, string, CookieIdentityOptions]> = [
   ['unsigned, quoted with a version', `sid="${ID}.5"`, {}],
   ['unsigned, a malformed version before the good one', `sid=${ID}.05; sid=${ID}.5`, {}],
   ['signed, with a version', `sid=${ID}.5; sid.sig=${versionedSig}`, signed],
-  ['signed, a forged version first, the genuine one second', `sid=${ID}.6; sid=${ID}.5; sid.sig=${versionedSig}`, signed],
+  ['signed, a forged version first, the genuine one second', `sid=${ID}.6; sid=${ID}.5; sid.sig=${versionedSig}; sid.sig=${versionedSig}`, signed],
   ['signed, the bare id and the versioned value, each signed', `sid=${ID}; sid=${ID}.5; sid.sig=${goodSig}; sid.sig=${versionedSig}`, signed],
   ['signed with the previous key, with a version', `sid=${ID}.5; sid.sig=${sign(`sid=${ID}.5`, KEYS.slice(1))}`, signed],
 ]
