@@ -345,6 +345,23 @@ export class Session<D extends object = SessionData> {
 
 const EMPTY: SessionData = Object.freeze({})
 
+/**
+ * Assigning a property a session does not have (`req.session.user = 'x'`, as express-session and
+ * koa-session are written) throws a `TypeError` pointing to `session.set()`, instead of being
+ * silently dropped. The check sits in the prototype chain, after the class prototype: an
+ * assignment reaches it only when no own or class property of that name exists, so reads and
+ * `get()` never pass through it. Symbol keys are let through.
+ */
+Object.setPrototypeOf(
+  Session.prototype,
+  new Proxy(Object.create(Object.getPrototypeOf(Session.prototype) as object | null) as object, {
+    set(target, key, value, receiver) {
+      if (typeof key === 'symbol') return Reflect.set(target, key, value, receiver)
+      throw new TypeError(`a session has no property "${key}": write session data with session.set('${key}', value)`)
+    },
+  }),
+)
+
 function renewedAway(): SessionError {
   return new SessionError(
     'SESSION_RENEWED',
