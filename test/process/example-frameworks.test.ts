@@ -79,6 +79,32 @@ for (const file of ['express.ts', 'koa.ts', 'fastify.ts', 'hono.ts']) {
   })
 }
 
+test('examples/sealed-cookie.ts: the view counter lives in the sealed cookie alone, read by another process with the same keys; logout clears it', async (t) => {
+  const example = await startExample(t, 'sealed-cookie.ts')
+  const jar = new CookieJar()
+  const first = await send(example.url, { jar })
+  t.is(first.body, '1 views')
+  const sealed = jar.get('session')
+  t.regex(sealed ?? '', /^[A-Za-z0-9_-]{60,}$/, 'one opaque base64url value')
+  t.notRegex(Buffer.from(sealed ?? '', 'base64url').toString('latin1'), /views/, 'the data cannot be read from the cookie')
+  t.is((await send(example.url, { jar })).body, '2 views')
+  t.deepEqual(await example.stop(), { code: 0, signal: null })
+
+  // Nothing was kept by the process that stopped: another one with the same keys goes on from the cookie.
+  const other = await startExample(t, 'sealed-cookie.ts')
+  t.is((await send(other.url, { jar })).body, '3 views')
+  const tampered = new CookieJar()
+  tampered.store([`session=${sealed!.slice(0, -4)}AAAA`])
+  const forged = await send(other.url, { jar: tampered })
+  t.is(forged.status, 200)
+  t.is(forged.body, '1 views', 'a changed cookie is a new session')
+  const logout = await send(`${other.url}/logout`, { method: 'POST', jar })
+  t.is(logout.body, 'logged out')
+  t.is(jar.get('session'), undefined, 'logout clears the cookie')
+  t.is((await send(other.url, { jar })).body, '1 views')
+  t.deepEqual(await other.stop(), { code: 0, signal: null })
+})
+
 /** Run `examples/<file>` until it exits, for at most {@link STARTUP_LIMIT_MS}; its exit code and output. */
 async function runToExit(t: ExecutionContext, file: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', `examples/${file}`], { cwd: ROOT, env: { ...process.env, PORT: '0', SESSION_KEYS, ...env } })
@@ -103,3 +129,10 @@ for (const file of ['express.ts', 'koa.ts', 'fastify.ts', 'hono.ts', 'server.ts'
     t.notRegex(run.stdout, /listening|demo on/, 'it never said it was listening')
   })
 }
+
+test('examples/sealed-cookie.ts: a key shorter than 32 characters stops it before it listens, exit code 1 and the reason on stderr', async (t) => {
+  const run = await runToExit(t, 'sealed-cookie.ts', { SESSION_KEYS: 'too-short' })
+  t.is(run.code, 1)
+  t.regex(run.stderr, /^SESSION_KEYS: key 1 of 1 has 9 characters; each key needs 32 or more/m)
+  t.notRegex(run.stdout, /listening/, 'it never said it was listening')
+})
