@@ -18,6 +18,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyPluginOptions, Fast
 import type { Session } from '../session.js'
 import type { SessionResponse } from '../types.js'
 import type { AppSession } from './app-session.js'
+import { FrameworkRequest } from './framework-request.js'
 import type { SessionResolver } from './node.js'
 
 // Types `request.session` in every Fastify handler (type-only; Fastify is never loaded by this library).
@@ -105,7 +106,8 @@ export function createFastifyPlugin<D extends object>(manager: SessionResolver<D
     fastify.addHook('onRequest', function loadSession(request: FastifyRequest, reply: FastifyReply, hookDone: (err?: Error) => void) {
       let resolved: Session<D> | Promise<Session<D>>
       try {
-        resolved = manager.resolve(request.raw, new ReplyHeaders(reply))
+        // `secure: 'auto'` follows `request.protocol`, and so Fastify's `trustProxy`.
+        resolved = manager.resolve(new FrameworkRequest(request.raw, request), new ReplyHeaders(reply))
       } catch (err) {
         hookDone(asError(err))
         return

@@ -2,16 +2,21 @@
 // package root needs Koa's types; `caching-session-manager/koa` adds the `ctx.session` typing.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Session } from '../session.js'
+import { FrameworkRequest } from './framework-request.js'
 import type { SessionResolver } from './node.js'
 
 /** What the Koa middleware needs of a context: Koa's `ctx` fits. */
 export interface KoaContextLike {
   readonly req: IncomingMessage
   readonly res: ServerResponse
+  /** `'https'` or `'http'`, as Koa sees it (with `app.proxy`, from `X-Forwarded-Proto`). */
+  readonly protocol?: string
 }
 
 /** The `(ctx, next)` middleware returned by `manager.koa()`. */
 export type KoaMiddleware = (ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<unknown>
+
+type ProtocolContext = KoaContextLike & { readonly protocol: string }
 
 const SESSION = Symbol('caching-session-manager.koa.session')
 
@@ -62,7 +67,9 @@ export function createKoaMiddleware<D extends object>(manager: SessionResolver<D
     // Koa makes each ctx from `app.context`: the accessor is defined there once, not per request.
     const proto = Object.getPrototypeOf(ctx) as object | null
     if (proto !== prepared) prepared = defineAccessor(ctx, proto)
-    const resolved = manager.resolve(ctx.req, ctx.res)
+    // With Koa's own ctx, `secure: 'auto'` follows `ctx.protocol` (and so `app.proxy`).
+    const req = !('protocol' in ctx) ? ctx.req : new FrameworkRequest(ctx.req, ctx as ProtocolContext)
+    const resolved = manager.resolve(req, ctx.res)
     if (resolved instanceof Promise) {
       return resolved.then((session) => {
         ;(ctx as ContextSlot)[SESSION] = session
