@@ -9,4 +9,4 @@ const location = mkdtempSync(join(tmpdir(), 'csm-bench-level-'))
 const removeFolder = (): void => rmSync(location, { recursive: true, force: true })
 process.once('exit', removeFolder)
 
-serveLibrary(new LevelStorage({ location }), () => Promise.resolve(removeFolder()))
+serveLibrary({ storage: new LevelStorage({ location }) }, () => Promise.resolve(removeFolder()))

@@ -2,4 +2,4 @@
 import { MemoryStorage } from '../../../storages/memory.js'
 import { serveLibrary } from './library.js'
 
-serveLibrary(new MemoryStorage())
+serveLibrary({ storage: new MemoryStorage() })

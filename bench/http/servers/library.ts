@@ -1,12 +1,13 @@
 /**
  * node:http + caching-session-manager, as its README shows it: `manager.middleware()` with a
- * signed CookieIdentity. The storage is the caller's (memory or LevelDB).
+ * signed CookieIdentity. The storage is the caller's (memory or LevelDB), or none with the
+ * caller's identities (a sealed cookie).
  */
 import { createServer, type ServerResponse } from 'node:http'
 import { CookieIdentity } from '../../../identities/cookie.js'
 import type { RequestWithSession } from '../../../src/middleware/node.js'
 import { SessionManager } from '../../../src/session-manager.js'
-import type { Storage } from '../../../src/types.js'
+import type { Identity, Storage } from '../../../src/types.js'
 import { KEY, listen, ROUTES, SECRET } from './common.js'
 
 interface BenchData {
@@ -16,9 +17,13 @@ interface BenchData {
 /** Stats route: not measured, read once after the run to show reads were cache hits. */
 export const STATS_ROUTE = '/__stats'
 
-/** Start the server on `storage`; closes the manager (flushing writes) when the parent goes away. */
-export function serveLibrary(storage: Storage, onClose: () => Promise<void> = () => Promise.resolve()): void {
-  const manager = new SessionManager<BenchData>({ storage, identities: [new CookieIdentity({ keys: [SECRET] })] })
+/** What the server runs on: a storage behind a signed cookie, or identities that need none. */
+export type LibrarySetup = { storage: Storage } | { identities: Identity[] }
+
+/** Start the server on `setup`; closes the manager (flushing writes) when the parent goes away. */
+export function serveLibrary(setup: LibrarySetup, onClose: () => Promise<void> = () => Promise.resolve()): void {
+  const options = 'storage' in setup ? { storage: setup.storage, identities: [new CookieIdentity({ keys: [SECRET] })] } : setup
+  const manager = new SessionManager<BenchData>(options)
   const sessions = manager.middleware()
   let counter = 0
 
