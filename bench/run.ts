@@ -1,30 +1,49 @@
 /**
  * `npm run bench` / `npm run bench:quick`: runs the sections (HTTP, micro, memory, storage
- * write-through, cluster), prints the results as markdown, and rewrites the blocks of the
- * sections it ran in bench/README.md (or `--out FILE`; `--out -` prints only). See bench/README.md.
+ * write-through, cluster) with a line of progress per cell on stderr, prints the results as
+ * markdown, rewrites the blocks of the sections it ran in bench/README.md (or `--out FILE`;
+ * `--out -` prints only) and redraws the charts next to it (`--redraw`: only that, from the
+ * blocks already there). See bench/README.md.
  */
 import { cpus, loadavg, totalmem } from 'node:os'
-import { runCluster } from './cluster/run.js'
-import { runHttp } from './http/run.js'
+import { planCluster, runCluster } from './cluster/run.js'
+import { HTTP_CHART } from './http/chart.js'
+import { planHttp, runHttp } from './http/run.js'
 import { parseOptions, SECTIONS, type BenchOptions, type SectionName } from './lib/options.js'
+import { BenchProgress, formatDuration, type CellProgress, type SectionPlan } from './lib/progress.js'
 import { renderResults, sectionBlock, writeResults } from './lib/readme.js'
 import type { SectionReport } from './lib/report.js'
-import { runMemory } from './memory/run.js'
-import { runMicro } from './micro/run.js'
-import { runStorage } from './storage/run.js'
+import { planMemory, runMemory } from './memory/run.js'
+import { planMicro, runMicro } from './micro/run.js'
+import { planStorage, runStorage } from './storage/run.js'
 
-function runSectionNamed(name: SectionName, options: BenchOptions): Promise<SectionReport> {
+function runSectionNamed(name: SectionName, options: BenchOptions, progress: CellProgress): Promise<SectionReport> {
   switch (name) {
     case 'http':
-      return runHttp(options.http)
+      return runHttp(options.http, progress)
     case 'micro':
-      return runMicro(options.micro)
+      return runMicro(options.micro, progress)
     case 'memory':
-      return runMemory(options.memory)
+      return runMemory(options.memory, progress)
     case 'storage':
-      return runStorage(options.storage)
+      return runStorage(options.storage, progress)
     case 'cluster':
-      return runCluster(options.cluster)
+      return runCluster(options.cluster, progress)
+  }
+}
+
+function planOf(name: SectionName, options: BenchOptions): SectionPlan {
+  switch (name) {
+    case 'http':
+      return planHttp(options.http)
+    case 'micro':
+      return planMicro(options.micro)
+    case 'memory':
+      return planMemory(options.memory)
+    case 'storage':
+      return planStorage(options.storage)
+    case 'cluster':
+      return planCluster(options.cluster)
   }
 }
 
@@ -63,13 +82,17 @@ async function main(): Promise<number> {
   }
   const blocks = new Map<string, string>()
   const failures: string[] = []
+  const progress = new BenchProgress(new Map(options.sections.map((name) => [name, planOf(name, options)])))
+  if (options.sections.length > 0) {
+    console.error(`[bench] ${progress.total} cells, ${formatDuration(progress.plannedSeconds)} of measurement planned`)
+  }
   for (const name of options.sections) {
     const began = performance.now()
     const started = new Date()
     const loadBefore = load()
     console.error(`[bench] ${name}…`)
     try {
-      const report = await runSectionNamed(name, options)
+      const report = await runSectionNamed(name, options, progress.section(name))
       const provenance = `Run ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${commandLine()}\`${options.quick ? ' (quick: short cells, numbers are rough)' : ''}. ${machine()}. Load average before ${loadBefore}, after ${load()}.`
       blocks.set(name, sectionBlock(name, report, provenance))
       console.error(`[bench] ${name} done in ${((performance.now() - began) / 1000).toFixed(0)} s`)
@@ -78,11 +101,12 @@ async function main(): Promise<number> {
       failures.push(`${name}: ${message}`)
       console.error(`[bench] ${name} failed: ${message}`)
     }
+    progress.finish(name)
   }
   console.log(renderResults(blocks, SECTIONS, failures))
   if (options.out !== '-') {
-    writeResults(options.out, blocks, SECTIONS, failures)
-    console.error(`[bench] results written to ${options.out}`)
+    const charts = writeResults(options.out, blocks, SECTIONS, failures, [HTTP_CHART])
+    console.error(`[bench] results written to ${options.out}${charts.length > 0 ? `, chart to ${charts.join(', ')}` : ''}`)
   }
   return failures.length > 0 ? 1 : 0
 }

@@ -6,6 +6,7 @@
  */
 import { connect } from 'node:net'
 import { benchScript, runSection, startChild, type Child } from '../lib/child.js'
+import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import type { SectionReport } from '../lib/report.js'
 import { count, median, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
@@ -158,7 +159,14 @@ async function allCounters(servers: readonly Server[]): Promise<ServerCounters> 
  * Run `setups` (same servers, bus and storage) once, one after the other on the same fresh
  * server processes: for each, new clients (each a new session), a warm-up, a measured run.
  */
-async function measure(setups: readonly Setup[], round: number, options: ClusterOptions, table: string, channel: string): Promise<Cell[]> {
+async function measure(
+  setups: readonly Setup[],
+  round: number,
+  options: ClusterOptions,
+  table: string,
+  channel: string,
+  progress: CellProgress,
+): Promise<Cell[]> {
   const first = setups[0]!
   const config: ClusterServerConfig = { table, busChannel: first.bus ? `${channel}:${round}:${first.key}` : undefined, shared: first.shared }
   const servers = await startServers(first.servers, config)
@@ -166,7 +174,10 @@ async function measure(setups: readonly Setup[], round: number, options: Cluster
   try {
     const ports = servers.map((server) => server.message.port)
     for (const setup of setups) {
-      console.error(`[bench] cluster round ${round + 1}: ${setup.writeEvery === 'all' ? 'writes only, ' : ''}${setup.label}`)
+      progress.cell(
+        `round ${round + 1}/${options.rounds}: ${setup.writeEvery === 'all' ? 'writes only, ' : ''}${setup.label}`,
+        options.warmup + options.duration,
+      )
       const writeEvery = setup.writeEvery === 'all' ? 1 : options.writeEvery
       const clients = await startClients(ports, options.clients, writeEvery)
       if (setup.spread === 'round-robin') await primeClients(clients, ports)
@@ -183,8 +194,24 @@ async function measure(setups: readonly Setup[], round: number, options: Cluster
   return cells
 }
 
-/** Run the cluster section. */
-export async function runCluster(options: ClusterOptions): Promise<SectionReport> {
+/** The in-process write cycle (reissue.ts) times both storage declarations. */
+const REISSUE_TIMINGS = 2
+
+/**
+ * The cells {@link runCluster} starts: per round, the baseline twice, every other setup and the
+ * write path, each a warm-up and a measured run; then a reissue child per round.
+ */
+export function planCluster(options: ClusterOptions): SectionPlan {
+  const { cluster, writePath } = setups(options)
+  const perRound = cluster.length + 1 + writePath.length
+  return {
+    cells: options.rounds * (perRound + 1),
+    seconds: options.rounds * (perRound * (options.warmup + options.duration) + (REISSUE_TIMINGS * options.cpuMs) / 1000),
+  }
+}
+
+/** Run the cluster section, reporting each setup's run and each reissue child to `progress`. */
+export async function runCluster(options: ClusterOptions, progress: CellProgress = SILENT): Promise<SectionReport> {
   const { cluster, writePath } = setups(options)
   const notes: string[] = []
   let mysqlReason: string | undefined
@@ -212,8 +239,9 @@ export async function runCluster(options: ClusterOptions): Promise<SectionReport
         // The baseline opens and closes every round; the other setups rotate between, and the
         // two spreads sharing one set of servers swap places every round.
         const inTurn = (group: readonly Setup[]): Setup[] => (round % 2 === 0 ? [...group] : [...group].reverse())
-        for (const group of [baseline, ...rotate(groups, round), baseline]) cells.push(...(await measure(inTurn(group), round, options, name, channel)))
-        for (const setup of inTurn(writePath)) cells.push(...(await measure([setup], round, options, name, channel)))
+        for (const group of [baseline, ...rotate(groups, round), baseline])
+          cells.push(...(await measure(inTurn(group), round, options, name, channel, progress)))
+        for (const setup of inTurn(writePath)) cells.push(...(await measure([setup], round, options, name, channel, progress)))
       }
     } finally {
       await dropTable()
@@ -221,6 +249,7 @@ export async function runCluster(options: ClusterOptions): Promise<SectionReport
   }
   const reissue: ReissueResult[] = []
   for (let round = 0; round < options.rounds; round++) {
+    progress.cell(`round ${round + 1}/${options.rounds}: write cycle in process`, (REISSUE_TIMINGS * options.cpuMs) / 1000)
     reissue.push(
       await runSection<ReissueResult>(benchScript('cluster/reissue.ts'), {
         args: [String(options.cpuMs), round % 2 === 0 ? 'unshared-first' : 'shared-first'],

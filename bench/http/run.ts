@@ -8,6 +8,7 @@ import autocannon from 'autocannon'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { benchScript, startChild, type Child } from '../lib/child.js'
+import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median, range, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
@@ -80,12 +81,24 @@ interface Cell extends Measured {
 const BARE_COOKIE = `sid=${'a'.repeat(43)}; sid.sig=${'b'.repeat(43)}`
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-/** Run the HTTP section. */
-export async function runHttp(options: HttpOptions): Promise<SectionReport> {
+/** The servers `options` ask for, split into those that can run and those skipped (a file they need is missing). */
+function serversOf(options: HttpOptions): { measured: ServerSpec[]; skipped: ServerSpec[] } {
   const wanted = new Set(['bare', ...(options.servers ?? SERVERS.map((spec) => spec.name))])
   const specs = SERVERS.filter((spec) => wanted.has(spec.name))
   const skipped = specs.filter((spec) => spec.requires !== undefined && !existsSync(REPO_ROOT + spec.requires))
-  const measured = specs.filter((spec) => !skipped.includes(spec))
+  return { measured: specs.filter((spec) => !skipped.includes(spec)), skipped }
+}
+
+/** The cells {@link runHttp} starts: per round, a warm-up per server, then every route with bare between every two others. */
+export function planHttp(options: HttpOptions): SectionPlan {
+  const servers = serversOf(options).measured.length
+  const measuredPerRound = ROUTE_NAMES.length * (2 * servers - 1)
+  return { cells: options.rounds * (servers + measuredPerRound), seconds: options.rounds * (servers * options.warmup + measuredPerRound * options.duration) }
+}
+
+/** Run the HTTP section, reporting each warm-up and each measured run to `progress`. */
+export async function runHttp(options: HttpOptions, progress: CellProgress = SILENT): Promise<SectionReport> {
+  const { measured, skipped } = serversOf(options)
   const cells: Cell[] = []
   const stats = new Map<string, Record<string, number>>()
   // Fresh server processes every round: how fast one process happens to be (its heap layout,
@@ -94,9 +107,10 @@ export async function runHttp(options: HttpOptions): Promise<SectionReport> {
     const running = await startAll(measured)
     try {
       for (const server of running) {
+        progress.cell(`round ${round + 1}/${options.rounds}, warm-up: ${server.spec.name}`, options.warmup)
         for (const route of ROUTE_NAMES) await load(server, route, options.warmup / ROUTE_NAMES.length, options.connections)
       }
-      cells.push(...(await measureRound(running, round, options)))
+      cells.push(...(await measureRound(running, round, options, progress)))
       for (const [name, counters] of await libraryStats(running)) {
         const total = stats.get(name) ?? {}
         for (const [key, value] of Object.entries(counters)) total[key] = (total[key] ?? 0) + value
@@ -123,17 +137,21 @@ async function startAll(specs: readonly ServerSpec[]): Promise<RunningServer[]> 
  * One round: every route, bare node:http between every two servers, so each server's ratio
  * uses the bare runs just before and just after it; the order of the others rotates each round.
  */
-async function measureRound(running: readonly RunningServer[], round: number, options: HttpOptions): Promise<Cell[]> {
+async function measureRound(running: readonly RunningServer[], round: number, options: HttpOptions, progress: CellProgress): Promise<Cell[]> {
   const bare = running.find((server) => server.spec.name === 'bare')!
   const others = running.filter((server) => server !== bare)
   const cells: Cell[] = []
+  const measure = (server: RunningServer, route: RouteName): Promise<Measured> => {
+    progress.cell(`round ${round + 1}/${options.rounds}, ${route}: ${server.spec.name}`, options.duration)
+    return measureOne(server, route, round, options)
+  }
   for (const route of ROUTE_NAMES) {
-    let before = await measure(bare, route, round, options)
+    let before = await measure(bare, route)
     cells.push({ ...before, ratio: 1, cpuRatio: 1 })
     for (let i = 0; i < others.length; i++) {
       const server = others[(i + round) % others.length]!
-      const cell = await measure(server, route, round, options)
-      const after = await measure(bare, route, round, options)
+      const cell = await measure(server, route)
+      const after = await measure(bare, route)
       cells.push(
         { ...cell, ratio: cell.rps / ((before.rps + after.rps) / 2), cpuRatio: (before.cpuPerRequest + after.cpuPerRequest) / 2 / cell.cpuPerRequest },
         { ...after, ratio: 1, cpuRatio: 1 },
@@ -164,7 +182,7 @@ async function start(spec: ServerSpec): Promise<RunningServer> {
   }
 }
 
-async function measure(server: RunningServer, route: RouteName, round: number, options: HttpOptions): Promise<Measured> {
+async function measureOne(server: RunningServer, route: RouteName, round: number, options: HttpOptions): Promise<Measured> {
   const cpuBefore = await cpuMicros(server)
   const result = await load(server, route, options.duration, options.connections)
   const cpu = (await cpuMicros(server)) - cpuBefore

@@ -9,6 +9,7 @@ export type SectionName = (typeof SECTIONS)[number]
 /** Everything a run needs. */
 export interface BenchOptions {
   quick: boolean
+  /** Sections to run; none with `--redraw`, which only rebuilds the README's targets table and charts from its blocks. */
   sections: SectionName[]
   /** Where the results go: a markdown file (its results block is replaced), or `-` for stdout only. */
   out: string
@@ -19,7 +20,7 @@ export interface BenchOptions {
   cluster: { duration: number; warmup: number; rounds: number; connections: number; clients: number; servers: number; writeEvery: number; cpuMs: number }
 }
 
-const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,cluster] [--out FILE|-]
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,cluster] [--redraw] [--out FILE|-]
   [--duration S] [--warmup S] [--rounds N] [--connections N] [--servers a,b]
   [--cpu-ms N] [--cache-sizes a,b,c] [--sessions N] [--storages a,b] [--storage-duration S] [--concurrency a,b]
   [--clients N] [--cluster-servers N] [--write-every N]`
@@ -32,6 +33,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
+      redraw: { type: 'boolean', default: false },
       out: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
@@ -53,7 +55,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   if (values.help) throw new TypeError(USAGE)
   const quick = values.quick
   const rounds = positive(values.rounds, 'rounds', 3, true)
-  const sections = list(values.only, 'only', [...SECTIONS]).map((name) => {
+  if (values.redraw && values.only !== undefined) throw new TypeError('option --redraw runs no section: it cannot go with --only')
+  const sections = (values.redraw ? [] : list(values.only, 'only', [...SECTIONS])).map((name) => {
     if (!(SECTIONS as readonly string[]).includes(name)) throw new TypeError(`option --only: unknown section "${name}" (one of ${SECTIONS.join(', ')})`)
     return name as SectionName
   })

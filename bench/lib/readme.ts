@@ -5,9 +5,10 @@
  * run that produced it, so running some sections (`--only cluster`) replaces their blocks and
  * keeps the others. The targets table at the top is rebuilt from every block each time (each
  * block carries its targets as JSON in a comment). A file without the markers gets the results
- * appended.
+ * appended. Charts drawn from a section's block are written next to the file each time too.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { SectionReport, TargetCheck } from './report.js'
 import { table } from './table.js'
 
@@ -23,6 +24,16 @@ function blockStart(name: string): string {
 
 function blockEnd(name: string): string {
   return `<!-- bench:section:${name}:end -->`
+}
+
+/** A picture drawn from one section's block and written next to the README. */
+export interface ReadmeChart {
+  /** The section whose block it is drawn from. */
+  section: string
+  /** File name, in the README's folder. */
+  file: string
+  /** The SVG text for the block, or `undefined` when the block holds nothing to draw. */
+  render: (block: string) => string | undefined
 }
 
 /** First line of the results, on stdout and in the file alike. */
@@ -96,9 +107,16 @@ export function renderResults(blocks: ReadonlyMap<string, string>, order: readon
 
 /**
  * Put the blocks of this run into `file`'s results, keeping the blocks of sections that did not
- * run (or failed), and rebuild the targets table (creating the file or the markers if needed).
+ * run (or failed), rebuild the targets table (creating the file or the markers if needed), and
+ * redraw each of `charts` whose section has a block. Returns the paths of the charts written.
  */
-export function writeResults(file: string, fresh: ReadonlyMap<string, string>, order: readonly string[], failures: readonly string[]): void {
+export function writeResults(
+  file: string,
+  fresh: ReadonlyMap<string, string>,
+  order: readonly string[],
+  failures: readonly string[],
+  charts: readonly ReadmeChart[] = [],
+): string[] {
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n'
   const start = current.indexOf(START)
   const end = current.indexOf(END)
@@ -108,4 +126,14 @@ export function writeResults(file: string, fresh: ReadonlyMap<string, string>, o
   const results = `${START}\n${renderResults(blocks, order, failures).trim()}\n${END}`
   const next = found ? current.slice(0, start) + results + current.slice(end + END.length) : `${current.trimEnd()}\n\n${results}\n`
   writeFileSync(file, next)
+  const written: string[] = []
+  for (const chart of charts) {
+    const block = blocks.get(chart.section)
+    const svg = block === undefined ? undefined : chart.render(block)
+    if (svg === undefined) continue
+    const path = join(dirname(file), chart.file)
+    writeFileSync(path, svg)
+    written.push(path)
+  }
+  return written
 }

@@ -1,5 +1,6 @@
 /** Memory section: heap per cached session, each variant in its own process, over rounds. */
 import { benchScript, runSection } from '../lib/child.js'
+import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median } from '../lib/stats.js'
 import { table } from '../lib/table.js'
@@ -21,11 +22,21 @@ const VARIANTS: ReadonlyArray<[string, string]> = [
 /** The target: 1.8 KB of heap per cached session. */
 const LIMIT_BYTES = 1.8 * 1024
 
-/** Run the memory section. */
-export async function runMemory(options: MemoryOptions): Promise<SectionReport> {
+/** Seconds to fill and weigh one structure: nothing sets it, about this per 100 000 sessions here. */
+const SECONDS_PER_100K = 3
+
+/** The cells {@link runMemory} starts: one child per structure per round. */
+export function planMemory(options: MemoryOptions): SectionPlan {
+  const cells = options.rounds * VARIANTS.length
+  return { cells, seconds: (cells * SECONDS_PER_100K * options.sessions) / 100_000 }
+}
+
+/** Run the memory section, reporting each child to `progress`. */
+export async function runMemory(options: MemoryOptions, progress: CellProgress = SILENT): Promise<SectionReport> {
   const results: HeapResult[] = []
   for (let round = 0; round < options.rounds; round++) {
     for (const [variant] of VARIANTS) {
+      progress.cell(`round ${round + 1}/${options.rounds}: ${variant}`, (SECONDS_PER_100K * options.sessions) / 100_000)
       results.push(
         await runSection<HeapResult>(benchScript('memory/heap.ts'), {
           args: [variant, String(options.sessions)],

@@ -3,6 +3,7 @@
  * repeated over rounds (medians reported), plus call counters.
  */
 import { benchScript, runSection } from '../lib/child.js'
+import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median, nanoseconds, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
@@ -29,14 +30,32 @@ interface Counters {
   hostile: HostileResult
 }
 
-/** Run the micro section. */
-export async function runMicro(options: MicroOptions): Promise<SectionReport> {
+/** Timings per child: speed.ts times five operations, cache-size.ts two per size. */
+const SPEED_TIMINGS = 5
+const CACHE_SIZE_TIMINGS = 2
+/** The counters child times nothing; about a second here. */
+const COUNTERS_SECONDS = 1
+
+/** The cells {@link runMicro} starts: per round a speed child and a child per cache size, then the counters. */
+export function planMicro(options: MicroOptions): SectionPlan {
+  const cpu = options.cpuMs / 1000
+  return {
+    cells: options.rounds * (1 + options.cacheSizes.length) + 1,
+    seconds: options.rounds * (SPEED_TIMINGS + CACHE_SIZE_TIMINGS * options.cacheSizes.length) * cpu + COUNTERS_SECONDS,
+  }
+}
+
+/** Run the micro section, reporting each child to `progress`. */
+export async function runMicro(options: MicroOptions, progress: CellProgress = SILENT): Promise<SectionReport> {
   const speeds: SpeedResult[] = []
   const sizes: CacheSizeResult[] = []
+  const cpu = options.cpuMs / 1000
   for (let round = 0; round < options.rounds; round++) {
+    progress.cell(`round ${round + 1}/${options.rounds}: speed`, SPEED_TIMINGS * cpu)
     speeds.push(await runSection<SpeedResult>(benchScript('micro/speed.ts'), { args: [String(options.cpuMs)], readyTimeoutMs: 300_000 }))
     // Sizes alternate within each round; each runs in a fresh process with a full GC before each timing.
     for (const size of options.cacheSizes) {
+      progress.cell(`round ${round + 1}/${options.rounds}: ${size} sessions cached`, CACHE_SIZE_TIMINGS * cpu)
       sizes.push(
         await runSection<CacheSizeResult>(benchScript('micro/cache-size.ts'), {
           args: [String(size), String(options.cpuMs)],
@@ -46,6 +65,7 @@ export async function runMicro(options: MicroOptions): Promise<SectionReport> {
       )
     }
   }
+  progress.cell('counters', COUNTERS_SECONDS)
   const counters = await runSection<Counters>(benchScript('micro/counters.ts'), {
     args: [String(options.counterCookies), String(options.counterRepeats)],
     readyTimeoutMs: 300_000,

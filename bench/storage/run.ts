@@ -3,6 +3,7 @@
  * turn; a storage whose server cannot be reached is reported, not fatal.
  */
 import { benchScript, runSection } from '../lib/child.js'
+import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
@@ -28,11 +29,22 @@ const LABELS: Record<BackendName, string> = {
 /** Storages that carry the ≥ 5× target. */
 const TARGETED: readonly BackendName[] = ['level', 'mysql']
 
-/** Run the storage section. */
-export async function runStorage(options: StorageOptions): Promise<SectionReport> {
+/** Measured seconds of one storage's child: every round, every concurrency, both modes. */
+function secondsPerStorage(options: StorageOptions): number {
+  return options.rounds * options.concurrency.length * 2 * options.duration
+}
+
+/** The cells {@link runStorage} starts: one child per storage. */
+export function planStorage(options: StorageOptions): SectionPlan {
+  return { cells: options.storages.length, seconds: options.storages.length * secondsPerStorage(options) }
+}
+
+/** Run the storage section, reporting each storage's child to `progress`. */
+export async function runStorage(options: StorageOptions, progress: CellProgress = SILENT): Promise<SectionReport> {
   const cells: WriteCell[] = []
   const failed = new Map<BackendName, string>()
   for (const name of options.storages) {
+    progress.cell(`${name}: ${options.rounds} rounds × ${options.concurrency.length * 2} cells`, secondsPerStorage(options))
     try {
       const perCell = options.duration * 1000 + 60_000
       cells.push(
