@@ -85,6 +85,9 @@ export class CarriedHost implements SessionHost {
   readonly policy: SessionPolicy
   readonly #context: CarriedContext
   readonly #carrier: SessionCarrier
+  /** The data and version last sealed onto this response, so a repeated write of them seals nothing. */
+  #sealedData: object | undefined = undefined
+  #sealedVersion = -1
   readonly #req: SessionRequest
   readonly #res: SessionResponse
 
@@ -117,7 +120,11 @@ export class CarriedHost implements SessionHost {
 
   write(state: SessionState): Promise<void> {
     const now = this.policy.now()
-    this.#seal(state, now, this.policy.deadline(state.absoluteExpiresAt, now))
+    const expiresAt = this.policy.deadline(state.absoluteExpiresAt, now)
+    // One change can arrive as several writes of one state (clear() removes key by key): the
+    // cookie already holds this data, version and deadline, so it is sealed once, not per key.
+    if (state.data === this.#sealedData && state.version === this.#sealedVersion && expiresAt === state.expiresAt) return RESOLVED
+    this.#seal(state, now, expiresAt)
     return RESOLVED
   }
 
@@ -174,6 +181,8 @@ export class CarriedHost implements SessionHost {
     })
     state.expiresAt = expiresAt
     state.version = version
+    this.#sealedData = state.data
+    this.#sealedVersion = version
   }
 }
 

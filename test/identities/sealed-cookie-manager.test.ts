@@ -373,3 +373,18 @@ test('a sealed session rejects writes once the manager is closed', async (t) => 
   const error = await t.throwsAsync(session.set('a', 1))
   t.true(isSessionError(error, 'SESSION_CLOSED'))
 })
+
+test('clear() of a sealed session with several keys seals the cookie once', async (t) => {
+  const { manager, sealed } = setup()
+  const app = await startApp(t, manager, ROUTES)
+  const browser = client(app.port)
+  for (const key of ['a', 'b', 'c']) t.like((await browser.get(`/set?key=${key}&value=1`)).body, { result: 'ok' })
+  const before = sealed.stats().sealed
+  const cleared = await browser.get('/clear')
+  t.deepEqual(cleared.body, { result: 'ok', data: {} })
+  t.is(cleared.setCookie.length, 1)
+  t.is(sealed.stats().sealed - before, 1)
+  t.deepEqual((await browser.get('/peek')).body.views, null)
+  t.like((await browser.get('/set?key=a&value=2')).body, { result: 'ok', data: { a: 2 } })
+  t.is(sealed.stats().sealed - before, 2, 'a later change seals again')
+})
