@@ -6,6 +6,7 @@ import { generateId } from '../../src/ids.js'
 import { FakeResponse, fakeRequest } from '../helpers/fake-http.js'
 import { identityContract } from '../helpers/identity-contract.js'
 import { TEST_KEY, testManager } from '../helpers/manager.js'
+import { startHmacCount, hmacsDuring } from '../helpers/hmac-count.js'
 import { GatedStorage } from '../helpers/storage-double.js'
 
 const OLD_KEY = 'old-signing-key-0123456789abcdefgh'
@@ -83,23 +84,18 @@ test('one HMAC per distinct cookie value per process', (t) => {
   const identity = new CookieIdentity({ keys: [TEST_KEY] })
   const id = generateId()
   const cookie = signed('sid', id)
-  const original = crypto.createHmac
-  let count = 0
-  crypto.createHmac = (...args: Parameters<typeof crypto.createHmac>) => {
-    count++
-    return original(...args)
-  }
+  const count = startHmacCount()
   let afterFirst = 0
   try {
     for (let i = 0; i < 100; i++) {
       t.deepEqual([...identity.get(fakeRequest({ cookie }))], [id])
-      if (i === 0) afterFirst = count
+      if (i === 0) afterFirst = count.hmacs
     }
   } finally {
-    crypto.createHmac = original
+    count.stop()
   }
   t.true(afterFirst > 0, 'the first request verifies the signature')
-  t.is(count, afterFirst, 'the 99 requests after it verify nothing again')
+  t.is(count.hmacs, afterFirst, 'the 99 requests after it verify nothing again')
 })
 
 test('every value of a repeated cookie name is a candidate, in order; bad ones are skipped', (t) => {
@@ -181,22 +177,6 @@ test('impossible options throw a TypeError naming the option', (t) => {
 
 // ---- session versions in the cookie value ----
 
-/** Count `crypto.createHmac` calls (what Keygrip calls) while `run` runs. */
-function countingHmacs(run: () => void): number {
-  const original = crypto.createHmac
-  let count = 0
-  crypto.createHmac = (...args: Parameters<typeof crypto.createHmac>) => {
-    count++
-    return original(...args)
-  }
-  try {
-    run()
-  } finally {
-    crypto.createHmac = original
-  }
-  return count
-}
-
 test('a version is written as <id>.<version>, signed as a whole with the newest key', (t) => {
   const identity = new CookieIdentity({ keys: [TEST_KEY, OLD_KEY] })
   const id = generateId()
@@ -269,7 +249,7 @@ test('a correctly signed value with a malformed version part is refused before a
   for (const value of values) {
     const cookie = signed('sid', value)
     t.is(
-      countingHmacs(() => t.deepEqual([...identity.get(fakeRequest({ cookie }))], [], JSON.stringify(value))),
+      hmacsDuring(() => t.deepEqual([...identity.get(fakeRequest({ cookie }))], [], JSON.stringify(value))),
       0,
       `${JSON.stringify(value)}: no HMAC`,
     )
@@ -281,7 +261,7 @@ test('one HMAC per distinct versioned cookie value; versionOf verifies nothing a
   const id = generateId()
   const first = signed('sid', `${id}.1`)
   const second = signed('sid', `${id}.2`)
-  const firstCount = countingHmacs(() => {
+  const firstCount = hmacsDuring(() => {
     for (let i = 0; i < 100; i++) {
       const req = fakeRequest({ cookie: first })
       t.deepEqual([...identity.get(req)], [id])
@@ -290,7 +270,7 @@ test('one HMAC per distinct versioned cookie value; versionOf verifies nothing a
     }
   })
   t.true(firstCount > 0, 'the first request verifies the signature')
-  const afterNewVersion = countingHmacs(() => {
+  const afterNewVersion = hmacsDuring(() => {
     for (let i = 0; i < 100; i++) {
       const req = fakeRequest({ cookie: second })
       t.deepEqual([...identity.get(req)], [id])
@@ -299,7 +279,7 @@ test('one HMAC per distinct versioned cookie value; versionOf verifies nothing a
   })
   t.is(afterNewVersion, firstCount, 'a new version is a new value: verified once, like the first')
   t.is(
-    countingHmacs(() => {
+    hmacsDuring(() => {
       for (const cookie of [first, second]) t.is(identity.versionOf(fakeRequest({ cookie }), id), undefined, 'no get on that request: no version')
       const req = fakeRequest({ cookie: first })
       identity.get(req)

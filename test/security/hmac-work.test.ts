@@ -5,7 +5,8 @@ import { generateId } from '../../src/ids.js'
 import { SessionManager } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
 import { MemoryStorage } from '../../storages/memory.js'
-import { startApp, type App, type AppAnswer } from '../helpers/app-server.js'
+import { startApp, type App } from '../helpers/app-server.js'
+import { hmacsUntilSettled } from '../helpers/hmac-count.js'
 
 // HMAC work per request is bounded by a constant. Before, a signed cookie identity tried every
 // value against every signature with every key, and Keygrip's constant-time compare costs two
@@ -36,21 +37,6 @@ function app(t: ExecutionContext, storage: Storage, keys: readonly string[] = KE
   })
 }
 
-/** The answer to `run` and the `crypto.createHmac` calls made while it ran. */
-async function countingHmacs(run: () => Promise<AppAnswer>): Promise<{ answer: AppAnswer; hmacs: number }> {
-  const original = crypto.createHmac
-  let hmacs = 0
-  crypto.createHmac = (...args: Parameters<typeof crypto.createHmac>) => {
-    hmacs++
-    return original(...args)
-  }
-  try {
-    return { answer: await run(), hmacs }
-  } finally {
-    crypto.createHmac = original
-  }
-}
-
 /** A signature-shaped forgery: 43 characters of base64url, as an HMAC-SHA256 is written. */
 function forgedSig(): string {
   return crypto.randomBytes(32).toString('base64url')
@@ -74,7 +60,7 @@ test.serial('eight forged ids times eight forged signatures with three keys cost
   const server = await app(t, new MemoryStorage())
   const cookie = hostileHeader()
   t.true(cookie.length > 750 && cookie.length < 900, `an ~800-byte header (${cookie.length})`)
-  const { answer, hmacs } = await countingHmacs(() => server.client().get('/whoami', cookie))
+  const { answer, hmacs } = await hmacsUntilSettled(() => server.client().get('/whoami', cookie))
   t.is(answer.status, 200)
   t.true(answer.body['isNew'])
   t.is(answer.body['user'], null)
@@ -82,7 +68,7 @@ test.serial('eight forged ids times eight forged signatures with three keys cost
   t.true(hmacs > 0, 'the first values were checked')
   // Interleaved pairs, as a browser sends them, cost the same.
   const pairs = Array.from({ length: 8 }, () => `sid=${generateId()}; sid.sig=${forgedSig()}`).join('; ')
-  const interleaved = await countingHmacs(() => server.client().get('/whoami', pairs))
+  const interleaved = await hmacsUntilSettled(() => server.client().get('/whoami', pairs))
   t.true(interleaved.answer.body['isNew'])
   t.true(interleaved.hmacs <= CAP * KEYS.length, `${interleaved.hmacs} HMACs`)
 })
@@ -92,16 +78,16 @@ test.serial('a legitimate cookie resolves: no HMAC where it was signed, one in a
   const first = await app(t, storage)
   const browser = first.client()
   const id = (await browser.get('/login')).body['id'] as string
-  const here = await countingHmacs(() => browser.get('/whoami'))
+  const here = await hmacsUntilSettled(() => browser.get('/whoami'))
   t.is(here.answer.body['user'], 'ada')
   t.is(here.answer.body['id'], id)
   t.is(here.hmacs, 0, 'this process signed the value: remembered')
 
   const second = await app(t, storage)
-  const elsewhere = await countingHmacs(() => second.client().get('/whoami', browser.jar.header()))
+  const elsewhere = await hmacsUntilSettled(() => second.client().get('/whoami', browser.jar.header()))
   t.is(elsewhere.answer.body['user'], 'ada')
   t.is(elsewhere.hmacs, 1, 'one HMAC with the newest key')
-  const again = await countingHmacs(() => second.client().get('/whoami', browser.jar.header()))
+  const again = await hmacsUntilSettled(() => second.client().get('/whoami', browser.jar.header()))
   t.is(again.answer.body['user'], 'ada')
   t.is(again.hmacs, 0, 'verified once per process')
 })
@@ -115,7 +101,7 @@ test.serial('a cookie signed with the oldest key still resolves and is re-signed
 
   // The keys rotate: a process with the new key list takes over.
   const rotated = await app(t, storage)
-  const { answer, hmacs } = await countingHmacs(() => rotated.client().get('/whoami', browser.jar.header()))
+  const { answer, hmacs } = await hmacsUntilSettled(() => rotated.client().get('/whoami', browser.jar.header()))
   t.is(answer.body['user'], 'ada')
   t.is(answer.body['id'], id)
   t.is(setCookieValue(answer.setCookie, 'sid'), id)
@@ -123,7 +109,7 @@ test.serial('a cookie signed with the oldest key still resolves and is re-signed
   t.is(hmacs, KEYS.length + 1, 'one HMAC per key tried, newest first, and one to re-sign')
 
   const resigned = `sid=${id}; sid.sig=${sign(id)}`
-  const next = await countingHmacs(() => rotated.client().get('/whoami', resigned))
+  const next = await hmacsUntilSettled(() => rotated.client().get('/whoami', resigned))
   t.is(next.answer.body['user'], 'ada')
   t.deepEqual(next.answer.setCookie, [], 'nothing to re-sign')
   t.is(next.hmacs, 0, 'the re-signed value is remembered')
@@ -152,7 +138,7 @@ test.serial('ordering attacks: the real pair after junk pairs resolves within th
     ],
   ]
   for (const [title, cookie, resolves] of cases) {
-    const { answer, hmacs } = await countingHmacs(() => server.client().get('/whoami', cookie))
+    const { answer, hmacs } = await hmacsUntilSettled(() => server.client().get('/whoami', cookie))
     t.is(answer.status, 200, title)
     t.is(answer.body['user'], resolves ? 'ada' : null, title)
     t.is(answer.body['id'] === id, resolves, title)
