@@ -1,6 +1,7 @@
 import { SessionError } from './errors.js'
 import { generateId } from './ids.js'
 import type { LifecycleCounters, Notify } from './lifecycle.js'
+import type { ValueLimits } from './kit/limits.js'
 import { LIVE, type SessionPolicy } from './policy.js'
 import type { RenewedState, SessionHost } from './session.js'
 import { SessionState } from './state.js'
@@ -9,6 +10,8 @@ import type { CarriedSession, Identity, SessionCarrier, SessionRequest, SessionR
 /** What the sessions that travel with their request need of the manager. */
 export interface CarriedContext {
   readonly policy: SessionPolicy
+  /** What a value may be (`maxSessionBytes`; a cookie has no storage limits of its own beyond its size). */
+  readonly limits: ValueLimits
   readonly counters: LifecycleCounters
   readonly notify: Notify
   /** A carried session was found past a deadline. */
@@ -83,6 +86,7 @@ export function carriedState(session: CarriedSession, policy: SessionPolicy, iss
 export class CarriedHost implements SessionHost {
   readonly versioned = false
   readonly policy: SessionPolicy
+  readonly limits: ValueLimits
   readonly #context: CarriedContext
   readonly #carrier: SessionCarrier
   /** The data and version last sealed onto this response, so a repeated write of them seals nothing. */
@@ -94,6 +98,7 @@ export class CarriedHost implements SessionHost {
   constructor(context: CarriedContext, carrier: SessionCarrier, req: SessionRequest, res: SessionResponse) {
     this.#context = context
     this.policy = context.policy
+    this.limits = context.limits
     this.#carrier = carrier
     this.#req = req
     this.#res = res

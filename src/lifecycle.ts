@@ -6,6 +6,8 @@ import type { RenewedState, SessionHost } from './session.js'
 import { SessionState, stateFromRecord } from './state.js'
 import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
 import { freezeJson } from './values.js'
+import { capabilitiesOf } from './kit/contract.js'
+import { valueLimits, type ValueLimits } from './kit/limits.js'
 import { Revocations, type RevocationKind } from './revocations.js'
 import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 
@@ -33,6 +35,8 @@ export interface LifecycleCounters {
  */
 export class SessionLifecycle implements SessionHost {
   readonly policy: SessionPolicy
+  /** `maxSessionBytes` and the storage's declared limits: what `set()` refuses before anything changes. */
+  limits: ValueLimits
   readonly counters: LifecycleCounters = { loads: 0, loadErrors: 0, created: 0, renewed: 0, destroyed: 0 }
   readonly #cache: SessionCache
   readonly #notify: Notify
@@ -56,6 +60,7 @@ export class SessionLifecycle implements SessionHost {
     maxPendingDestroys = 100_000,
   ) {
     this.policy = policy
+    this.limits = valueLimits(policy.maxSessionBytes, capabilitiesOf(storage).limits, storage.name)
     this.#cache = cache
     this.#notify = notify
     this.#publish = publish
@@ -91,6 +96,7 @@ export class SessionLifecycle implements SessionHost {
     this.assertOpen()
     if (this.#queue.pending > 0 || this.#revocations.size > 0)
       throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage while writes are pending; call it at setup')
+    this.limits = valueLimits(this.policy.maxSessionBytes, capabilitiesOf(storage).limits, storage.name)
     this.#storage = storage
     this.#queue = new WriteQueue(storage, this.#queueOptions)
     this.#cache.clear()

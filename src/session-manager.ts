@@ -5,6 +5,7 @@ import { SessionError, storageUnavailable } from './errors.js'
 import { messageOf } from './kit/errors.js'
 import { Coherence, type CoherenceStats } from './coherence.js'
 import { capabilitiesOf } from './kit/contract.js'
+import { valueLimits } from './kit/limits.js'
 import { SessionLifecycle, type Notify } from './lifecycle.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
 import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
@@ -149,6 +150,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
     this.#identities = settings.identities
     const carried: CarriedContext = {
       policy,
+      limits: valueLimits(settings.maxSessionBytes, undefined, 'sealed cookie'),
       counters: lifecycle.counters,
       notify,
       expired: (id) => this.#expired(id),

@@ -4,6 +4,7 @@ import type { SessionPolicy } from './policy.js'
 import { newState, type SessionState } from './state.js'
 import type { Identity, JsonValue, SessionData, SessionRequest, SessionResponse, StorageOperation } from './types.js'
 import type { Derive } from './write-queue.js'
+import type { ValueLimits } from './kit/limits.js'
 import { assertKey, dataBytes, entryBytes, jsonBytes, normalizeValue } from './values.js'
 
 /** A node-style callback accepted by every asynchronous session method. */
@@ -20,6 +21,8 @@ export type UpdateCallback<V> = (error: Error | null, value?: V) => void
  */
 export interface SessionHost {
   readonly policy: SessionPolicy
+  /** What a value may be: `maxSessionBytes` and the storage's declared limits (nesting, Unicode). */
+  readonly limits: ValueLimits
   /** Whether the client is handed the version of each acknowledged write (other processes share the storage). */
   readonly versioned: boolean
   /** Throws `SESSION_CLOSED` once the manager is closed. */
@@ -201,22 +204,23 @@ export class Session<D extends object = SessionData> {
   }
 
   #update<V>(key: string, fn: (current: V | undefined) => V): Promise<V> {
-    assertKey(key)
+    const limits = this.#host.limits
+    assertKey(key, limits)
     if (typeof fn !== 'function') throw new TypeError('session.update(key, fn): fn must be a function of the current value')
-    const maxBytes = this.#host.policy.maxSessionBytes
     let last: JsonValue | undefined
-    const derive: Derive = (current) => (last = normalizeValue(key, fn(current as V | undefined), maxBytes).value)
+    const derive: Derive = (current) => (last = normalizeValue(key, fn(current as V | undefined), limits).value)
     const state = this.#live()
     const current = state !== undefined && hasOwn(state.data, key) ? state.data[key] : undefined
     return this.#set(key, derive(current), derive).then(() => last as V)
   }
 
   #set(key: string, value: unknown, derive: Derive | undefined): Promise<void> {
-    assertKey(key)
     const host = this.#host
-    const maxBytes = host.policy.maxSessionBytes
+    const limits = host.limits
+    assertKey(key, limits)
+    const maxBytes = limits.maxBytes
     const state = this.#live()
-    const normalized = normalizeValue(key, value, maxBytes)
+    const normalized = normalizeValue(key, value, limits)
     host.assertWritable()
     const entry = entryBytes(key, normalized.bytes)
     let bytes = entry + 1
@@ -294,7 +298,7 @@ export class Session<D extends object = SessionData> {
   }
 
   #remove(key: string): Promise<void> {
-    assertKey(key)
+    assertKey(key, this.#host.limits)
     const state = this.#live()
     if (state === undefined || !hasOwn(state.data, key)) return Promise.resolve()
     this.#host.assertWritable()

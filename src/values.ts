@@ -1,8 +1,8 @@
 import { SessionError } from './errors.js'
+import { MAX_DEPTH, isWellFormed, type ValueLimits } from './kit/limits.js'
 import type { JsonValue, SessionData } from './types.js'
 
-/** Deepest nesting a session value may have. */
-export const MAX_DEPTH = 100
+export { MAX_DEPTH }
 
 /** Longest key, in UTF-16 code units. */
 export const MAX_KEY_LENGTH = 256
@@ -16,12 +16,16 @@ export interface NormalizedValue {
 class TooLarge extends Error {}
 
 /**
- * Check that `key` can be a session key: a string of 1 to {@link MAX_KEY_LENGTH} characters.
+ * Check that `key` can be a session key: a string of 1 to {@link MAX_KEY_LENGTH} characters,
+ * well-formed Unicode when the storage needs it (`limits.wellFormedKeys`).
  * `__proto__` and friends are ordinary keys here; data objects never consult prototypes.
  */
-export function assertKey(key: unknown): asserts key is string {
+export function assertKey(key: unknown, limits?: ValueLimits): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw new SessionError('SESSION_INVALID_KEY', `session keys are strings of 1 to ${MAX_KEY_LENGTH} characters, got ${describe(key)}`)
+  }
+  if (limits?.wellFormedKeys === true && !isWellFormed(key)) {
+    throw new SessionError('SESSION_INVALID_KEY', `session key ${JSON.stringify(key)} holds a lone surrogate, which the storage cannot keep`)
   }
 }
 
@@ -64,14 +68,17 @@ export function dataBytes(data: SessionData): number {
 
 /**
  * Turn `value` into exactly what a fresh process would load back from storage: a deep-frozen
- * JSON value. Rejects what JSON cannot carry (functions, symbols, BigInt, cycles, `undefined`,
- * nesting deeper than {@link MAX_DEPTH}) with `SESSION_INVALID_VALUE`, and anything whose JSON
- * is over `maxBytes` with `SESSION_TOO_LARGE`, before serializing a huge result.
+ * JSON value. Rejects with `SESSION_INVALID_VALUE` what JSON cannot carry (functions, symbols,
+ * BigInt, cycles, `undefined`) and what the storage cannot hold (nesting deeper than
+ * `limits.maxDepth`, lone surrogates under `limits.wellFormedValues`), and with
+ * `SESSION_TOO_LARGE` anything whose JSON is over `limits.maxBytes`, before serializing a huge result.
  */
-export function normalizeValue(key: string, value: unknown, maxBytes: number): NormalizedValue {
+export function normalizeValue(key: string, value: unknown, limits: ValueLimits): NormalizedValue {
+  const maxBytes = limits.maxBytes
   switch (typeof value) {
     case 'string': {
       if (value.length > maxBytes) throw tooLarge(key, maxBytes)
+      if (limits.wellFormedValues && !isWellFormed(value)) throw loneSurrogate(key)
       return { value, bytes: jsonStringBytes(value) }
     }
     case 'number':
@@ -83,7 +90,7 @@ export function normalizeValue(key: string, value: unknown, maxBytes: number): N
       return { value, bytes: value ? 4 : 5 }
     case 'object':
       if (value === null) return { value: null, bytes: 4 }
-      return normalizeObject(key, value, maxBytes)
+      return normalizeObject(key, value, limits)
     default:
       throw new SessionError(
         'SESSION_INVALID_VALUE',
@@ -92,10 +99,12 @@ export function normalizeValue(key: string, value: unknown, maxBytes: number): N
   }
 }
 
-function normalizeObject(key: string, value: object, maxBytes: number): NormalizedValue {
+function normalizeObject(key: string, value: object, limits: ValueLimits): NormalizedValue {
+  const { maxBytes, wellFormedValues } = limits
   let json: string | undefined
   try {
-    json = JSON.stringify(value, function guard(this: unknown, _k: string, v: unknown) {
+    json = JSON.stringify(value, function guard(this: unknown, k: string, v: unknown) {
+      if (wellFormedValues && !isWellFormed(k)) throw loneSurrogate(key)
       switch (typeof v) {
         case 'function':
         case 'symbol':
@@ -103,6 +112,7 @@ function normalizeObject(key: string, value: object, maxBytes: number): Normaliz
           throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" contains a ${typeof v}, which JSON cannot hold`)
         case 'string':
           if (v.length > maxBytes) throw new TooLarge()
+          if (wellFormedValues && !isWellFormed(v)) throw loneSurrogate(key)
           break
         case 'object':
           // A sparse array serializes one `null` per hole: refuse it before building the string.
@@ -123,23 +133,25 @@ function normalizeObject(key: string, value: object, maxBytes: number): Normaliz
   const bytes = Buffer.byteLength(json)
   if (bytes > maxBytes) throw tooLarge(key, maxBytes)
   const parsed = JSON.parse(json) as JsonValue
-  if (!freezeJson(parsed, 0)) {
-    throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" is nested deeper than ${MAX_DEPTH} levels`)
+  if (!freezeJson(parsed, 0, limits.maxDepth)) {
+    const where = limits.maxDepth < MAX_DEPTH ? ', the most the storage holds' : ''
+    throw new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" is nested deeper than ${limits.maxDepth} levels${where}`)
   }
   return { value: parsed, bytes }
 }
 
 /**
  * Deep-freeze a parsed JSON value so no caller can change the cache behind the storage's back.
- * Returns false when the value is nested deeper than {@link MAX_DEPTH}.
+ * Returns false when the value is nested deeper than `maxDepth` (default {@link MAX_DEPTH};
+ * a scalar is 0 deep, `{ a: 1 }` 1), counting from `depth`.
  */
-export function freezeJson(value: unknown, depth: number): boolean {
+export function freezeJson(value: unknown, depth: number, maxDepth = MAX_DEPTH): boolean {
   if (typeof value !== 'object' || value === null) return true
-  if (depth >= MAX_DEPTH) return false
+  if (depth >= maxDepth) return false
   if (Array.isArray(value)) {
-    for (const item of value) if (!freezeJson(item, depth + 1)) return false
+    for (const item of value) if (!freezeJson(item, depth + 1, maxDepth)) return false
   } else {
-    for (const k in value) if (!freezeJson((value as Record<string, unknown>)[k], depth + 1)) return false
+    for (const k in value) if (!freezeJson((value as Record<string, unknown>)[k], depth + 1, maxDepth)) return false
   }
   Object.freeze(value)
   return true
@@ -150,6 +162,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
   const proto: unknown = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
+}
+
+function loneSurrogate(key: string): SessionError {
+  return new SessionError('SESSION_INVALID_VALUE', `session value for "${key}" holds a lone surrogate, which the storage cannot keep`)
 }
 
 function tooLarge(key: string, maxBytes: number): SessionError {

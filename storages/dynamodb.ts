@@ -82,6 +82,9 @@ const BATCH_GET_LIMIT = 100
 /** Tries of an unconditional set that keeps meeting an item that expires or comes alive between two of them. */
 const SET_TRIES = 4
 
+/** Most bytes of session data (its JSON) one DynamoDB item holds: 400 KiB less 4 KiB for the item's other attributes. */
+export const DYNAMODB_MAX_DATA_BYTES = 409_600 - 4_096
+
 /**
  * Keeps sessions in a DynamoDB table through the AWS SDK v3. One item per session: `id` (the
  * partition key), `data` (a map of key → the value's JSON text), `createdAt`, `expiresAt`,
@@ -115,8 +118,13 @@ const SET_TRIES = 4
  * ```
  */
 export class DynamoDBStorage extends AbstractStorage {
-  /** Batches, the operators' side, and shared by every process on the table. */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true }
+  /**
+   * Batches, the operators' side, and shared by every process on the table. Its limit is
+   * DynamoDB's item size, 400 KB: a record's data may take {@link DYNAMODB_MAX_DATA_BYTES} of it,
+   * the rest is kept for the id, deadlines, version, issuer and principal. Values are JSON text,
+   * so DynamoDB's 32-level nesting of maps does not apply to them.
+   */
+  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true, limits: { maxDataBytes: DYNAMODB_MAX_DATA_BYTES } }
   /**
    * The table in use.
    *

@@ -74,6 +74,9 @@ const PAGE_ROWS = 500
 /** Ids per statement of `versions`. */
 const VERSION_IDS = 1000
 
+/** Deepest session value MySQL and MariaDB keep in a record's JSON data (see {@link MySQLStorage.capabilities}). */
+export const MYSQL_MAX_DEPTH = 30
+
 /**
  * Keeps sessions in a MySQL or MariaDB table through `mysql2`. Each session is one row: a
  * case-sensitive binary id, the data as JSON, and its timestamps in epoch ms. `update` and
@@ -101,8 +104,20 @@ const VERSION_IDS = 1000
  * ```
  */
 export class MySQLStorage extends AbstractStorage {
-  /** Batches, the operators' side, a table every process of a cluster can share, and the principal index. */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true, principals: true }
+  /**
+   * Batches, the operators' side, a table every process of a cluster can share, and the
+   * principal index. Its limits are MariaDB's and MySQL's: a JSON document nests at most 32
+   * deep, counted so that a record's data holds values 30 deep (measured on MariaDB 10.11:
+   * depth 31 fails every write), and the server cannot keep a lone surrogate (its text is
+   * UTF-8), in a key or a value.
+   */
+  readonly capabilities: StorageCapabilities = {
+    batch: true,
+    admin: true,
+    shared: true,
+    principals: true,
+    limits: { maxDepth: MYSQL_MAX_DEPTH, wellFormedKeys: true, wellFormedValues: true },
+  }
   /**
    * The table in use, as given (unquoted).
    *

@@ -1,6 +1,9 @@
 import session from 'express-session'
 import {
+  SessionError,
+  capabilitiesOf,
   clockOption,
+  dataProblem,
   isPlainObject,
   optionsObject,
   type SessionData,
@@ -126,6 +129,9 @@ export class StorageExpressStore extends session.Store {
     // JSON is what storages keep: the Cookie becomes its toJSON() form, Dates become strings.
     const data: unknown = JSON.parse(JSON.stringify(sess))
     if (!isPlainObject(data)) throw new TypeError('express-session gave the store a session that is not an object')
+    // What the storage cannot hold is refused here, as a bad value rather than a storage failure.
+    const problem = dataProblem(data, capabilitiesOf(this.storage).limits)
+    if (problem !== undefined) throw new SessionError('SESSION_INVALID_VALUE', `the session ${problem}`)
     const now = this.#now()
     return { data: data as SessionData, createdAt: now, expiresAt: this.#deadline(sess, now) }
   }

@@ -1,3 +1,4 @@
+import type { StorageLimits } from './limits.js'
 import type { JsonValue, SessionData } from '../types.js'
 
 /**
@@ -142,6 +143,12 @@ export interface StorageCapabilities {
    * {@link Storage.findByPrincipal}: the manager's `principal` option needs it. Absent means `false`.
    */
   readonly principals?: boolean
+  /**
+   * What one record can hold (value nesting, data bytes, Unicode of keys and values): the
+   * manager refuses in `set()`, with `SESSION_INVALID_VALUE`, a value beyond it before anything
+   * changes. Absent: no limit beyond the manager's own. See {@link StorageLimits}.
+   */
+  readonly limits?: StorageLimits
 }
 
 /**

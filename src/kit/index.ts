@@ -23,6 +23,8 @@
  * - Errors: {@link storageClosed}, {@link storageError}, {@link storageFailure},
  *   {@link invalidRecord}, {@link invalidOperation}, {@link unsupported}: each a
  *   `SessionError` recognised by its `code`.
+ * - Limits: {@link StorageLimits}, what a storage declares one record can hold (nesting, bytes,
+ *   Unicode), and {@link valueLimits}, what the manager then applies to every value.
  * - Options: {@link clockOption} (the `now` option every storage accepts) and the other checks.
  * - {@link KeyedLock}: per-session exclusive sections for backends that read before they write.
  *
@@ -41,6 +43,7 @@
  */
 export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage.js'
 export { Batch, batchRounds, chunks } from './batch.js'
+export { MAX_DEPTH, dataProblem, isWellFormed, valueLimits, type StorageLimits, type ValueLimits } from './limits.js'
 export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
 export {
   MAX_ISSUER_LENGTH,

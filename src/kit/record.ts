@@ -1,3 +1,4 @@
+import { isWellFormed } from './limits.js'
 import type { SessionData } from '../types.js'
 import { isPlainObject } from '../values.js'
 import {
@@ -52,7 +53,7 @@ export function parseRecord(raw: RawRecord): SessionRecord | string {
   const issuer = raw.issuer ?? undefined
   if (issuer !== undefined && !isIssuer(issuer)) return `its issuer is not a string of 1 to ${MAX_ISSUER_LENGTH} characters`
   const principal = raw.principal ?? undefined
-  if (principal !== undefined && !isPrincipal(principal)) return `its principal is not a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters`
+  if (principal !== undefined && !isPrincipal(principal)) return `its principal is not well-formed text of 1 to ${MAX_PRINCIPAL_LENGTH} characters`
   const record: SessionRecord = { data: raw.data as SessionData, createdAt, expiresAt, version }
   if (absolute !== undefined) record.absoluteExpiresAt = absolute
   if (issuer !== undefined) record.issuer = issuer
@@ -101,7 +102,7 @@ export function checkOperation(storage: string, op: StorageOperation): Error | u
     case 'remove':
       if (typeof op.key !== 'string') return invalidOperation(storage, 'session keys are strings')
       if (op.principal !== undefined && op.principal !== null && !isPrincipal(op.principal)) {
-        return invalidOperation(storage, `a principal is a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters, or null for none`)
+        return invalidOperation(storage, `a principal is well-formed text of 1 to ${MAX_PRINCIPAL_LENGTH} characters, or null for none`)
       }
       return finiteDeadline(storage, op.expiresAt)
     case 'touch':
@@ -140,14 +141,18 @@ export function checkRecordInput(storage: string, record: SessionRecordInput): E
   }
   const principal = candidate.principal as unknown
   if (principal !== undefined && principal !== null && !isPrincipal(principal)) {
-    return invalidOperation(storage, `a session record's principal is a string of 1 to ${MAX_PRINCIPAL_LENGTH} characters`)
+    return invalidOperation(storage, `a session record's principal is well-formed text of 1 to ${MAX_PRINCIPAL_LENGTH} characters`)
   }
   return undefined
 }
 
-/** Whether `value` can be a record's principal: text of 1 to {@link MAX_PRINCIPAL_LENGTH} characters. */
+/**
+ * Whether `value` can be a record's principal: well-formed text of 1 to
+ * {@link MAX_PRINCIPAL_LENGTH} characters. A lone surrogate is refused: a UTF-8 column (MySQL)
+ * would store U+FFFD for it, and two users' principals could then be the same.
+ */
 export function isPrincipal(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_PRINCIPAL_LENGTH
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_PRINCIPAL_LENGTH && isWellFormed(value)
 }
 
 /** Whether `value` can be a record's issuer: an identity name of 1 to {@link MAX_ISSUER_LENGTH} characters. */

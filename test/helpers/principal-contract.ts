@@ -182,23 +182,26 @@ export function principalContract(name: string, options: ContractOptions): void 
     t.is((await storage.get(b))!.principal, 'bob')
   })
 
-  withIndex('a principal that is not text of 1 to 255 characters is refused', async (t, storage) => {
-    if (!(storage instanceof AbstractStorage)) {
-      t.pass('not built on the kit')
-      return
-    }
-    const id = generateId()
-    const expiresAt = Date.now() + HOUR
-    for (const bad of ['', 'x'.repeat(256), 42 as unknown as string]) {
-      const error = await t.throwsAsync(storage.set(id, record({}, bad)))
+  withIndex(
+    'a principal that is not well-formed text of 1 to 255 characters is refused (a lone surrogate would become U+FFFD in a UTF-8 column, the principal of another user)',
+    async (t, storage) => {
+      if (!(storage instanceof AbstractStorage)) {
+        t.pass('not built on the kit')
+        return
+      }
+      const id = generateId()
+      const expiresAt = Date.now() + HOUR
+      for (const bad of ['', 'x'.repeat(256), 42 as unknown as string, 'ada\ud800', '\udc00']) {
+        const error = await t.throwsAsync(storage.set(id, record({}, bad)))
+        t.true(isSessionError(error, 'SESSION_INVALID_OPERATION'))
+        const found = await t.throwsAsync(storage.findByPrincipal(bad))
+        t.true(isSessionError(found, 'SESSION_INVALID_OPERATION'))
+      }
+      await storage.set(id, record({}, undefined))
+      const error = await t.throwsAsync(storage.update(id, 'userId', 1, expiresAt, undefined, 7 as unknown as string))
       t.true(isSessionError(error, 'SESSION_INVALID_OPERATION'))
-      const found = await t.throwsAsync(storage.findByPrincipal(bad))
-      t.true(isSessionError(found, 'SESSION_INVALID_OPERATION'))
-    }
-    await storage.set(id, record({}, undefined))
-    const error = await t.throwsAsync(storage.update(id, 'userId', 1, expiresAt, undefined, 7 as unknown as string))
-    t.true(isSessionError(error, 'SESSION_INVALID_OPERATION'))
-  })
+    },
+  )
 
   withIndex('clear() empties the index', async (t, storage) => {
     if (!capabilitiesOf(storage).admin) {

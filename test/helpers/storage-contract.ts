@@ -3,6 +3,7 @@ import { isSessionError, type SessionErrorCode } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import { AbstractStorage, capabilitiesOf, type BatchOutcome, type Storage, type StorageAdmin, type StorageOperation } from '../../src/kit/index.js'
 import type { SessionRecord, SessionRecordInput } from '../../src/types.js'
+import { limitsContract } from './limits-contract.js'
 import { principalContract } from './principal-contract.js'
 
 /** How a storage's test file hands fresh storages to the contract suite. */
@@ -711,6 +712,7 @@ export function storageContract(name: string, options: ContractOptions): void {
   })
 
   principalContract(name, options)
+  limitsContract(name, options)
 }
 
 async function rejectsWith(t: ExecutionContext, promise: Promise<unknown>, code: SessionErrorCode): Promise<void> {

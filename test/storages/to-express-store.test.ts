@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { LevelStorage } from '../../storages/level.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { toExpressStore, type StorageExpressStore } from '../../storages/to-express-store.js'
+import type { StorageCapabilities } from '../../src/kit/index.js'
 import type { Storage, StorageAdmin } from '../../src/types.js'
 import { CookieJar, listen, send } from '../helpers/http-client.js'
 
@@ -258,6 +259,26 @@ test('toExpressStore: a session JSON cannot hold is refused through the callback
     call((cb) => store.set('x', sess, cb)),
     { instanceOf: TypeError },
   )
+})
+
+test("toExpressStore: a session beyond the storage's declared limits is refused through the callback as SESSION_INVALID_VALUE, and nothing is stored", async (t) => {
+  class Limited extends MemoryStorage {
+    override readonly capabilities: StorageCapabilities = {
+      ...new MemoryStorage().capabilities,
+      limits: { maxDepth: 2, wellFormedKeys: true, maxDataBytes: 200 },
+    }
+  }
+  const storage = new Limited()
+  const store = toExpressStore(storage)
+  const cookie = { originalMaxAge: null }
+  for (const extra of [{ deep: { a: { b: { c: 1 } } } }, { ['lone\ud800']: 1 }, { big: 'x'.repeat(300) }]) {
+    const sess = { cookie, ...extra } as unknown as session.SessionData
+    const error = await t.throwsAsync(call((cb) => store.set('x', sess, cb)))
+    t.is((error as { code?: string }).code, 'SESSION_INVALID_VALUE', JSON.stringify(Object.keys(extra)))
+  }
+  t.is(await storage.length(), 0)
+  await call((cb) => store.set('x', { cookie, ok: { a: 1 } } as unknown as session.SessionData, cb))
+  t.is(await storage.length(), 1, 'what fits is stored')
 })
 
 test('toExpressStore: options are checked', (t) => {
