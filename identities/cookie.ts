@@ -265,6 +265,27 @@ export class CookieIdentity implements Identity {
     preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
+  /**
+   * Take back the cookie {@link CookieIdentity.set} put on `res` for `id` (with any version) and
+   * its signature cookie; every other Set-Cookie line stays, the application's and other
+   * identities' alike. Nothing changes once the headers are sent, or when the response's cookie
+   * of this name is not one for `id` (a later set replaced it).
+   */
+  withdraw(_req: SessionRequest, res: SessionResponse, id: string): void {
+    if (res.headersSent) return
+    const current = res.getHeader('set-cookie')
+    if (current === undefined) return
+    const lines = typeof current === 'object' ? current : [String(current)]
+    // `set` overwrites: the response holds one line of this name, and one of its signature.
+    const value = lines.map((line) => pairOf(line, this.#nameEq)).find((found) => found !== undefined && idOf(found) === id)
+    if (value === undefined) return
+    const sig = this.#signer === undefined ? undefined : (this.#verified!.get(value)?.sig ?? this.#signer.sign(this.#nameEq + value))
+    const kept = lines.filter((line) => pairOf(line, this.#nameEq) !== value && (sig === undefined || pairOf(line, this.#sigEq) !== sig))
+    if (kept.length > 0) res.setHeader('Set-Cookie', kept)
+    else if (res.removeHeader !== undefined) res.removeHeader('Set-Cookie')
+    else res.setHeader('Set-Cookie', kept)
+  }
+
   /** No candidate (and no memo left from an earlier call with this request object). */
   #none(req: SessionRequest): readonly string[] {
     this.#seen.set(req, undefined)
@@ -419,6 +440,18 @@ function keep(kept: Candidate | Candidate[] | undefined, candidate: Candidate): 
     return kept
   }
   return [kept, candidate]
+}
+
+/** The value of a Set-Cookie `line` when it sets the cookie `nameEq` (`"sid="`), else `undefined`. */
+function pairOf(line: string, nameEq: string): string | undefined {
+  if (!line.startsWith(nameEq)) return undefined
+  const end = line.indexOf(';', nameEq.length)
+  return line.slice(nameEq.length, end === -1 ? line.length : end)
+}
+
+/** The session id a cookie value carries (`<id>` or `<id>.<version>`), or `undefined` for any other value. */
+function idOf(value: string): string | undefined {
+  return parseValue(value, undefined)?.id
 }
 
 /** Whether a cookie value has the shape `<id>` or `<id>.<version>` (checked before any HMAC). */

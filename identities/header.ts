@@ -78,6 +78,18 @@ export class HeaderIdentity implements Identity {
     preventCaching(res, TOKEN_CACHE_CONTROL)
   }
 
+  /**
+   * Take back the token {@link HeaderIdentity.set} put on `res`, when it is `id`'s (an id the
+   * storage never kept): the response then carries no token header (or an empty one, which
+   * tells the client to forget its token, on a response that cannot remove a header). Nothing
+   * changes once the headers are sent.
+   */
+  withdraw(_req: SessionRequest, res: SessionResponse, id: string): void {
+    if (res.headersSent || res.getHeader(this.header) !== id) return
+    if (res.removeHeader !== undefined) res.removeHeader(this.header)
+    else res.setHeader(this.header, '')
+  }
+
   /** Send an empty token, `Cache-Control: no-store`: the client must forget its token. */
   remove(_req: SessionRequest, res: SessionResponse): void {
     res.setHeader(this.header, '')

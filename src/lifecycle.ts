@@ -2,7 +2,7 @@ import { SessionError, storageUnavailable } from './errors.js'
 import { generateId } from './ids.js'
 import { LIVE, type SessionPolicy } from './policy.js'
 import type { PendingWrites, SessionCache } from './session-cache.js'
-import type { RenewedState, SessionHost } from './session.js'
+import type { RenewedState, SessionHost, Unstored } from './session.js'
 import { SessionState, stateFromRecord } from './state.js'
 import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, StorageOperation } from './types.js'
 import { freezeJson } from './values.js'
@@ -165,11 +165,17 @@ export class SessionLifecycle implements SessionHost {
     return this.#cache.latestOrRecache(state)
   }
 
-  create(state: SessionState): Promise<void> {
+  create(state: SessionState, unstored?: Unstored): Promise<void> {
     this.counters.created++
     this.#cache.add(state)
     this.#notify('create', state.id)
-    return this.write(state, { type: 'set', id: state.id, record: state.record() })
+    const stored = this.write(state, { type: 'set', id: state.id, record: state.record() })
+    if (unstored === undefined) return stored
+    // The record was never stored: the id issued for it names nothing, so it is taken back.
+    return stored.catch((err: unknown) => {
+      unstored(state.id)
+      throw err
+    })
   }
 
   write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void> {
@@ -179,7 +185,7 @@ export class SessionLifecycle implements SessionHost {
     })
   }
 
-  renew(old: SessionState): RenewedState {
+  renew(old: SessionState, unstored?: Unstored): RenewedState {
     const oldId = old.id
     const oldVersion = old.version
     // A new state under the new id: requests still holding the old one keep its id and data as
@@ -210,21 +216,31 @@ export class SessionLifecycle implements SessionHost {
           throw err
         },
       )
-    const stored = Promise.all([stillLive, created]).then(
-      ([live]) => {
-        if (!live) {
-          // Destroyed elsewhere: undo the copy (only this client ever saw the new id).
-          this.write(state, { type: 'delete', id: newId }).catch(noop)
-          this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
-          throw this.#gone(state)
-        }
-        return revokeOld()
-      },
-      (err: unknown) => {
+    // Both settle before `stored` does, so the new id is taken back (below) before the caller
+    // hears of a failure, even when the touch failed first.
+    const stored = Promise.allSettled([stillLive, created]).then(([live, made]) => {
+      if (made.status === 'rejected') {
+        // The old id goes even though the new one was not stored (a renewed id must not come
+        // back), and the new id, which names nothing, is taken back: the client keeps its old
+        // credential, which now opens nothing, so its next request starts a new session.
+        unstored?.(newId)
         this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
-        throw err
-      },
-    )
+        throw made.reason
+      }
+      if (live.status === 'rejected') {
+        // The new id is stored and its credential stays; the old id goes all the same.
+        this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
+        throw live.reason
+      }
+      if (!live.value) {
+        // Destroyed elsewhere: undo the copy (only this client ever saw the new id), and take the new id back.
+        this.write(state, { type: 'delete', id: newId }).catch(noop)
+        unstored?.(newId)
+        this.#deleteRevoked(oldId, oldVersion, 'renew').catch(noop)
+        throw this.#gone(state)
+      }
+      return revokeOld()
+    })
     return { state, stored }
   }
 

@@ -212,6 +212,9 @@ export function checkIdentity(identity: unknown, name: string): Identity {
   if (typeof candidate.name !== 'string' || candidate.name.length === 0 || candidate.name.length > MAX_ISSUER_LENGTH) {
     throw new TypeError(`SessionManager option "${name}" must have a name of 1 to ${MAX_ISSUER_LENGTH} characters (sessions record it)`)
   }
+  if (candidate.withdraw !== undefined && typeof candidate.withdraw !== 'function') {
+    throw new TypeError(`SessionManager option "${name}" has a withdraw that is not a method (leave it out, or make it a function)`)
+  }
   return candidate as Identity
 }
 

@@ -31,8 +31,11 @@ export interface SessionHost {
   assertWritable(): void
   /** The state to write to for `state.id`: the cached object (a newer load), or `state` cached again (see `SessionCache.latestOrRecache`). */
   latest(state: SessionState): SessionState
-  /** Cache a new session and store it. */
-  create(state: SessionState): Promise<void>
+  /**
+   * Cache a new session and store it. `unstored`, if given, is called with the session's id
+   * when that first write fails, before the promise rejects.
+   */
+  create(state: SessionState, unstored?: Unstored): Promise<void>
   /**
    * Queue a write of `state`; rejects with `SESSION_DESTROYED` when the storage no longer has
    * the record the write needed (destroyed or expired there).
@@ -41,11 +44,20 @@ export interface SessionHost {
   /**
    * Move `state` to a new id at once: a new state under the new id is cached in its place (the
    * old id is revoked, `state` marked renewed), then it is stored and the old record deleted.
+   * `unstored`, if given, is called with the new id when the new id is not kept in storage (its
+   * write failed), before `stored` rejects.
    */
-  renew(state: SessionState): RenewedState
+  renew(state: SessionState, unstored?: Unstored): RenewedState
   /** Mark `state` destroyed and revoked at once, then delete its record. */
   destroy(state: SessionState): Promise<void>
 }
+
+/**
+ * Told the id of a new session (or of a renewed one) that the storage did not keep, so the
+ * credential issued for it can be taken back.
+ * @internal
+ */
+export type Unstored = (id: string) => void
 
 /**
  * What {@link SessionHost.renew} gives back: the state under the new id, and the promise of its storage.
@@ -265,6 +277,24 @@ export class Session<D extends object = SessionData> {
   }
 
   /**
+   * What takes back the credential `identity` issues on this response for an id the storage did
+   * not keep: nothing for an identity that cannot withdraw or that carries the session itself
+   * (nothing is stored for those).
+   */
+  #unstored(identity: Identity): Unstored | undefined {
+    if (identity.withdraw === undefined || identity.carrier !== undefined) return undefined
+    return (id) => {
+      // Once the headers are sent the client has the id; the write's error still reaches the caller.
+      if (this.#res.headersSent) return
+      try {
+        identity.withdraw!(this.#req, this.#res, id)
+      } catch {
+        // The caller needs the write's own error, not the identity's; the response keeps the id.
+      }
+    }
+  }
+
+  /**
    * `written`, and then, once the storage acknowledged it, the client's credential re-issued
    * with the session's new version (when other processes share the storage and the response is
    * not sent yet): another process that serves the client's next request reads this version or
@@ -291,7 +321,7 @@ export class Session<D extends object = SessionData> {
     const state = newState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), host.policy.now(), host.policy)
     state.issuer = identity.name
     state.bytes = bytes
-    const stored = host.create(state)
+    const stored = host.create(state, this.#unstored(identity))
     this.#state = state
     this.#issue(identity, state.id, state.expiresAt)
     return this.#acknowledged(stored)
@@ -330,9 +360,10 @@ export class Session<D extends object = SessionData> {
     host.assertWritable()
     if (this.#res.headersSent)
       throw new SessionError('SESSION_HEADERS_SENT', 'the response headers were already sent, so the renewed session id cannot be issued')
-    const renewed = host.renew(state)
+    const identity = this.#identity
+    const renewed = host.renew(state, identity === undefined ? undefined : this.#unstored(identity))
     this.#state = renewed.state
-    if (this.#identity !== undefined) this.#issue(this.#identity, renewed.state.id, renewed.state.expiresAt)
+    if (identity !== undefined) this.#issue(identity, renewed.state.id, renewed.state.expiresAt)
     return this.#acknowledged(renewed.stored)
   }
 

@@ -67,6 +67,15 @@ export interface Identity {
   /** Tell the client to forget its id (e.g. clear the cookie). */
   remove(req: SessionRequest, res: SessionResponse): void
   /**
+   * Optional: take back what {@link Identity.set} put on `res` for `id` (its Set-Cookie lines,
+   * its token header), leaving every other header and every other cookie as it is. The manager
+   * calls it when a new id it issued on this response was never stored (the first write of a
+   * new session, or of a renewed one, failed) and the headers are not sent yet, so the client
+   * is not handed an id that names nothing. Without it the response keeps the id. It must not
+   * throw; a throw is ignored (the caller gets the write's own error).
+   */
+  withdraw?(req: SessionRequest, res: SessionResponse, id: string): void
+  /**
    * Optional: set by an identity that carries the whole session instead of an id (the sealed
    * cookie). The manager then keeps that identity's sessions in the request itself: no storage,
    * cache or write queue is involved, and {@link Identity.get} and {@link Identity.set} are not used.

@@ -162,6 +162,29 @@ export function identityContract(name: string, options: IdentityContractOptions)
     })
   }
 
+  if (options.create().withdraw !== undefined) {
+    test(`${name}: withdraw takes back what set put on the response for that id, and nothing else`, (t) => {
+      const identity = options.create()
+      const id = generateId()
+      const res = new FakeResponse()
+      res.setHeader('Set-Cookie', ['theme=dark; path=/'])
+      res.setHeader('x-app', 'kept')
+      identity.set(request(), res, id, Date.now() + 60_000, 3)
+      identity.withdraw!(request(), res, generateId())
+      t.deepEqual([...identity.get(request(options.carry(res)))], [id], 'another id: nothing taken back')
+      identity.withdraw!(request(), res, id)
+      t.deepEqual([...identity.get(request(options.carry(res)))], [])
+      t.deepEqual(res.setCookies, ['theme=dark; path=/'])
+      t.is(res.getHeader('x-app'), 'kept')
+      // Once the headers are sent nothing changes.
+      const sent = new FakeResponse()
+      identity.set(request(), sent, id, Date.now() + 60_000)
+      sent.headersSent = true
+      identity.withdraw!(request(), sent, id)
+      t.deepEqual([...identity.get(request(options.carry(sent)))], [id])
+    })
+  }
+
   test(`${name}: has a name`, (t) => {
     t.regex(options.create().name, /^[a-z]+:.+/)
   })

@@ -389,3 +389,38 @@ test('versions of frozen request objects are remembered too, and a reused reques
   t.is(identity.versionOf(both, id), 1)
   t.is(other.versionOf(both, id), 2)
 })
+
+test('withdraw takes back only its own id: the cookies of another identity on the same response, and a later id of its own, stay', (t) => {
+  const sid = new CookieIdentity({ keys: [TEST_KEY] })
+  const admin = new CookieIdentity({ name: 'adm', path: '/admin', keys: [OLD_KEY] })
+  const req = fakeRequest()
+  const res = new FakeResponse()
+  const first = generateId()
+  const other = generateId()
+  admin.set(req, res, other, Date.now() + 60_000)
+  sid.set(req, res, first, Date.now() + 60_000)
+  const later = generateId()
+  sid.set(req, res, later, Date.now() + 60_000) // a renew on the same response replaced it
+  sid.withdraw(req, res, first)
+  t.deepEqual([...res.cookies().keys()].sort(), ['adm', 'adm.sig', 'sid', 'sid.sig'], 'nothing of the first id was left to take back')
+  sid.withdraw(req, res, later)
+  t.deepEqual([...res.cookies().keys()].sort(), ['adm', 'adm.sig'])
+  t.deepEqual([...admin.get(fakeRequest({ cookie: res.cookieHeader() }))], [other])
+  // The last line gone, the header goes.
+  admin.withdraw(req, res, other)
+  t.is(res.getHeader('set-cookie'), undefined)
+})
+
+test('withdraw on a response without removeHeader leaves an empty Set-Cookie list', (t) => {
+  const identity = new CookieIdentity()
+  const headers = new Map<string, number | string | readonly string[]>()
+  const res = {
+    headersSent: false,
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+    setHeader: (name: string, value: number | string | readonly string[]) => headers.set(name.toLowerCase(), value),
+  }
+  const id = generateId()
+  identity.set(fakeRequest(), res, id, Date.now() + 60_000)
+  identity.withdraw(fakeRequest(), res, id)
+  t.deepEqual(headers.get('set-cookie'), [])
+})
