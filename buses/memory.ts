@@ -10,6 +10,7 @@ import {
   type InvalidationBusStats,
   type InvalidationListener,
 } from '../src/bus.js'
+import { optionNames } from '../src/kit/options.js'
 
 /**
  * The in-process medium that {@link MemoryBus}es share: what one bus publishes reaches every
@@ -73,7 +74,7 @@ export interface MemoryBusOptions extends BusOptions {
   maxQueue?: number
 }
 
-const KNOWN = ['network', 'maxQueue', 'origin', 'now', 'onError']
+const KNOWN = optionNames<MemoryBusOptions>({ network: true, maxQueue: true, origin: true, now: true, onError: true })
 
 /**
  * An {@link InvalidationBus} inside one process: for tests, and for several session managers in

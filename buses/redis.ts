@@ -11,6 +11,7 @@ import {
   type InvalidationBusStats,
   type InvalidationListener,
 } from '../src/bus.js'
+import { optionNames } from '../src/kit/options.js'
 
 /**
  * A node-redis v5 client (what `createClient()` returns), given as a template. The bus never
@@ -69,7 +70,18 @@ interface FlushWaiter {
   readonly resolve: () => void
 }
 
-const KNOWN = ['url', 'client', 'channel', 'maxQueue', 'maxReconnectDelay', 'connectTimeout', 'closeTimeout', 'origin', 'now', 'onError']
+const KNOWN = optionNames<RedisBusOptions>({
+  url: true,
+  client: true,
+  channel: true,
+  maxQueue: true,
+  maxReconnectDelay: true,
+  connectTimeout: true,
+  closeTimeout: true,
+  origin: true,
+  now: true,
+  onError: true,
+})
 
 /** Sends in flight at once on the publisher connection; the rest wait in the bounded queue. */
 const MAX_IN_FLIGHT = 64

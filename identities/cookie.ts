@@ -3,7 +3,7 @@ import Keygrip from 'keygrip'
 import { LRUCache } from 'lru-cache'
 import { COOKIE_CACHE_CONTROL, preventCaching } from '../src/cache-control.js'
 import { ID_LENGTH, isValidId } from '../src/ids.js'
-import { missingKeyCheck } from '../src/kit/options.js'
+import { knownOptionsCheck, missingKeyCheck, optionNames } from '../src/kit/options.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 import { createSigner, type CookieSigner } from './cookie-signer.js'
@@ -62,6 +62,23 @@ export interface CookieIdentityOptions {
   /** Verified signatures remembered, so one cookie value costs one HMAC per process. Default 100_000. */
   verifiedCacheSize?: number
 }
+
+/** Every option of {@link CookieIdentityOptions}. */
+const KNOWN = optionNames<CookieIdentityOptions>({
+  name: true,
+  host: true,
+  path: true,
+  domain: true,
+  secure: true,
+  httpOnly: true,
+  sameSite: true,
+  partitioned: true,
+  priority: true,
+  keys: true,
+  persistent: true,
+  trustProxy: true,
+  verifiedCacheSize: true,
+})
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/
@@ -141,6 +158,7 @@ export class CookieIdentity implements Identity {
 
   constructor(options: CookieIdentityOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('CookieIdentity options must be an object')
+    knownOptionsCheck(options, 'CookieIdentity', KNOWN)
     const name = options.name ?? 'sid'
     if (typeof name !== 'string' || !TOKEN.test(name))
       throw new TypeError('CookieIdentity option "name" must be a cookie name token (letters, digits, !#$%&\'*+-.^_`|~)')

@@ -1,5 +1,6 @@
 import { preventCaching, TOKEN_CACHE_CONTROL } from '../src/cache-control.js'
 import { isValidId } from '../src/ids.js'
+import { knownOptionsCheck, optionNames } from '../src/kit/options.js'
 import { createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 
@@ -15,6 +16,7 @@ export interface HeaderIdentityOptions {
   trustProxy?: boolean
 }
 
+const KNOWN = optionNames<HeaderIdentityOptions>({ header: true, host: true, path: true, trustProxy: true })
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
 const RESERVED = new Set(['cookie', 'set-cookie', 'host', 'authorization', 'content-length', 'content-type', 'transfer-encoding', 'connection'])
 
@@ -50,6 +52,7 @@ export class HeaderIdentity implements Identity {
 
   constructor(options: HeaderIdentityOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('HeaderIdentity options must be an object')
+    knownOptionsCheck(options, 'HeaderIdentity', KNOWN)
     const header = options.header ?? 'x-session-token'
     if (typeof header !== 'string' || !HEADER_NAME.test(header.toLowerCase()) || RESERVED.has(header.toLowerCase())) {
       throw new TypeError('HeaderIdentity option "header" must be a header name token that is not a standard header (e.g. "x-session-token")')

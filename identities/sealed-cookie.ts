@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { SessionError } from '../src/errors.js'
 import { isValidId } from '../src/ids.js'
+import { knownOptionsCheck, optionNames } from '../src/kit/options.js'
 import type { CarriedSession, Identity, OpenedSession, SessionCarrier, SessionData, SessionRequest, SessionResponse } from '../src/types.js'
 import { freezeJson, isPlainObject } from '../src/values.js'
 import { CookieIdentity, cookieValues, type CookieIdentityOptions } from './cookie.js'
@@ -27,6 +28,24 @@ export interface SealedCookieIdentityOptions extends Omit<CookieIdentityOptions,
   /** Opened cookie values remembered, so one value is decrypted once per process. Default 10_000. */
   openedCacheSize?: number
 }
+
+/** Every option of {@link SealedCookieIdentityOptions}. */
+const KNOWN = optionNames<SealedCookieIdentityOptions>({
+  name: true,
+  host: true,
+  path: true,
+  domain: true,
+  secure: true,
+  httpOnly: true,
+  sameSite: true,
+  partitioned: true,
+  priority: true,
+  persistent: true,
+  trustProxy: true,
+  keys: true,
+  maxBytes: true,
+  openedCacheSize: true,
+})
 
 /** Counters of a {@link SealedCookieIdentity}, for monitoring. */
 export interface SealedCookieStats {
@@ -106,6 +125,7 @@ export class SealedCookieIdentity implements Identity {
     const { keys, maxBytes = 4096, openedCacheSize = 10_000, ...attributes } = options
     const excess = attributes as Record<string, unknown>
     if (excess.verifiedCacheSize !== undefined) throw new TypeError('SealedCookieIdentity has no option "verifiedCacheSize" (see "openedCacheSize")')
+    knownOptionsCheck(options, 'SealedCookieIdentity', KNOWN)
     if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_MAX_BYTES || maxBytes > MAX_MAX_BYTES) {
       throw new TypeError(`SealedCookieIdentity option "maxBytes" must be an integer from ${MIN_MAX_BYTES} to ${MAX_MAX_BYTES}`)
     }

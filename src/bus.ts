@@ -17,6 +17,7 @@
  */
 
 import { randomUUID } from 'node:crypto'
+import { knownOptionsCheck } from './kit/options.js'
 
 /**
  * What happened to a session:
@@ -421,16 +422,14 @@ export interface BusOptions {
  * Check the options every bus shares and the option names a bus knows.
  *
  * @param name The bus's class name, for messages.
- * @param known Every option name the bus takes (the shared ones included).
+ * @param known Every option name the bus takes (the shared ones included), as `optionNames` lists them.
  * @throws TypeError naming the option that is wrong.
  */
 export function checkBusOptions(name: string, options: unknown, known: readonly string[]): Required<BusOptions> & Record<string, unknown> {
   if (options === undefined) options = {}
   if (typeof options !== 'object' || options === null) throw new TypeError(`${name} options must be an object`)
   const record = options as Record<string, unknown>
-  for (const key of Object.keys(record)) {
-    if (!known.includes(key)) throw new TypeError(`${name} option "${key}" is not known (known: ${known.join(', ')})`)
-  }
+  knownOptionsCheck(record, name, known)
   const { origin = randomUUID(), now = Date.now, onError = () => {} } = record
   if (!isOrigin(origin)) throw new TypeError(`${name} option "origin" must be a string of 1 to ${MAX_ORIGIN_LENGTH} characters`)
   if (typeof now !== 'function') throw new TypeError(`${name} option "now" must be a function returning epoch milliseconds`)

@@ -1,5 +1,6 @@
 import type { InvalidationBus } from './bus.js'
 import { MAX_ISSUER_LENGTH } from './kit/contract.js'
+import { knownOptionsCheck, optionNames } from './kit/options.js'
 import { sessionSharing } from './resolve.js'
 import type { Identity, Storage } from './types.js'
 import type { WriteQueueOptions } from './write-queue.js'
@@ -103,6 +104,31 @@ export interface SessionManagerOptions {
   now?: () => number
 }
 
+/** Every option of {@link SessionManagerOptions}: a name left out here does not compile. */
+const MANAGER_OPTIONS = optionNames<SessionManagerOptions>({
+  storage: true,
+  identities: true,
+  shareSessions: true,
+  cacheLimit: true,
+  cacheMaxBytes: true,
+  cacheMaxAge: true,
+  maxAge: true,
+  absoluteMaxAge: true,
+  touchAfter: true,
+  maxSessionBytes: true,
+  writeRetries: true,
+  retryDelay: true,
+  maxPendingWrites: true,
+  maxPendingDestroys: true,
+  batching: true,
+  maxBatchSize: true,
+  writeConcurrency: true,
+  trustCacheFor: true,
+  bus: true,
+  storageTimeout: true,
+  now: true,
+})
+
 /**
  * {@link SessionManagerOptions} checked, with defaults filled in and durations in milliseconds.
  * @internal
@@ -135,11 +161,13 @@ export interface ManagerSettings {
 
 /**
  * Check every option of a {@link SessionManager}, in one place. A bad option throws a
- * `TypeError` whose message names it (`SessionManager option "maxAge" must be …`).
+ * `TypeError` whose message names it (`SessionManager option "maxAge" must be …`); an unknown
+ * one names the nearest known option (`option "cacheLimt" is not known: did you mean "cacheLimit"?`).
  * @internal
  */
 export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   if (typeof options !== 'object' || options === null) throw new TypeError('SessionManager options must be an object')
+  knownOptionsCheck(options, 'SessionManager', MANAGER_OPTIONS)
   const cacheLimit = integer(options.cacheLimit, 'cacheLimit', 100_000, 1)
   const cacheMaxAge = seconds(options.cacheMaxAge, 'cacheMaxAge', 3600)
   const maxAge = seconds(options.maxAge, 'maxAge', 1_209_600)

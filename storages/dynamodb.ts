@@ -15,6 +15,9 @@ import {
   booleanOption,
   chunks,
   invalidRecord,
+  knownOptionsCheck,
+  optionNames,
+  optionsObject,
   positiveIntegerOption,
   refusedWrite,
   storageError,
@@ -74,6 +77,7 @@ export interface DynamoDBStorageOptions extends AbstractStorageOptions {
 }
 
 const OWNER = 'DynamoDBStorage'
+const KNOWN = optionNames<DynamoDBStorageOptions>({ client: true, clientConfig: true, table: true, createTable: true, concurrency: true, now: true })
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/
 /** BatchWriteItem takes at most 25 requests. */
 const BATCH_WRITE_LIMIT = 25
@@ -141,6 +145,7 @@ export class DynamoDBStorage extends AbstractStorage {
   #ready: Promise<void> | undefined
 
   constructor(options: DynamoDBStorageOptions = {}) {
+    knownOptionsCheck(optionsObject(options, OWNER), OWNER, KNOWN)
     super('dynamodb', options, OWNER)
     if (options.client !== undefined && options.clientConfig !== undefined) throw new TypeError(`${OWNER} takes "client" or "clientConfig", not both`)
     const table = options.table ?? 'sessions'

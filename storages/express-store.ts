@@ -8,6 +8,8 @@ import {
   hasCode,
   invalidRecord,
   isLive,
+  knownOptionsCheck,
+  optionNames,
   optionsObject,
   parseRecord,
   nextVersion,
@@ -78,6 +80,7 @@ interface StoredRecord extends SessionRecord {
 /** At most this many deletions of `cleanup` are in flight at once. */
 const CLEANUP_CONCURRENCY = 16
 const OWNER = 'ExpressStoreStorage'
+const KNOWN = optionNames<ExpressStoreStorageOptions>({ timeout: true, name: true, storeExpires: true, now: true })
 
 /**
  * Keeps sessions in any express-session store, so the 60+ existing stores (connect-redis,
@@ -126,6 +129,7 @@ export class ExpressStoreStorage extends AbstractStorage {
   readonly #locks = new KeyedLock()
 
   constructor(store: ExpressSessionStore, options: ExpressStoreStorageOptions = {}) {
+    knownOptionsCheck(optionsObject(options, OWNER), OWNER, KNOWN)
     super((options as Partial<ExpressStoreStorageOptions> | null)?.name ?? 'express-store', options, OWNER)
     const candidate = store as Partial<ExpressSessionStore> | null
     if (

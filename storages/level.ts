@@ -7,9 +7,11 @@ import {
   functionOption,
   invalidOperation,
   isLive,
+  knownOptionsCheck,
   messageOf,
   nextVersion,
   nonNegativeNumberOption,
+  optionNames,
   optionsObject,
   positiveIntegerOption,
   storageFailure,
@@ -79,6 +81,7 @@ export interface LevelStorageOptions extends AbstractStorageOptions {
 }
 
 const OWNER = 'LevelStorage'
+const KNOWN = optionNames<LevelStorageOptions>({ location: true, db: true, cleanupBatchSize: true, cleanupInterval: true, onCleanupError: true, now: true })
 
 /**
  * Keeps sessions in LevelDB (classic-level), embedded in the process: the default persistent
@@ -128,6 +131,7 @@ export class LevelStorage extends AbstractStorage {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('LevelStorage needs options: { location } (a directory) or { db } (a classic-level database or sublevel)')
     }
+    knownOptionsCheck(options, OWNER, KNOWN)
     super('level', optionsObject(options, OWNER), OWNER)
     const { location, db } = options
     if (location !== undefined && db !== undefined) throw new TypeError('LevelStorage takes option "location" or option "db", not both')

@@ -5,7 +5,10 @@ import {
   decideWrite,
   encodeValue,
   isLive,
+  knownOptionsCheck,
   nextVersion,
+  optionNames,
+  optionsObject,
   positiveIntegerOption,
   principalSession,
   type AbstractStorageOptions,
@@ -26,6 +29,8 @@ export interface MemoryStorageOptions extends AbstractStorageOptions {
   /** Most sessions kept; the least recently used go first. Default 100_000. */
   max?: number
 }
+
+const KNOWN = optionNames<MemoryStorageOptions>({ max: true, now: true })
 
 interface Stored {
   /** key → the value's JSON, so nothing a caller holds can change what is stored. */
@@ -59,6 +64,7 @@ export class MemoryStorage extends AbstractStorage {
   readonly #principals = new Map<string, Set<string>>()
 
   constructor(options: MemoryStorageOptions = {}) {
+    knownOptionsCheck(optionsObject(options, 'MemoryStorage'), 'MemoryStorage', KNOWN)
     super('memory', options, 'MemoryStorage')
     this.#sessions = new LRUCache<string, Stored>({
       max: positiveIntegerOption(options.max, 'MemoryStorage', 'max', 100_000),

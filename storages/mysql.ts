@@ -7,6 +7,9 @@ import {
   encodeData,
   encodeValue,
   invalidRecord,
+  knownOptionsCheck,
+  optionNames,
+  optionsObject,
   parseRecord,
   principalSession,
   readRecord,
@@ -66,6 +69,7 @@ export interface MySQLStorageOptions extends AbstractStorageOptions {
 }
 
 const OWNER = 'MySQLStorage'
+const KNOWN = optionNames<MySQLStorageOptions>({ uri: true, pool: true, connection: true, table: true, createTable: true, now: true })
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_$]{0,63}(?:\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$/
 /** Rows deleted per statement by `cleanup` and `clear`, so no statement locks the whole table. */
 const DELETE_CHUNK = 1000
@@ -136,6 +140,7 @@ export class MySQLStorage extends AbstractStorage {
   #ready: Promise<void> | undefined
 
   constructor(options: MySQLStorageOptions) {
+    knownOptionsCheck(optionsObject(options, OWNER), OWNER, KNOWN)
     super('mysql', options, OWNER)
     const given = (['uri', 'pool', 'connection'] as const).filter((name) => options[name] !== undefined)
     if (given.length !== 1) {

@@ -5,6 +5,8 @@ import {
   clockOption,
   dataProblem,
   isPlainObject,
+  knownOptionsCheck,
+  optionNames,
   optionsObject,
   type SessionData,
   type SessionRecord,
@@ -26,6 +28,8 @@ export interface ToExpressStoreOptions {
   /** Clock in epoch ms, for the deadlines of sessions without cookie expiry. Default `Date.now`. */
   now?: () => number
 }
+
+const KNOWN = optionNames<ToExpressStoreOptions>({ ttl: true, now: true })
 
 /** A node-style callback, as express-session passes them to its store. */
 type Callback<T = void> = (err: unknown, value?: T) => void
@@ -51,7 +55,7 @@ export class StorageExpressStore extends session.Store {
     if (typeof candidate !== 'object' || candidate === null || methods.some((method) => typeof candidate[method] !== 'function')) {
       throw new TypeError(`toExpressStore needs a storage with ${methods.join(', ')} methods`)
     }
-    optionsObject(options, 'toExpressStore')
+    knownOptionsCheck(optionsObject(options, 'toExpressStore'), 'toExpressStore', KNOWN)
     this.#now = clockOption(options.now, 'toExpressStore')
     const ttl = options.ttl ?? 86_400
     if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) throw new TypeError('toExpressStore option "ttl" must be a positive number of seconds')

@@ -25,7 +25,9 @@
  *   `SessionError` recognised by its `code`.
  * - Limits: {@link StorageLimits}, what a storage declares one record can hold (nesting, bytes,
  *   Unicode), and {@link valueLimits}, what the manager then applies to every value.
- * - Options: {@link clockOption} (the `now` option every storage accepts) and the other checks.
+ * - Options: {@link clockOption} (the `now` option every storage accepts), the other checks, and
+ *   {@link knownOptionsCheck} with {@link optionNames} (a misspelt option is refused, naming the
+ *   nearest known one).
  * - {@link KeyedLock}: per-session exclusive sections for backends that read before they write.
  *
  * Retry policy: storages never retry. A failed operation rejects (or, in a batch, gets its
@@ -64,7 +66,18 @@ export {
 export { hasCode, invalidOperation, invalidRecord, messageOf, storageClosed, storageError, storageFailure, toError, unsupported } from './errors.js'
 export { deadlineOf, isLive, type Deadlines } from './liveness.js'
 export { KeyedLock } from './locks.js'
-export { booleanOption, clockOption, functionOption, nonNegativeNumberOption, optionsObject, positiveIntegerOption, stringOption } from './options.js'
+export {
+  booleanOption,
+  clockOption,
+  functionOption,
+  knownOptionsCheck,
+  nonNegativeNumberOption,
+  optionNames,
+  optionsObject,
+  positiveIntegerOption,
+  stringOption,
+  type OptionNameSet,
+} from './options.js'
 export {
   checkOperation,
   checkRecordInput,

@@ -3,6 +3,56 @@
  * storage and the option, at construction, as lru-cache does.
  */
 
+import { nearestName } from './nearest.js'
+
+/**
+ * Every option name of `T`, each a key set to `true`: an object literal of this type that
+ * leaves a name out, or has a name `T` does not, does not compile. So a list made with
+ * {@link optionNames} follows the options interface it is made from.
+ */
+export type OptionNameSet<T> = { readonly [K in keyof T & string]-?: true }
+
+/**
+ * The option names of `T`, for {@link knownOptionsCheck}; the compiler checks that `names`
+ * holds every option of `T` and nothing else.
+ *
+ * @example
+ * ```ts
+ * const KNOWN = optionNames<MemoryStorageOptions>({ max: true, now: true })
+ * ```
+ */
+export function optionNames<T extends object>(names: OptionNameSet<T>): readonly (keyof T & string)[] {
+  return Object.freeze(Object.keys(names) as (keyof T & string)[])
+}
+
+/** Longest option name quoted in a message; longer ones are cut. */
+const QUOTED_NAME_LENGTH = 64
+
+/**
+ * Throws a `TypeError` naming `owner` and the first own enumerable string key of `options` that
+ * is not one of `known` (a key set to `undefined` included: a misspelt option is refused
+ * whatever its value). When a known name is near (see {@link nearestName}), the message asks
+ * `did you mean "…"?`; otherwise it lists the known names.
+ *
+ * @example
+ * ```ts
+ * knownOptionsCheck({ cacheLimt: 10 }, 'SessionManager', ['cacheLimit', 'maxAge'])
+ * // TypeError: SessionManager option "cacheLimt" is not known: did you mean "cacheLimit"?
+ * ```
+ */
+export function knownOptionsCheck(options: object, owner: string, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue
+    const quoted = JSON.stringify(key.length > QUOTED_NAME_LENGTH ? `${key.slice(0, QUOTED_NAME_LENGTH)}…` : key)
+    const nearest = nearestName(key, known)
+    throw new TypeError(
+      nearest === undefined
+        ? `${owner} option ${quoted} is not known; the known options are ${known.map((name) => `"${name}"`).join(', ')}`
+        : `${owner} option ${quoted} is not known: did you mean "${nearest}"?`,
+    )
+  }
+}
+
 /**
  * `options` when it is an object (or `{}` when it is undefined).
  *
