@@ -145,7 +145,13 @@ export function groupedBarChart(chart: BarChart): string {
         body.push(
           `<rect class="bar" x="${n(x0)}" y="${n(y)}" width="${n(length)}" height="${BAR_HEIGHT}" fill="${bar.highlight === true ? COLOURS.highlight : COLOURS.other}" data-value="${bar.value}"><title>${escapeXml(`${bar.label}: ${format(bar.value)}`)}</title></rect>`,
         )
-        body.push(text(x0 + length + 6, middle, format(bar.value), 'font-weight="600"'))
+        // The figure goes after the bar, or after the reference line when it would cross it; a white
+        // halo keeps it readable over grid lines.
+        const figure = format(bar.value)
+        let at = x0 + length + 6
+        const reference = chart.reference === undefined ? undefined : x0 + chart.reference.value * scale
+        if (reference !== undefined && at < reference + 3 && at + figure.length * FONT_SIZE * 0.62 > reference - 3) at = reference + 6
+        body.push(text(at, middle, figure, 'font-weight="600" stroke="#ffffff" stroke-width="4" paint-order="stroke"'))
       } else {
         body.push(text(x0 + 6, middle, 'n/a', `fill="${COLOURS.muted}"`))
       }
@@ -164,7 +170,8 @@ export function groupedBarChart(chart: BarChart): string {
   y = plotBottom + 16
   if (chart.reference !== undefined) {
     const x = x0 + chart.reference.value * scale
-    body.push(
+    // Under the bars and their figures, over the grid.
+    grid.push(
       `<line class="reference" x1="${n(x)}" y1="${n(plotTop)}" x2="${n(x)}" y2="${n(plotBottom)}" stroke="${COLOURS.reference}" stroke-width="2" stroke-dasharray="6 4"/>`,
     )
     y += NOTE_SIZE + 8
