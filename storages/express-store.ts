@@ -9,6 +9,7 @@ import {
   invalidRecord,
   isLive,
   knownOptionsCheck,
+  limitsOption,
   optionNames,
   optionsObject,
   parseRecord,
@@ -19,6 +20,7 @@ import {
   type AbstractStorageOptions,
   type SessionRecord,
   type StorageCapabilities,
+  type StorageLimits,
   type StorageOperation,
   type WriteConflict,
 } from '../src/kit/index.js'
@@ -67,6 +69,17 @@ export interface ExpressStoreStorageOptions extends AbstractStorageOptions {
    * lifetime (connect-redis without `disableTTL` keeps them one day, whatever `maxAge` says).
    */
   storeExpires?: boolean
+  /**
+   * What the store can hold in one session, when you know it (see {@link StorageLimits}): the
+   * manager then refuses a value beyond it in `set()` instead of the store failing the write.
+   * Default none: the manager's own limits (nesting 100, `maxSessionBytes`).
+   *
+   * @example
+   * ```ts
+   * new ExpressStoreStorage(new MongoStore({ mongoUrl }), { limits: { maxDataBytes: 16_000_000 } }) // a BSON document's 16 MB
+   * ```
+   */
+  limits?: StorageLimits
 }
 
 /** The field of the stored session object that holds this library's record. */
@@ -80,7 +93,7 @@ interface StoredRecord extends SessionRecord {
 /** At most this many deletions of `cleanup` are in flight at once. */
 const CLEANUP_CONCURRENCY = 16
 const OWNER = 'ExpressStoreStorage'
-const KNOWN = optionNames<ExpressStoreStorageOptions>({ timeout: true, name: true, storeExpires: true, now: true })
+const KNOWN = optionNames<ExpressStoreStorageOptions>({ timeout: true, name: true, storeExpires: true, now: true, limits: true })
 
 /**
  * Keeps sessions in any express-session store, so the 60+ existing stores (connect-redis,
@@ -148,7 +161,13 @@ export class ExpressStoreStorage extends AbstractStorage {
     this.#storeExpires = booleanOption(options.storeExpires, OWNER, 'storeExpires', true)
     this.#store = store
     this.#timeout = timeout
-    this.capabilities = { batch: false, admin: typeof store.all === 'function' && typeof store.clear === 'function', shared: true }
+    const limits = limitsOption(options.limits, OWNER)
+    this.capabilities = {
+      batch: false,
+      admin: typeof store.all === 'function' && typeof store.clear === 'function',
+      shared: true,
+      ...(limits === undefined ? {} : { limits }),
+    }
   }
 
   protected override async _get(id: string): Promise<SessionRecord | undefined> {

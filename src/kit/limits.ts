@@ -4,6 +4,8 @@
  * failing the write after the cache took it.
  */
 
+import { knownOptionsCheck, optionNames } from './options.js'
+
 /** Deepest nesting of a session value when the storage declares no limit. */
 export const MAX_DEPTH = 100
 
@@ -34,6 +36,37 @@ export interface StorageLimits {
   readonly wellFormedKeys?: boolean
   /** Strings inside values (and the keys of objects inside values) must be well-formed Unicode too. */
   readonly wellFormedValues?: boolean
+}
+
+const LIMIT_NAMES = optionNames<StorageLimits>({ maxDepth: true, maxDataBytes: true, wellFormedKeys: true, wellFormedValues: true })
+
+/**
+ * A storage's `limits` option, for a storage whose backend the user knows better than the storage
+ * does (an express-session store): checked, or `undefined` when not given.
+ *
+ * @throws TypeError naming `owner` and what is wrong.
+ * @example
+ * ```ts
+ * const limits = limitsOption(options.limits, 'ExpressStoreStorage') // { maxDataBytes: 16_000_000 } for connect-mongo
+ * ```
+ */
+export function limitsOption(value: unknown, owner: string): StorageLimits | undefined {
+  if (value === undefined) return undefined
+  const option = `${owner} option "limits"`
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${option} must be an object`)
+  knownOptionsCheck(value, `${owner} limits`, LIMIT_NAMES)
+  const { maxDepth, maxDataBytes, wellFormedKeys, wellFormedValues } = value as Record<string, unknown>
+  if (maxDepth !== undefined && (typeof maxDepth !== 'number' || !Number.isSafeInteger(maxDepth) || maxDepth < 1 || maxDepth > MAX_DEPTH))
+    throw new TypeError(`${option}: maxDepth must be an integer of 1 to ${MAX_DEPTH}`)
+  if (maxDataBytes !== undefined && (typeof maxDataBytes !== 'number' || !Number.isSafeInteger(maxDataBytes) || maxDataBytes < 1))
+    throw new TypeError(`${option}: maxDataBytes must be a positive integer`)
+  for (const [name, flag] of [
+    ['wellFormedKeys', wellFormedKeys],
+    ['wellFormedValues', wellFormedValues],
+  ] as const) {
+    if (flag !== undefined && typeof flag !== 'boolean') throw new TypeError(`${option}: ${name} must be a boolean`)
+  }
+  return Object.freeze({ ...(value as StorageLimits) })
 }
 
 /** The limits a manager applies to every value it takes, the storage's and its own together. */

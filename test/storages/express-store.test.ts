@@ -7,6 +7,7 @@ import { isSessionError } from '../../src/errors.js'
 import { generateId } from '../../src/ids.js'
 import type { SessionRecordInput } from '../../src/types.js'
 import { ExpressStoreStorage, RECORD_FIELD, type ExpressSessionStore } from '../../storages/express-store.js'
+import { limitsContract } from '../helpers/limits-contract.js'
 import { storageContract } from '../helpers/storage-contract.js'
 import { probeTcp, REDIS_URL, serviceTest } from '../helpers/services.js'
 
@@ -329,3 +330,30 @@ if (redisTest === test) {
 } else {
   redisTest('express-store (connect-redis): storage contract', (t) => t.pass())
 }
+
+// The limits part of the contract with limits declared through the option, as a user of a store
+// with known limits would: held up to them, refused beyond them by the manager.
+limitsContract('express-store (limits declared by the option)', {
+  open: async () =>
+    new ExpressStoreStorage(new session.MemoryStore(), {
+      storeExpires: false,
+      limits: { maxDepth: 12, maxDataBytes: 70_000, wellFormedKeys: true, wellFormedValues: true },
+    }),
+})
+
+test('ExpressStoreStorage: the limits option is declared in its capabilities, and checked', (t) => {
+  const store = new session.MemoryStore()
+  t.deepEqual(new ExpressStoreStorage(store, { limits: { maxDataBytes: 16_000_000 } }).capabilities.limits, { maxDataBytes: 16_000_000 })
+  t.is(new ExpressStoreStorage(store).capabilities.limits, undefined)
+  const bad: Array<[unknown, RegExp]> = [
+    [5, /"limits" must be an object/],
+    [{ maxDepth: 0 }, /maxDepth must be an integer of 1 to 100/],
+    [{ maxDepth: 101 }, /maxDepth/],
+    [{ maxDataBytes: -1 }, /maxDataBytes must be a positive integer/],
+    [{ wellFormedKeys: 'yes' }, /wellFormedKeys must be a boolean/],
+    [{ maxDepht: 3 }, /did you mean "maxDepth"\?/],
+  ]
+  for (const [limits, message] of bad) {
+    t.throws(() => new ExpressStoreStorage(store, { limits: limits as never }), { instanceOf: TypeError, message }, JSON.stringify(limits))
+  }
+})
