@@ -21,9 +21,10 @@ import {
   positiveIntegerOption,
   refusedWrite,
   storageError,
+  unsupported,
   type AbstractStorageOptions,
 } from '../src/kit/index.js'
-import type { Batch, BatchOutcome, SessionRecord, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
+import type { Batch, BatchOutcome, PrincipalSession, SessionRecord, StorageCapabilities, StorageOperation, WriteConflict } from '../src/kit/index.js'
 import {
   deleteCommand,
   deleteRequest,
@@ -31,6 +32,7 @@ import {
   liveFilter,
   liveVersion,
   setCommand,
+  toPrincipalSession,
   toRecord,
   updateCommand,
   versionsRequest,
@@ -39,7 +41,8 @@ import {
   type SetCondition,
 } from './dynamodb/items.js'
 import { eachLimit, sendUntilProcessed, UNPROCESSED_SENDS } from './dynamodb/requests.js'
-import { createTableIfMissing, describeTable, errorName } from './dynamodb/table.js'
+import { queryPrincipal } from './dynamodb/principals.js'
+import { addIndexCommand, createTableIfMissing, describeTable, errorName, PRINCIPAL_INDEX, principalIndexStatus } from './dynamodb/table.js'
 
 export { sendUntilProcessed, type RetryOptions } from './dynamodb/requests.js'
 
@@ -67,8 +70,9 @@ export interface DynamoDBStorageOptions extends AbstractStorageOptions {
   /** Table name: 3 to 255 of `a-z A-Z 0-9 _ - .`. Its partition key is `id` (string). Default `'sessions'`. */
   table?: string
   /**
-   * Create the table (on-demand capacity, TTL on the `ttl` attribute) on first use when it is
-   * missing, and wait until it is active. Default `false`: tables are usually made by
+   * Create the table (on-demand capacity, TTL on the `ttl` attribute, the `principal-index`
+   * global secondary index) on first use when it is missing, and wait until it is active; add
+   * the index to a table that lacks it. Default `false`: tables are usually made by
    * infrastructure code.
    */
   createTable?: boolean
@@ -106,6 +110,15 @@ export const DYNAMODB_MAX_DATA_BYTES = 409_600 - 4_096
  * storage's `now` clock) are never returned, whether or not TTL has deleted them yet. Reads
  * are strongly consistent.
  *
+ * A session's principal is its item's `principal` attribute (absent for a session of no user),
+ * written in the same request as the rest: the set's `UpdateItem`, and a key change's (`SET` for
+ * a new principal, `REMOVE` for none). The `principal-index` global secondary index (partition
+ * key `principal`, sort key `createdAt`, projecting the deadlines, version and issuer) is sparse:
+ * it holds only the items with a principal, and `findByPrincipal` is one `Query` on it, page
+ * after page. That query is eventually consistent on DynamoDB (a global index offers no
+ * consistent read): a session written or deleted a moment ago, typically under a second, may be
+ * missing from or still in the list. Emulators such as dynalite answer it at once.
+ *
  * The storage does not retry: a failed write rejects (in a batch, it is that operation's
  * outcome) and the manager's write queue retries it. The one exception is `BatchWriteItem`'s
  * `UnprocessedItems` (and `BatchGetItem`'s `UnprocessedKeys`), sent again within the same call
@@ -123,12 +136,19 @@ export const DYNAMODB_MAX_DATA_BYTES = 409_600 - 4_096
  */
 export class DynamoDBStorage extends AbstractStorage {
   /**
-   * Batches, the operators' side, and shared by every process on the table. Its limit is
+   * Batches, the operators' side, shared by every process on the table, and the principal
+   * index (see the class description: eventually consistent). Its limit is
    * DynamoDB's item size, 400 KB: a record's data may take {@link DYNAMODB_MAX_DATA_BYTES} of it,
    * the rest is kept for the id, deadlines, version, issuer and principal. Values are JSON text,
    * so DynamoDB's 32-level nesting of maps does not apply to them.
    */
-  readonly capabilities: StorageCapabilities = { batch: true, admin: true, shared: true, limits: { maxDataBytes: DYNAMODB_MAX_DATA_BYTES } }
+  readonly capabilities: StorageCapabilities = {
+    batch: true,
+    admin: true,
+    shared: true,
+    principals: true,
+    limits: { maxDataBytes: DYNAMODB_MAX_DATA_BYTES },
+  }
   /**
    * The table in use.
    *
@@ -143,6 +163,9 @@ export class DynamoDBStorage extends AbstractStorage {
   readonly #createTable: boolean
   readonly #concurrency: number
   #ready: Promise<void> | undefined
+  /** The principal index was found `ACTIVE`: `findByPrincipal` queries it without describing the table first. */
+  #indexActive = false
+  #warnedNoIndex = false
 
   constructor(options: DynamoDBStorageOptions = {}) {
     knownOptionsCheck(optionsObject(options, OWNER), OWNER, KNOWN)
@@ -176,17 +199,49 @@ export class DynamoDBStorage extends AbstractStorage {
   protected override _open(): Promise<void> | void {
     if (!this.#createTable) return
     // One creation for all concurrent first calls; forgotten on failure so a later call tries again.
-    this.#ready ??= createTableIfMissing(this.#client, this.table).catch((err: unknown) => {
-      this.#ready = undefined
-      throw err
-    })
+    this.#ready ??= createTableIfMissing(this.#client, this.table).then(
+      (refused) => {
+        if (refused !== undefined) this.#warnNoIndex(`this endpoint would not add it, answering "${refused.message}"`)
+      },
+      (err: unknown) => {
+        this.#ready = undefined
+        throw err
+      },
+    )
     return this.#ready
   }
 
-  /** The table exists (made first with `createTable`) and the client reaches it: one `DescribeTable`. */
+  /**
+   * The table exists (made first with `createTable`) and the client reaches it: one
+   * `DescribeTable`, which also finds a table without the principal index (a warning).
+   */
   protected override async _check(): Promise<void> {
     if (this.#createTable) return // _open described (or created) it
-    await describeTable(this.#client, this.table)
+    if (principalIndexStatus(await describeTable(this.#client, this.table)) === undefined) this.#warnNoIndex('createTable is false, so it is not added')
+  }
+
+  /**
+   * One `Query` of the principal index, page by page (see the class description: eventually
+   * consistent). Rejects with `SESSION_INVALID_STATE` while the table has no such index (the
+   * message gives the command that adds it), or while DynamoDB is still filling a new one.
+   */
+  protected override async _findByPrincipal(principal: string, now: number): Promise<PrincipalSession[]> {
+    await this.#principalIndex()
+    let items: Item[]
+    try {
+      items = await queryPrincipal(this.#client, this.table, principal, now)
+    } catch (err) {
+      // The index may be gone: the next call describes the table again.
+      this.#indexActive = false
+      throw err
+    }
+    const sessions: PrincipalSession[] = []
+    for (const item of items) {
+      const session = toPrincipalSession(item, now)
+      if (typeof session === 'string') throw invalidRecord(this.name, session, item['id']?.S ?? '')
+      if (session !== undefined) sessions.push(session)
+    }
+    return sessions
   }
 
   protected override async _get(id: string, now: number): Promise<SessionRecord | undefined> {
@@ -287,6 +342,39 @@ export class DynamoDBStorage extends AbstractStorage {
 
   protected override _close(): void {
     if (this.#ownsClient) this.#client.destroy()
+  }
+
+  /** Resolves once the principal index is `ACTIVE` (one `DescribeTable` until it is found so); rejects while it is missing or being filled. */
+  async #principalIndex(): Promise<void> {
+    if (this.#indexActive) return
+    const status = principalIndexStatus(await describeTable(this.#client, this.table))
+    if (status === 'ACTIVE') {
+      this.#indexActive = true
+      return
+    }
+    if (status === undefined) {
+      this.#warnNoIndex(this.#createTable ? 'this endpoint would not add it' : 'createTable is false, so it is not added')
+      throw unsupported(
+        this.name,
+        'findByPrincipal',
+        `the table ${this.table} has no "${PRINCIPAL_INDEX}" global secondary index. Add it: ${addIndexCommand(this.table)}`,
+      )
+    }
+    throw unsupported(
+      this.name,
+      'findByPrincipal',
+      `the "${PRINCIPAL_INDEX}" index of the table ${this.table} is ${status} (DynamoDB fills a new index from the table's items); it answers once it is ACTIVE`,
+    )
+  }
+
+  /** One warning per storage that its table has no principal index, with why it was not added and the command that adds it. */
+  #warnNoIndex(why: string): void {
+    if (this.#warnedNoIndex) return
+    this.#warnedNoIndex = true
+    process.emitWarning(
+      `${OWNER}: the table ${this.table} has no "${PRINCIPAL_INDEX}" global secondary index (${why}): findByPrincipal() refuses until it is added; sessions keep their "principal" attribute meanwhile, which DynamoDB indexes once the index is added. Add it: ${addIndexCommand(this.table)}`,
+      { code: 'DYNAMODB_STORAGE_NO_PRINCIPAL_INDEX' },
+    )
   }
 
   /** One operation, one request (an unconditional set: two when it meets an expired item). */

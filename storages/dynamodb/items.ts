@@ -19,6 +19,8 @@ import {
   encodeValue,
   isLive,
   parseRecord,
+  principalSession,
+  type PrincipalSession,
   type SessionRecord,
   type SessionRecordInput,
   type StorageOperation,
@@ -44,6 +46,8 @@ export type SetCondition = 'live or none' | 'none live' | number
 const ONE: AttributeValue = { N: '1' }
 const NULL_TYPE: AttributeValue = { S: 'NULL' }
 const NAMES = { '#e': 'expiresAt', '#a': 'absoluteExpiresAt' } as const
+/** The attribute that holds a session's principal, when it has one: the partition key of the principal index (absent: not indexed). */
+export const PRINCIPAL = 'principal'
 /** The kit's `isLive` as an expression: live while now < expiresAt and now < absoluteExpiresAt, if any (a NULL one is none). */
 const LIVE = '#e > :now AND (attribute_not_exists(#a) OR attribute_type(#a, :null) OR #a > :now)'
 /** What cleanup deletes: the items dead by that rule (an item without a numeric `expiresAt` is not a session to judge). */
@@ -83,6 +87,8 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
   if (absolute !== undefined) values[':a'] = number(absolute)
   const issuer = record.issuer
   if (issuer !== undefined) values[':i'] = { S: issuer }
+  const principal = record.principal
+  if (principal !== undefined) values[':p'] = { S: principal }
   let expression = `attribute_not_exists(#id) OR (${LIVE})`
   if (condition === 'none live') expression = `attribute_not_exists(#id) OR NOT (${LIVE})`
   else if (typeof condition === 'number') {
@@ -91,9 +97,9 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
   }
   // ADD starts from 0 on an item without a version: a new item gets 1.
   const restart = condition === 'none live'
-  const removed = [absolute === undefined ? '#a' : '', issuer === undefined ? '#i' : ''].filter(Boolean)
+  const removed = [absolute === undefined ? '#a' : '', issuer === undefined ? '#i' : '', principal === undefined ? '#p' : ''].filter(Boolean)
   const update = [
-    `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? '' : ', #a = :a'}${issuer === undefined ? '' : ', #i = :i'}${restart ? ', #v = :one' : ''}`,
+    `SET #d = :d, #c = :c, #e = :e, #ttl = :ttl${absolute === undefined ? '' : ', #a = :a'}${issuer === undefined ? '' : ', #i = :i'}${principal === undefined ? '' : ', #p = :p'}${restart ? ', #v = :one' : ''}`,
     removed.length === 0 ? '' : `REMOVE ${removed.join(', ')}`,
     restart ? '' : 'ADD #v :one',
   ]
@@ -102,7 +108,7 @@ export function setCommand(table: string, id: string, record: SessionRecordInput
     Key: key(id),
     UpdateExpression: update.filter(Boolean).join(' '),
     ConditionExpression: expression,
-    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version', '#i': 'issuer' },
+    ExpressionAttributeNames: { ...NAMES, '#id': 'id', '#d': 'data', '#c': 'createdAt', '#ttl': 'ttl', '#v': 'version', '#i': 'issuer', '#p': PRINCIPAL },
     ExpressionAttributeValues: values,
   })
 }
@@ -152,11 +158,17 @@ export function updateCommand(table: string, op: KeyChange, now: number): Update
       condition += ' AND #v = :if'
       values[':if'] = number(op.ifVersion)
     }
+    // A principal change is in the same expression: a string SETs the attribute (and so the index entry), null REMOVEs it.
+    const principal = op.principal
+    if (principal !== undefined) names['#p'] = PRINCIPAL
+    if (typeof principal === 'string') values[':p'] = { S: principal }
+    const setPrincipal = typeof principal === 'string' ? ', #p = :p' : ''
+    const removePrincipal = principal === null ? ', #p' : ''
     if (op.type === 'update') {
       values[':v'] = { S: encodeValue(op.value, op.key) }
-      update = 'SET #d.#k = :v, #e = :e, #ttl = :ttl ADD #v :one'
+      update = `SET #d.#k = :v, #e = :e, #ttl = :ttl${setPrincipal}${principal === null ? ' REMOVE #p' : ''} ADD #v :one`
     } else {
-      update = 'REMOVE #d.#k SET #e = :e, #ttl = :ttl ADD #v :one'
+      update = `REMOVE #d.#k${removePrincipal} SET #e = :e, #ttl = :ttl${setPrincipal} ADD #v :one`
     }
   }
   return new UpdateItemCommand({
@@ -182,6 +194,7 @@ export function toRecord(item: Item, now: number): SessionRecord | undefined | s
     absoluteExpiresAt: absoluteOf(item),
     version: item['version']?.N,
     issuer: issuerOf(item),
+    principal: principalOf(item),
   })
   if (typeof record === 'string') return record
   if (!isLive(record, now)) return undefined
@@ -216,6 +229,32 @@ function absoluteOf(item: Item): unknown {
 function issuerOf(item: Item): unknown {
   const issuer = item['issuer']
   return issuer === undefined || issuer.NULL === true ? undefined : (issuer.S ?? issuer)
+}
+
+/** An item's principal for `parseRecord`, as {@link issuerOf} reads the issuer. */
+function principalOf(item: Item): unknown {
+  const principal = item[PRINCIPAL]
+  return principal === undefined || principal.NULL === true ? undefined : (principal.S ?? principal)
+}
+
+/**
+ * The session that an item read from the principal index stands for (its projection: the id,
+ * the principal, `createdAt`, the deadlines, the version and the issuer), `undefined` when it is
+ * past its deadline at `now`, or why it is not a record.
+ */
+export function toPrincipalSession(item: Item, now: number): PrincipalSession | undefined | string {
+  const id = item['id']?.S
+  if (id === undefined) return 'it has no string id'
+  const record = parseRecord({
+    data: {},
+    createdAt: item['createdAt']?.N,
+    expiresAt: item['expiresAt']?.N,
+    absoluteExpiresAt: absoluteOf(item),
+    version: item['version']?.N,
+    issuer: issuerOf(item),
+  })
+  if (typeof record === 'string') return record
+  return isLive(record, now) ? principalSession(id, record) : undefined
 }
 
 function number(value: number): AttributeValue {
