@@ -85,6 +85,8 @@ export function carriedState(session: CarriedSession, policy: SessionPolicy, iss
  */
 export class CarriedHost implements SessionHost {
   readonly versioned = false
+  /** A session carried by its cookie is in no storage, so in no principal's index. */
+  readonly principals = undefined
   readonly policy: SessionPolicy
   readonly limits: ValueLimits
   readonly #context: CarriedContext

@@ -1,4 +1,6 @@
-export { SessionManager, type LoadOptions, type SessionManagerOptions, type SessionManagerStats } from './session-manager.js'
+export { SessionManager, type LoadOptions, type RevokeSessionsOptions, type SessionManagerOptions, type SessionManagerStats } from './session-manager.js'
+export type { PrincipalOption } from './principals.js'
+export type { PrincipalSession } from './kit/contract.js'
 export { Session, type SessionCallback, type UpdateCallback } from './session.js'
 export type { CoherenceStats } from './coherence.js'
 export { SessionError, isSessionError, type SessionErrorCode, type SessionErrorOptions } from './errors.js'

@@ -8,6 +8,7 @@ import type { JsonValue, SessionData, SessionEvents, SessionRecord, Storage, Sto
 import { freezeJson } from './values.js'
 import { capabilitiesOf } from './kit/contract.js'
 import { valueLimits, type ValueLimits } from './kit/limits.js'
+import type { PrincipalIndex } from './principals.js'
 import { Revocations, type RevocationKind } from './revocations.js'
 import { WriteQueue, type Derive, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js'
 
@@ -44,6 +45,13 @@ export class SessionLifecycle implements SessionHost {
   readonly #queueOptions: WriteQueueOptions
   /** Whether sessions carry their version to the client (a storage other processes share). */
   versioned = false
+  /** How a session's principal follows its data (the `principal` option); `undefined` without one. */
+  principals: PrincipalIndex | undefined = undefined
+  /**
+   * Called once a write that gave session `id` the principal `principal` was acknowledged
+   * (`maxSessionsPerPrincipal`); the write settles after it. `undefined` without a bound.
+   */
+  onPrincipal: ((principal: string, id: string) => Promise<void>) | undefined = undefined
   #storage: Storage
   #queue: WriteQueue
   #closing: Promise<void> | undefined
@@ -180,9 +188,36 @@ export class SessionLifecycle implements SessionHost {
 
   write(state: SessionState, op: StorageOperation, derive?: Derive): Promise<void> {
     if (op.type === 'update' || op.type === 'remove') this.#cache.resized(state)
-    return this.#queue.enqueue(op, derive).then((applied) => {
+    const written = this.#queue.enqueue(op, derive).then((applied) => {
       if (!applied && op.id === state.id && op.type !== 'delete') throw this.#gone(state)
     })
+    const onPrincipal = this.onPrincipal
+    if (onPrincipal === undefined) return written
+    const principal = op.type === 'set' ? op.record.principal : op.type === 'update' || op.type === 'remove' ? op.principal : undefined
+    return typeof principal === 'string' ? written.then(() => onPrincipal(principal, op.id)) : written
+  }
+
+  /**
+   * Destroy the session of `id` as {@link SessionLifecycle.destroy} does, whether or not this
+   * process has it cached (`version` is the one the storage listed): revoked here at once, its
+   * record deleted (retried in the background if that fails), the other processes told.
+   */
+  revoke(id: string, version: number): Promise<void> {
+    this.assertOpen()
+    const cached = this.#cache.peek(id)
+    if (cached !== undefined && cached.id === id) {
+      cached.destroyed = true
+      version = Math.max(version, cached.version)
+    }
+    this.counters.destroyed++
+    this.#cache.revoke(id)
+    this.#notify('destroy', id)
+    return this.#deleteRevoked(id, version, 'destroy')
+  }
+
+  /** Whether `id` was destroyed or renewed away here (its delete perhaps still pending). */
+  isRevoked(id: string): boolean {
+    return this.#cache.isRevoked(id)
   }
 
   renew(old: SessionState, unstored?: Unstored): RenewedState {
@@ -195,6 +230,7 @@ export class SessionLifecycle implements SessionHost {
     state.bytes = old.bytes
     state.validatedAt = old.validatedAt
     state.issuer = old.issuer // renew keeps the identity the session is bound to
+    state.principal = old.principal
     old.renewed = true
     const newId = state.id
     this.counters.renewed++
@@ -285,15 +321,33 @@ export class SessionLifecycle implements SessionHost {
       if (now === undefined) {
         const { [key]: _gone, ...rest } = state.data
         state.data = Object.freeze(rest)
-        writes.push(this.write(state, { type: 'remove', id, key, expiresAt }))
+        writes.push(this.write(state, this.#withPrincipal(state, key, { type: 'remove', id, key, expiresAt })))
       } else {
         const value: Record<string, JsonValue> = { [key]: now }
         if (!freezeJson(value, 0)) continue
         state.data = Object.freeze({ ...state.data, ...value })
-        writes.push(this.write(state, { type: 'update', id, key, value: now, expiresAt }))
+        writes.push(this.write(state, this.#withPrincipal(state, key, { type: 'update', id, key, value: now, expiresAt })))
       }
     }
     return Promise.all(writes)
+  }
+
+  /**
+   * `op`, a write of `key` that already changed `state.data`, with the principal change it
+   * makes; a principal the data cannot give (another process wrote a bad value) leaves it as it was.
+   */
+  #withPrincipal<O extends Extract<StorageOperation, { type: 'update' | 'remove' }>>(state: SessionState, key: string, op: O): O {
+    const index = this.principals
+    if (index === undefined || !index.affects(key)) return op
+    let principal
+    try {
+      principal = index.change(state, state.data)
+    } catch {
+      return op
+    }
+    if (principal === undefined) return op
+    state.principal = principal ?? undefined
+    return { ...op, principal }
   }
 
   destroy(state: SessionState): Promise<void> {
@@ -383,10 +437,23 @@ export class SessionLifecycle implements SessionHost {
     state.data = data
     state.bytes = -1
     this.#cache.resized(state)
+    state.principal = this.#principalAfterRebase(record, data)
     state.version = record.version
     state.validatedAt = this.policy.now()
     // Another process's later deadline, never beyond what this configuration allows now.
     if (record.expiresAt > state.expiresAt) state.expiresAt = Math.min(record.expiresAt, this.policy.deadline(state.absoluteExpiresAt, state.validatedAt))
+  }
+
+  // What the storage indexes once the rebased writes land: the principal of the data they make,
+  // as far as this process can tell (a write of the principal carries it); else the record's.
+  #principalAfterRebase(record: SessionRecord, data: SessionData): string | undefined {
+    const index = this.principals
+    if (index === undefined) return record.principal
+    try {
+      return index.of(data)
+    } catch {
+      return record.principal
+    }
   }
 
   // The storage no longer has the record (destroyed or expired elsewhere): so neither do we.

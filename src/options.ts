@@ -2,11 +2,13 @@ import type { InvalidationBus } from './bus.js'
 import { MAX_ISSUER_LENGTH } from './kit/contract.js'
 import { knownOptionsCheck, optionNames } from './kit/options.js'
 import { sessionSharing } from './resolve.js'
-import type { Identity, Storage } from './types.js'
+import { capabilitiesOf } from './kit/contract.js'
+import { PrincipalIndex, type PrincipalOption } from './principals.js'
+import type { Identity, SessionData, Storage } from './types.js'
 import type { WriteQueueOptions } from './write-queue.js'
 
 /** Options of {@link SessionManager}. Durations are in seconds, as in ee-session. */
-export interface SessionManagerOptions {
+export interface SessionManagerOptions<D extends object = SessionData> {
   /** Where sessions persist. Default: a {@link MemoryStorage}, with a one-time warning. */
   storage?: Storage
   /**
@@ -100,6 +102,40 @@ export interface SessionManagerOptions {
    * rejects with `SESSION_STORAGE_FAILED`. `Infinity` waits for ever. Default 5.
    */
   storageTimeout?: number
+  /**
+   * What a session belongs to (a user id): the name of a data key whose value, a string or a
+   * number, is the principal, or a function of the data that returns it (`undefined` for none).
+   * Every write that changes it tells the storage in the same operation, so
+   * {@link SessionManager.sessionsOf} lists a user's sessions and
+   * {@link SessionManager.revokeSessionsOf} ends them in every process. A number is indexed as
+   * its decimal text (`42` and `'42'` are one principal); text must be 1 to 255 well-formed
+   * characters, else the write is refused with `SESSION_INVALID_VALUE` before anything changes.
+   * With a key, only writes of that key do any work; a function runs on every write (keep it
+   * cheap and pure). Needs a storage that indexes principals (`capabilities.principals`:
+   * memory, LevelDB, MySQL, DynamoDB); an express-session store cannot. Sessions stored before
+   * the option was set are indexed on their next write of the principal. Default none.
+   *
+   * @example
+   * ```ts
+   * const manager = new SessionManager({ storage, principal: 'userId' })
+   * await req.session.set('userId', 42) // on login
+   * await manager.revokeSessionsOf(42, { except: req.session.id }) // "log out my other devices"
+   * ```
+   */
+  principal?: PrincipalOption<D>
+  /**
+   * The most live sessions one principal may have (needs `principal`): once a write gives a
+   * session a principal that already has this many, the oldest of its other sessions (by
+   * `createdAt`) are destroyed, as `revokeSessionsOf` does, before the write's promise
+   * settles; the session written is never one of them. A failure to list or revoke them is
+   * reported on `error` and leaves the write acknowledged. Default none.
+   *
+   * @example
+   * ```ts
+   * new SessionManager({ storage, principal: 'userId', maxSessionsPerPrincipal: 5 })
+   * ```
+   */
+  maxSessionsPerPrincipal?: number
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number
 }
@@ -126,6 +162,8 @@ const MANAGER_OPTIONS = optionNames<SessionManagerOptions>({
   trustCacheFor: true,
   bus: true,
   storageTimeout: true,
+  principal: true,
+  maxSessionsPerPrincipal: true,
   now: true,
 })
 
@@ -157,6 +195,10 @@ export interface ManagerSettings {
   /** Milliseconds a storage call may take; `Infinity` for no bound. */
   readonly storageTimeoutMs: number
   readonly maxPendingDestroys: number
+  /** How each session's principal is derived; `undefined` without the `principal` option. */
+  readonly principals: PrincipalIndex | undefined
+  /** 0 for no bound. */
+  readonly maxSessionsPerPrincipal: number
 }
 
 /**
@@ -165,7 +207,7 @@ export interface ManagerSettings {
  * one names the nearest known option (`option "cacheLimt" is not known: did you mean "cacheLimit"?`).
  * @internal
  */
-export function parseOptions(options: SessionManagerOptions): ManagerSettings {
+export function parseOptions<D extends object>(options: SessionManagerOptions<D>): ManagerSettings {
   if (typeof options !== 'object' || options === null) throw new TypeError('SessionManager options must be an object')
   knownOptionsCheck(options, 'SessionManager', MANAGER_OPTIONS)
   const cacheLimit = integer(options.cacheLimit, 'cacheLimit', 100_000, 1)
@@ -201,7 +243,14 @@ export function parseOptions(options: SessionManagerOptions): ManagerSettings {
   const bus = options.bus === undefined ? undefined : checkBus(options.bus)
   const storageTimeout = seconds(options.storageTimeout, 'storageTimeout', 5, false, true)
   const maxPendingDestroys = integer(options.maxPendingDestroys, 'maxPendingDestroys', 100_000, 1)
+  const principals = principalIndex(options.principal)
+  const maxSessionsPerPrincipal = integer(options.maxSessionsPerPrincipal, 'maxSessionsPerPrincipal', 0, 1)
+  if (maxSessionsPerPrincipal !== 0 && principals === undefined)
+    throw new TypeError('SessionManager option "maxSessionsPerPrincipal" needs the "principal" option: it bounds the sessions of one principal')
+  if (storage !== undefined) checkPrincipalStorage(storage, principals !== undefined)
   return {
+    principals,
+    maxSessionsPerPrincipal,
     storageTimeoutMs: storageTimeout * 1000,
     maxPendingDestroys,
     shares,
@@ -270,6 +319,27 @@ export function checkStorage(storage: unknown, name: string): Storage {
     throw new TypeError(`SessionManager option "${name}" must be a storage with ${methods.join(', ')} methods`)
   }
   return candidate as Storage
+}
+
+function principalIndex(option: unknown): PrincipalIndex | undefined {
+  if (option === undefined) return undefined
+  if (typeof option === 'function') return new PrincipalIndex(option as PrincipalOption<never>)
+  if (typeof option !== 'string' || option.length === 0)
+    throw new TypeError('SessionManager option "principal" must be the name of a data key or a function of the data, e.g. principal: \'userId\'')
+  return new PrincipalIndex(option)
+}
+
+/**
+ * A `TypeError` naming `storage` when the `principal` option is set (`indexed`) and the storage
+ * does not index principals.
+ * @internal
+ */
+export function checkPrincipalStorage(storage: Storage, indexed: boolean): void {
+  if (!indexed || capabilitiesOf(storage).principals === true) return
+  throw new TypeError(
+    `SessionManager option "principal" needs a storage that indexes principals (capabilities.principals), and the ${storage.name} storage does not` +
+      ' (an express-session store cannot be searched by principal): use MemoryStorage, LevelStorage, MySQLStorage or DynamoDBStorage',
+  )
 }
 
 function integer(value: unknown, name: string, fallback: number, min: number): number {

@@ -9,7 +9,9 @@ import { valueLimits } from './kit/limits.js'
 import { SessionLifecycle, type Notify } from './lifecycle.js'
 import { createNodeMiddleware, type NodeMiddleware } from './middleware/node.js'
 import { createKoaMiddleware, type KoaMiddleware } from './middleware/koa-middleware.js'
-import { checkNewIdentity, checkStorage, parseOptions, type SessionManagerOptions } from './options.js'
+import { checkNewIdentity, checkPrincipalStorage, checkStorage, parseOptions, type SessionManagerOptions } from './options.js'
+import { principalArgument, PrincipalSessions } from './principals.js'
+import type { PrincipalSession } from './kit/contract.js'
 import { SessionPolicy } from './policy.js'
 import { resolveSession, type ResolveContext } from './resolve.js'
 import { SessionCache } from './session-cache.js'
@@ -29,6 +31,12 @@ export interface LoadOptions {
    * `SESSION_STORAGE_UNAVAILABLE` when the storage cannot answer.
    */
   fresh?: boolean
+}
+
+/** Options of {@link SessionManager.revokeSessionsOf}. */
+export interface RevokeSessionsOptions {
+  /** A session id to leave alone: the caller's own session, for "log out my other devices". */
+  except?: string | undefined
 }
 
 /** Counters returned by {@link SessionManager.stats}. */
@@ -102,8 +110,10 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   #ready: Promise<void> | undefined
   /** The opening {@link SessionManager.ready} started, while it runs: requests wait for it. */
   #starting: Promise<void> | undefined
+  /** The sessions of each principal; `undefined` without the `principal` option. */
+  readonly #principals: PrincipalSessions | undefined
 
-  constructor(options: SessionManagerOptions = {}) {
+  constructor(options: SessionManagerOptions<D> = {}) {
     super()
     const settings = parseOptions(options)
     const policy = new SessionPolicy(settings)
@@ -135,6 +145,23 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
       settings.maxPendingDestroys,
     )
     this.#lifecycle = lifecycle
+    if (settings.principals !== undefined) {
+      lifecycle.principals = settings.principals
+      const principals = new PrincipalSessions(
+        {
+          get storage() {
+            return lifecycle.storage
+          },
+          now: settings.now,
+          isRevoked: (id) => lifecycle.isRevoked(id),
+          revoke: (id, version) => lifecycle.revoke(id, version),
+          report: (error) => this.#notify('error', error),
+        },
+        settings.maxSessionsPerPrincipal,
+      )
+      this.#principals = principals
+      if (settings.maxSessionsPerPrincipal !== 0) lifecycle.onPrincipal = (principal, id) => principals.enforce(principal, id)
+    }
     this.#trustCacheForMs = settings.trustCacheForMs
     const trustMs = this.#trustFor(storage, settings.bus !== undefined)
     lifecycle.versioned = trustMs !== Infinity
@@ -212,6 +239,7 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
    */
   setPersistentStorage(storage: Storage): this {
     checkStorage(storage, 'storage')
+    checkPrincipalStorage(storage, this.#principals !== undefined)
     if (this.#trustFor(storage, false) !== this.#trustFor(this.#lifecycle.storage, false)) {
       throw new SessionError('SESSION_INVALID_STATE', 'cannot replace the storage with one of another kind (shared or not); give it to the constructor')
     }
@@ -376,6 +404,57 @@ export class SessionManager<D extends object = SessionData> extends EventEmitter
   override emit<E extends EventEmitter.EventNames<SessionEvents>>(event: E, ...args: EventEmitter.EventArgs<SessionEvents, E>): boolean {
     if (event === 'error' && !(args[0] instanceof SessionError)) args[0] = handlerFailed(args[0])
     return super.emit(event, ...args)
+  }
+
+  /**
+   * The live sessions of principal `value` (see the `principal` option), oldest first, from the
+   * storage's index: each with its `id`, `createdAt`, `expiresAt` (epoch ms), `version` and the
+   * identity that issued it, never its data. A number and its decimal text are the same
+   * principal. Expired sessions and sessions destroyed here are not listed. Rejects with a
+   * `TypeError` for a `value` that is neither a string nor a number, `SESSION_INVALID_VALUE`
+   * for one that cannot be a principal, `SESSION_INVALID_STATE` without the `principal` option,
+   * and `SESSION_STORAGE_UNAVAILABLE` when the storage cannot answer (within `storageTimeout`):
+   * never an empty list for a failure.
+   *
+   * @example
+   * ```ts
+   * for (const { id, createdAt } of await manager.sessionsOf(42)) console.log(id, new Date(createdAt))
+   * ```
+   */
+  sessionsOf(value: string | number): Promise<PrincipalSession[]> {
+    return settle(() => this.#principalsOrThrow().list(principalArgument(value, 'sessionsOf')))
+  }
+
+  /**
+   * Destroy every live session of principal `value` but `options.except` (the caller's own, for
+   * "log out my other devices"), in storage and in every process, as `session.destroy()` does:
+   * revoked here at once, whether this process has them cached or not, their records deleted,
+   * the other processes told through the `bus` (without one, within `trustCacheFor`). Resolves
+   * to how many sessions were destroyed. Rejects as {@link SessionManager.sessionsOf} does, and
+   * with the storage's coded error (`SESSION_STORAGE_FAILED`) when a delete failed for good: that
+   * session stays refused here and its delete is retried in the background.
+   *
+   * @example
+   * ```ts
+   * const ended = await manager.revokeSessionsOf(req.session.get('userId')!, { except: req.session.id })
+   * res.end(`logged out of ${ended} other devices`)
+   * ```
+   */
+  revokeSessionsOf(value: string | number, options: RevokeSessionsOptions = {}): Promise<number> {
+    return settle(() => {
+      const principal = principalArgument(value, 'revokeSessionsOf')
+      if (typeof options !== 'object' || options === null) throw new TypeError('manager.revokeSessionsOf(value, options): options must be an object { except }')
+      const except = options.except
+      if (except !== undefined && typeof except !== 'string') throw new TypeError('manager.revokeSessionsOf(value, { except }): except must be a session id')
+      return this.#principalsOrThrow().revoke(principal, except)
+    })
+  }
+
+  #principalsOrThrow(): PrincipalSessions {
+    this.#lifecycle.assertOpen()
+    if (this.#principals === undefined)
+      throw new SessionError('SESSION_INVALID_STATE', 'the sessions of a principal are listed only with the SessionManager option "principal"')
+    return this.#principals
   }
 
   /** Flush pending writes, then close the storage. Idempotent; later requests and writes fail with `SESSION_CLOSED`. */

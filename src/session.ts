@@ -5,6 +5,8 @@ import { newState, type SessionState } from './state.js'
 import type { Identity, JsonValue, SessionData, SessionRequest, SessionResponse, StorageOperation } from './types.js'
 import type { Derive } from './write-queue.js'
 import type { ValueLimits } from './kit/limits.js'
+import type { PrincipalChange } from './kit/contract.js'
+import type { PrincipalIndex } from './principals.js'
 import { assertKey, dataBytes, entryBytes, jsonBytes, normalizeValue } from './values.js'
 
 /** A node-style callback accepted by every asynchronous session method. */
@@ -25,6 +27,8 @@ export interface SessionHost {
   readonly limits: ValueLimits
   /** Whether the client is handed the version of each acknowledged write (other processes share the storage). */
   readonly versioned: boolean
+  /** How a session's principal follows its data (the `principal` option); `undefined` without one. */
+  readonly principals: PrincipalIndex | undefined
   /** Throws `SESSION_CLOSED` once the manager is closed. */
   assertOpen(): void
   /** Throws when no write can be accepted now (closed, queue full). */
@@ -245,17 +249,26 @@ export class Session<D extends object = SessionData> {
     }
     if (state === undefined) return this.#create(key, normalized.value, bytes)
     const data = Object.freeze({ ...state.data, [key]: normalized.value })
-    return this.#change(state, data, bytes, () =>
-      host.write(state, { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt }, derive),
+    const index = host.principals
+    const principal = index === undefined || !index.affects(key) ? undefined : index.change(state, data)
+    return this.#change(
+      state,
+      data,
+      bytes,
+      () => {
+        const op: StorageOperation = { type: 'update', id: state.id, key, value: normalized.value, expiresAt: state.expiresAt }
+        return host.write(state, principal === undefined ? op : { ...op, principal }, derive)
+      },
+      principal,
     )
   }
 
   /**
-   * Give `state` its new `data` at once and send the write; a write refused before it started
-   * (a sealed session that no longer fits in its cookie, headers already sent) leaves the
-   * session as it was.
+   * Give `state` its new `data` (and `principal`, when it changes) at once and send the write; a
+   * write refused before it started (a sealed session that no longer fits in its cookie, headers
+   * already sent) leaves the session as it was.
    */
-  #change(state: SessionState, data: SessionData, bytes: number, send: () => Promise<void>): Promise<void> {
+  #change(state: SessionState, data: SessionData, bytes: number, send: () => Promise<void>, principal?: PrincipalChange): Promise<void> {
     const previous = state.data
     const previousBytes = state.bytes
     state.data = data
@@ -268,6 +281,7 @@ export class Session<D extends object = SessionData> {
       state.bytes = previousBytes
       throw err
     }
+    if (principal !== undefined) state.principal = principal ?? undefined
     return this.#acknowledged(written)
   }
 
@@ -318,8 +332,11 @@ export class Session<D extends object = SessionData> {
         'SESSION_HEADERS_SENT',
         'the response headers were already sent, so the new session id cannot be issued; write to the session before responding',
       )
-    const state = newState(this.#reservedId ?? generateId(), Object.freeze({ [key]: value }), host.policy.now(), host.policy)
+    const data = Object.freeze({ [key]: value })
+    const principal = host.principals?.of(data)
+    const state = newState(this.#reservedId ?? generateId(), data, host.policy.now(), host.policy)
     state.issuer = identity.name
+    state.principal = principal
     state.bytes = bytes
     const stored = host.create(state, this.#unstored(identity))
     this.#state = state
@@ -334,7 +351,19 @@ export class Session<D extends object = SessionData> {
     this.#host.assertWritable()
     const { [key]: removed, ...rest } = state.data
     const bytes = state.bytes >= 0 ? state.bytes - entryBytes(key, jsonBytes(removed!)) : -1
-    return this.#change(state, Object.freeze(rest), bytes, () => this.#host.write(state, { type: 'remove', id: state.id, key, expiresAt: state.expiresAt }))
+    const data = Object.freeze(rest)
+    const index = this.#host.principals
+    const principal = index === undefined || !index.affects(key) ? undefined : index.change(state, data)
+    return this.#change(
+      state,
+      data,
+      bytes,
+      () => {
+        const op: StorageOperation = { type: 'remove', id: state.id, key, expiresAt: state.expiresAt }
+        return this.#host.write(state, principal === undefined ? op : { ...op, principal })
+      },
+      principal,
+    )
   }
 
   #clear(): Promise<void> {
@@ -346,7 +375,13 @@ export class Session<D extends object = SessionData> {
     // One remove per key, never a whole-record set: a set would recreate a record that another
     // process destroyed meanwhile and bring a logged-out id back; a remove needs a live record.
     const { id, expiresAt } = state
-    return this.#change(state, EMPTY, 2, () => Promise.all(keys.map((key) => this.#host.write(state, { type: 'remove', id, key, expiresAt }))).then(noop))
+    const index = this.#host.principals
+    const principal = index?.change(state, EMPTY)
+    // The remove of the principal's own key carries the change (any one would do for a function principal).
+    const carrier = principal === undefined ? undefined : index!.key !== undefined && keys.includes(index!.key) ? index!.key : keys[0]
+    const removeOf = (key: string): StorageOperation =>
+      key === carrier ? { type: 'remove', id, key, expiresAt, principal } : { type: 'remove', id, key, expiresAt }
+    return this.#change(state, EMPTY, 2, () => Promise.all(keys.map((key) => this.#host.write(state, removeOf(key)))).then(noop), principal)
   }
 
   #renew(): Promise<void> {

@@ -24,6 +24,11 @@ export class SessionState {
   validatedAt = 0
   /** The name of the identity that issued the session; `undefined` for a record stored without one (accepted through any identity). */
   issuer: string | undefined = undefined
+  /**
+   * The principal the storage indexes the session under, once queued writes land (the manager's
+   * `principal` option); `undefined` for none.
+   */
+  principal: string | undefined = undefined
   constructor(
     public id: string,
     public data: SessionData,
@@ -39,6 +44,7 @@ export class SessionState {
     const record: SessionRecordInput = { data: this.data, createdAt: this.createdAt, expiresAt: this.expiresAt }
     if (this.absoluteExpiresAt !== 0) record.absoluteExpiresAt = this.absoluteExpiresAt
     if (this.issuer !== undefined) record.issuer = this.issuer
+    if (this.principal !== undefined) record.principal = this.principal
     return record
   }
 }
@@ -62,6 +68,7 @@ export function stateFromRecord(id: string, record: SessionRecord, policy: Sessi
   const state = new SessionState(id, data, createdAt, expiresAt, policy.absoluteFor(createdAt, absolute, now))
   state.version = Number.isSafeInteger(record.version) && record.version > 0 ? record.version : 0
   if (typeof record.issuer === 'string') state.issuer = record.issuer
+  if (typeof record.principal === 'string') state.principal = record.principal
   return state
 }
 
