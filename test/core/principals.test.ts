@@ -4,21 +4,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SessionManagerOptions } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
+import { DynamoDBStorage } from '../../storages/dynamodb.js'
 import { LevelStorage } from '../../storages/level.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { MySQLStorage } from '../../storages/mysql.js'
+import { createSessionTable, deleteTable, startDynalite, uniqueTableName } from '../helpers/dynalite.js'
 import { testManager, visit } from '../helpers/manager.js'
 import { closeAdmin, dropTable, uniqueTable } from '../helpers/mysql.js'
 import { MYSQL_URL, probeTcp, serviceTest } from '../helpers/services.js'
 
-// The manager's principal index on every storage that keeps one: each write that changes the
+// The manager's principal index on every storage that keeps one (memory, LevelDB, MariaDB, and
+// DynamoDB through dynalite): each write that changes the
 // principal tells the storage in the same operation, sessionsOf lists a principal's live
 // sessions, revokeSessionsOf ends them, maxSessionsPerPrincipal keeps the newest.
 
 const DAY = 86_400_000
 const mysqlTest = await serviceTest('MariaDB', () => probeTcp(MYSQL_URL, 3306))
 
+const dynamo = await startDynalite()
 test.after.always(closeAdmin)
+test.after.always(() => dynamo.close())
 
 /** A fresh storage of one kind; what it leaves behind is removed when the test ends (after the manager closed it). */
 type Open = (t: ExecutionContext) => Promise<Storage>
@@ -41,6 +46,16 @@ const kinds: Array<[string, TestFn, Open]> = [
       const table = uniqueTable('sessions_principals')
       t.teardown(() => dropTable(table))
       return new MySQLStorage({ uri: MYSQL_URL, table })
+    },
+  ],
+  [
+    'dynamodb',
+    test,
+    async (t) => {
+      const table = uniqueTableName('sessions-principals')
+      await createSessionTable(dynamo.admin, table)
+      t.teardown(() => deleteTable(dynamo.admin, table))
+      return new DynamoDBStorage({ clientConfig: dynamo.clientConfig, table })
     },
   ],
 ]
