@@ -4,7 +4,7 @@ import type { SessionResponse } from './types.js'
  * What a response that issues a header token needs: no cache, shared or private, may keep it
  * (the token is the whole credential).
  */
-export const TOKEN_CACHE_CONTROL: CacheRule = { add: ['no-store'], enough: ['no-store'] }
+export const TOKEN_CACHE_CONTROL: CacheRule = { add: ['no-store'], enough: ['no-store'], value: 'no-store' }
 
 /**
  * What a response that sets a session cookie needs (OWASP's advice): no shared cache may keep
@@ -12,12 +12,18 @@ export const TOKEN_CACHE_CONTROL: CacheRule = { add: ['no-store'], enough: ['no-
  * cache may serve the Set-Cookie line again (`no-cache="Set-Cookie"`). A response already
  * `no-store` or `private` is left as it is.
  */
-export const COOKIE_CACHE_CONTROL: CacheRule = { add: ['private', 'no-cache="Set-Cookie"'], enough: ['no-store', 'private'] }
+export const COOKIE_CACHE_CONTROL: CacheRule = {
+  add: ['private', 'no-cache="Set-Cookie"'],
+  enough: ['no-store', 'private'],
+  value: 'private, no-cache="Set-Cookie"',
+}
 
 /** Directives a response must carry, and those of which any one already keeps it out of the caches that matter. */
 export interface CacheRule {
   readonly add: readonly string[]
   readonly enough: readonly string[]
+  /** `add` joined as one header value, when the response has no Cache-Control yet. Default: joined on each call. */
+  readonly value?: string
 }
 
 /**
@@ -30,6 +36,13 @@ export interface CacheRule {
 export function preventCaching(res: SessionResponse, rule: CacheRule): void {
   if (res.headersSent) return
   const current = res.getHeader('cache-control')
+  // The common case (no Cache-Control yet, or the one this rule wrote): no parsing, no new string.
+  const value = rule.value ?? rule.add.join(', ')
+  if (current === undefined) {
+    res.setHeader('Cache-Control', value)
+    return
+  }
+  if (current === value) return
   const text = current === undefined ? '' : Array.isArray(current) ? current.join(', ') : String(current)
   const kept: string[] = []
   for (const part of text.split(',')) {

@@ -2,6 +2,9 @@ import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperatio
 import { SessionError, storageUnavailable } from './errors.js'
 import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation, WriteConflict } from './types.js'
 
+/** A settled promise whose `then` schedules a microtask. */
+const RESOLVED = Promise.resolve()
+
 export type { Derive } from './coalesce.js'
 
 /** Options of {@link WriteQueue}; the manager passes its own. */
@@ -214,7 +217,8 @@ export class WriteQueue {
   #schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    queueMicrotask(() => {
+    // A promise job rather than queueMicrotask, which builds an AsyncResource on every call.
+    void RESOLVED.then(() => {
       this.#pumpScheduled = false
       this.#pump()
     })

@@ -45,11 +45,12 @@ export type NodeMiddleware<D extends object = SessionData> = (req: IncomingMessa
  * ```
  */
 export function createNodeMiddleware<D extends object>(manager: SessionResolver<D>): NodeMiddleware<D> {
+  // One function for the life of the middleware, not one per request.
+  const report = (err: unknown): void => {
+    manager.emit('error', err instanceof Error ? err : new Error(String(err)))
+  }
   return function sessionMiddleware(req, res, next) {
     let resolved: Session<D> | Promise<Session<D>>
-    const report = (err: unknown): void => {
-      manager.emit('error', err instanceof Error ? err : new Error(String(err)))
-    }
     try {
       resolved = manager.resolve(req, res)
     } catch (err) {
