@@ -132,6 +132,25 @@ function clearPrincipalAfter(queued: Entry[], entry: Entry): void {
   }
 }
 
+/**
+ * Make the rebased key writes `kept` leave the record indexed under `wanted`: the fresh record
+ * has `stored`; when it and the principal changes of `kept` would leave another one, the last
+ * key write carries `wanted` (`null` for none).
+ */
+export function rebasePrincipal(kept: Entry[], stored: string | undefined, wanted: string | undefined): void {
+  let after = stored
+  let last: Entry | undefined
+  for (const entry of kept) {
+    const op = entry.op
+    if (op.type !== 'update' && op.type !== 'remove') continue
+    last = entry
+    if (op.principal !== undefined) after = op.principal ?? undefined
+  }
+  if (last === undefined || after === wanted) return
+  const op = last.op as Extract<MutableOperation, { type: 'update' | 'remove' }>
+  last.op = { ...op, principal: wanted ?? null }
+}
+
 /** What {@link rederive} made of the pending writes. */
 export interface Rebased {
   /** The writes to send again, their derived values run again on the fresh record. */

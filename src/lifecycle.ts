@@ -87,6 +87,15 @@ export class SessionLifecycle implements SessionHost {
       versionOf: (id) => this.#own(id)?.version,
       onVersion: (id, version) => this.#acknowledged(id, version),
       onRebase: (id, record, data) => this.#rebased(id, record, data),
+      principalOf: (data) => {
+        const index = this.principals
+        if (index === undefined) return undefined
+        try {
+          return { principal: index.of(data) }
+        } catch {
+          return undefined // another process wrote a value that cannot be indexed: leave the index as it is
+        }
+      },
     }
     this.#storage = storage
     this.#queue = new WriteQueue(storage, this.#queueOptions)

@@ -1,4 +1,4 @@
-import { fold, newEntry, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
+import { fold, newEntry, rebasePrincipal, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
 import { SessionError, storageUnavailable } from './errors.js'
 import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation, WriteConflict } from './types.js'
 
@@ -41,6 +41,14 @@ export interface WriteQueueOptions {
    * the cache should show from now on.
    */
   onRebase?: (id: string, record: SessionRecord, data: SessionData) => void
+  /**
+   * The principal the rebased data of a session should be indexed under (`{ principal }`), or
+   * `undefined` when sessions are not indexed (or the data gives none that can be): after a
+   * rebase, the last pending key write carries it when the fresh record and the pending writes
+   * would leave another one (another process changed it, or an update function derived another
+   * value).
+   */
+  principalOf?: (data: SessionData) => { readonly principal: string | undefined } | undefined
   /** Rebases of one write before it rejects with `SESSION_CONFLICT`. Default 8. */
   maxConflicts?: number
 }
@@ -98,6 +106,7 @@ export class WriteQueue {
   readonly #versionOf: ((id: string) => number | undefined) | undefined
   readonly #onVersion: ((id: string, version: number) => void) | undefined
   readonly #onRebase: ((id: string, record: SessionRecord, data: SessionData) => void) | undefined
+  readonly #principalOf: WriteQueueOptions['principalOf']
   readonly #maxConflicts: number
   readonly #lanes = new Map<string, Lane>()
   #ready: Lane[] = []
@@ -120,6 +129,7 @@ export class WriteQueue {
     this.#versionOf = options.versionOf
     this.#onVersion = options.onVersion
     this.#onRebase = options.onRebase
+    this.#principalOf = options.principalOf
     this.#maxConflicts = options.maxConflicts ?? 8
   }
 
@@ -393,7 +403,11 @@ export class WriteQueue {
             this.#pending--
             for (const waiter of entry.waiters) waiter.reject(error)
           }
-          if (rebased.data !== undefined) this.#hook(() => this.#onRebase?.(lane.id, record, rebased.data!))
+          if (rebased.data !== undefined) {
+            const indexed = this.#principalOf?.(rebased.data)
+            if (indexed !== undefined) rebasePrincipal(rebased.kept, record.principal, indexed.principal)
+            this.#hook(() => this.#onRebase?.(lane.id, record, rebased.data!))
+          }
           lane.queued = rebased.kept
         }
         if (lane.queued.length === 0) this.#afterRound(lane)

@@ -207,3 +207,36 @@ test('revokeSessionsOf rejects with a code when a delete fails for good; the ses
   t.is(await storage.get(other.session.id), undefined)
   await manager.close()
 })
+
+test('a write rebased on a record another process changed leaves the index as its data says', async (t) => {
+  const storage = new MemoryStorage()
+  const one = testManager({ storage, principal: 'userId' })
+  const two = testManager({ storage, principal: 'userId' })
+  const created = await visit(one)
+  await created.session.set('userId', 42)
+  const stale = await visit(two, created.cookie) // the second process caches it as user 42
+  t.is(stale.session.get('userId'), 42)
+  await (await visit(one, created.cookie)).session.set('userId', 7) // the first makes it user 7
+
+  // The second writes 42 again: no change from what it cached, but the record moved on meanwhile.
+  await stale.session.set('userId', 42)
+  t.is((await storage.get(created.session.id))?.data['userId'], 42)
+  t.deepEqual(
+    (await one.sessionsOf(42)).map((s) => s.id),
+    [created.session.id],
+    'indexed under the value its data holds',
+  )
+  t.deepEqual(await one.sessionsOf(7), [])
+
+  // An update function derives its value again on the fresh record: the index follows what it derived.
+  await (await visit(one, created.cookie)).session.set('userId', 100)
+  const derived = await stale.session.update('userId', (current) => (current as number) + 1)
+  t.is(derived, 101)
+  t.deepEqual(
+    (await one.sessionsOf(101)).map((s) => s.id),
+    [created.session.id],
+  )
+  t.deepEqual(await one.sessionsOf(100), [])
+  t.deepEqual(await one.sessionsOf(43), [])
+  await one.close()
+})
