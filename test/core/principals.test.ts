@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { SessionManagerOptions } from '../../src/session-manager.js'
 import type { Storage } from '../../src/types.js'
+import { MemoryBus, MemoryBusNetwork } from '../../buses/memory.js'
 import { DynamoDBStorage } from '../../storages/dynamodb.js'
 import { LevelStorage } from '../../storages/level.js'
 import { MemoryStorage } from '../../storages/memory.js'
@@ -221,4 +222,26 @@ mysqlTest('mysql: a session revoked by one manager is refused by another that ha
   t.true(after.session.isNew, 'the manager that had it cached refuses it once trustCacheFor has passed')
   t.is(after.session.get('userId'), undefined)
   t.deepEqual(await idsOf(one, 42), [mine.session.id])
+})
+
+mysqlTest('mysql: with a bus, a session revoked by one manager is refused by another at once, whatever trustCacheFor', async (t) => {
+  const table = uniqueTable('sessions_principals')
+  t.teardown(() => dropTable(table))
+  const network = new MemoryBusNetwork()
+  const options = { principal: 'userId', trustCacheFor: 3600 }
+  const one = testManager({ ...options, storage: new MySQLStorage({ uri: MYSQL_URL, table }), bus: new MemoryBus({ network, origin: 'one' }) })
+  const two = testManager({ ...options, storage: new MySQLStorage({ uri: MYSQL_URL, table }), bus: new MemoryBus({ network, origin: 'two' }) })
+  t.teardown(async () => {
+    await one.close()
+    await two.close()
+  })
+  await Promise.all([one.ready(), two.ready()])
+  const phone = await visit(one)
+  await phone.session.set('userId', 42)
+  t.is((await visit(two, phone.cookie)).session.get('userId'), 42, 'the second manager caches it')
+  t.is(await one.revokeSessionsOf(42), 1)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // the bus delivers
+  const after = await visit(two, phone.cookie)
+  t.true(after.session.isNew, 'refused by the other manager before trustCacheFor ran out')
+  t.is(two.stats().revokedElsewhere, 1, 'dropped on the bus message, not by a version check')
 })
