@@ -100,7 +100,10 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
 }
 
-/** The principal `value` a caller of `sessionsOf` or `revokeSessionsOf` named, as text; a `TypeError` for another type. */
+/**
+ * The principal `value` a caller of `sessionsOf` or `revokeSessionsOf` named, as text; a `TypeError` for another type.
+ * @internal
+ */
 export function principalArgument(value: unknown, method: string): string {
   if (typeof value !== 'string' && typeof value !== 'number') {
     throw new TypeError(`manager.${method}(value) takes the principal as a string or a number, got ${describe(value)}`)

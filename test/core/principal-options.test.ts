@@ -240,3 +240,26 @@ test('a write rebased on a record another process changed leaves the index as it
   t.deepEqual(await one.sessionsOf(43), [])
   await one.close()
 })
+
+/** A MemoryStorage whose index answers only when `answer()` is called. */
+class SlowIndex extends MemoryStorage {
+  readonly #waiting: Array<() => void> = []
+  protected override _findByPrincipal(): Promise<PrincipalSession[]> {
+    return new Promise((resolve) => this.#waiting.push(() => resolve([])))
+  }
+  answer(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve()
+  }
+}
+
+test('sessionsOf is bounded by storageTimeout', async (t) => {
+  const storage = new SlowIndex()
+  const manager = testManager({ storage, principal: 'userId', storageTimeout: 0.1 })
+  const started = Date.now()
+  const error = await t.throwsAsync(manager.sessionsOf(42))
+  t.true(isSessionError(error, 'SESSION_STORAGE_UNAVAILABLE'), error?.message)
+  t.regex(String((error?.cause as Error | undefined)?.message), /did not answer findByPrincipal within 100 ms/)
+  t.true(Date.now() - started < 2000)
+  storage.answer()
+  await manager.close()
+})
