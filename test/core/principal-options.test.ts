@@ -244,7 +244,7 @@ test('a write rebased on a record another process changed leaves the index as it
 /** A MemoryStorage whose index answers only when `answer()` is called. */
 class SlowIndex extends MemoryStorage {
   readonly #waiting: Array<() => void> = []
-  protected override _findByPrincipal(): Promise<PrincipalSession[]> {
+  override findByPrincipal(): Promise<PrincipalSession[]> {
     return new Promise((resolve) => this.#waiting.push(() => resolve([])))
   }
   answer(): void {
