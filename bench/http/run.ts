@@ -14,6 +14,7 @@ import { count, median, range, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
 import { cookieHeader, get } from './client.js'
 import { ROUTES, type CpuMessage, type ServerMessage } from './servers/common.js'
+import { wrkLoad, type LoadClient, type LoadResult } from './wrk.js'
 import { STATS_ROUTE } from './servers/library.js'
 
 /** A server the HTTP section can run. */
@@ -51,6 +52,8 @@ export interface HttpOptions {
   connections: number
   /** Server names to run (bare is always added). */
   servers?: readonly string[] | undefined
+  /** The load generator (see bench/http/wrk.ts). Default autocannon. */
+  client?: LoadClient
 }
 
 interface RunningServer {
@@ -108,7 +111,7 @@ export async function runHttp(options: HttpOptions, progress: CellProgress = SIL
     try {
       for (const server of running) {
         progress.cell(`round ${round + 1}/${options.rounds}, warm-up: ${server.spec.name}`, options.warmup)
-        for (const route of ROUTE_NAMES) await load(server, route, options.warmup / ROUTE_NAMES.length, options.connections)
+        for (const route of ROUTE_NAMES) await load(server, route, options.warmup / ROUTE_NAMES.length, options.connections, options.client)
       }
       cells.push(...(await measureRound(running, round, options, progress)))
       for (const [name, counters] of await libraryStats(running)) {
@@ -184,7 +187,7 @@ async function start(spec: ServerSpec): Promise<RunningServer> {
 
 async function measureOne(server: RunningServer, route: RouteName, round: number, options: HttpOptions): Promise<Measured> {
   const cpuBefore = await cpuMicros(server)
-  const result = await load(server, route, options.duration, options.connections)
+  const result = await load(server, route, options.duration, options.connections, options.client)
   const cpu = (await cpuMicros(server)) - cpuBefore
   return {
     server: server.spec.name,
@@ -216,19 +219,16 @@ function cpuMicros(server: RunningServer): Promise<number> {
   })
 }
 
-async function load(
-  server: RunningServer,
-  route: RouteName,
-  seconds: number,
-  connections: number,
-): Promise<{ rps: number; requests: number; p99: number; failures: number }> {
+async function load(server: RunningServer, route: RouteName, seconds: number, connections: number, client: LoadClient = 'autocannon'): Promise<LoadResult> {
+  const headers: Record<string, string> = route === 'fresh' ? {} : { cookie: server.cookie }
+  if (client === 'wrk') return wrkLoad(`http://127.0.0.1:${server.port}${ROUTES[route]}`, seconds, connections, headers)
   const result = await autocannon({
     url: `http://127.0.0.1:${server.port}${ROUTES[route]}`,
     connections,
     duration: seconds,
     // Sample often, so short (smoke) durations stop on time: autocannon checks its timer per sample.
     sampleInt: 100,
-    headers: route === 'fresh' ? {} : { cookie: server.cookie },
+    headers,
   })
   return {
     rps: result.requests.total / Math.max(result.duration, 0.01),
@@ -314,7 +314,7 @@ function report(
   ].join('\n')
   return {
     title: 'HTTP',
-    method: `${options.rounds} rounds × ${options.duration} s per cell, ${options.connections} connections, autocannon in the parent process, each server in its own process under the same tsx loader, started afresh every round and warmed up with ${options.warmup} s of load each. Bare node:http runs between every two other servers (B X B Y B …, the order of the others rotating each round), and each server's ratio divides its rate by the mean of the bare runs just before and just after it; medians are over rounds (and over all bare runs for bare's own rate). The client sends the session cookie it got from the server's first \`/write\`, so reads are cache hits; \`/new\` sends no cookie.`,
+    method: `${options.rounds} rounds × ${options.duration} s per cell, ${options.connections} connections, ${options.client === 'wrk' ? 'wrk (one thread) as the load generator' : 'autocannon in the parent process'}, each server in its own process under the same tsx loader, started afresh every round and warmed up with ${options.warmup} s of load each. Bare node:http runs between every two other servers (B X B Y B …, the order of the others rotating each round), and each server's ratio divides its rate by the mean of the bare runs just before and just after it; medians are over rounds (and over all bare runs for bare's own rate). The client sends the session cookie it got from the server's first \`/write\`, so reads are cache hits; \`/new\` sends no cookie.`,
     body,
     targets,
   }

@@ -1,6 +1,7 @@
 /** Command-line options of `bench/run.ts`, with the full and quick presets. */
 import { parseArgs } from 'node:util'
 import { BACKENDS, type BackendName } from '../storage/backends.js'
+import { defaultClient, type LoadClient } from '../http/wrk.js'
 
 /** Sections, in the order they run. */
 export const SECTIONS = ['http', 'micro', 'memory', 'storage', 'cluster'] as const
@@ -13,7 +14,7 @@ export interface BenchOptions {
   sections: SectionName[]
   /** Where the results go: a markdown file (its results block is replaced), or `-` for stdout only. */
   out: string
-  http: { duration: number; warmup: number; rounds: number; connections: number; servers: string[] | undefined }
+  http: { duration: number; warmup: number; rounds: number; connections: number; servers: string[] | undefined; client: LoadClient }
   micro: { rounds: number; cpuMs: number; cacheSizes: number[]; counterCookies: number; counterRepeats: number }
   memory: { sessions: number; rounds: number }
   storage: { storages: BackendName[]; duration: number; rounds: number; concurrency: number[] }
@@ -21,7 +22,7 @@ export interface BenchOptions {
 }
 
 const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,cluster] [--redraw] [--out FILE|-]
-  [--duration S] [--warmup S] [--rounds N] [--connections N] [--servers a,b]
+  [--duration S] [--warmup S] [--rounds N] [--connections N] [--servers a,b] [--client wrk|autocannon]
   [--cpu-ms N] [--cache-sizes a,b,c] [--sessions N] [--storages a,b] [--storage-duration S] [--concurrency a,b]
   [--clients N] [--cluster-servers N] [--write-every N]`
 
@@ -40,6 +41,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       rounds: { type: 'string' },
       connections: { type: 'string' },
       servers: { type: 'string' },
+      client: { type: 'string' },
       'cpu-ms': { type: 'string' },
       'cache-sizes': { type: 'string' },
       sessions: { type: 'string' },
@@ -81,6 +83,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       rounds,
       connections,
       servers: values.servers === undefined ? undefined : list(values.servers, 'servers', []),
+      client: clientOption(values.client),
     },
     micro: {
       rounds,
@@ -126,4 +129,11 @@ function list(text: string | undefined, name: string, fallback: string[]): strin
     .filter((item) => item !== '')
   if (items.length === 0) throw new TypeError(`option --${name} must be a comma-separated list`)
   return items
+}
+
+/** The HTTP section's load generator: `--client`, or wrk when it is installed, else autocannon. */
+function clientOption(value: string | undefined): LoadClient {
+  if (value === undefined) return defaultClient()
+  if (value !== 'wrk' && value !== 'autocannon') throw new TypeError(`option --client: "${value}" is not one of wrk, autocannon`)
+  return value
 }
