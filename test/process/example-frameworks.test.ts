@@ -136,3 +136,35 @@ test('examples/sealed-cookie.ts: a key shorter than 32 characters stops it befor
   t.regex(run.stderr, /^SESSION_KEYS: key 1 of 1 has 9 characters; each key needs 32 or more/m)
   t.notRegex(run.stdout, /listening/, 'it never said it was listening')
 })
+
+test('examples/logout-everywhere.ts: a password change ends the other devices, the devices page lists the sessions, logout everywhere ends them all', async (t) => {
+  const example = await startExample(t, 'logout-everywhere.ts')
+  const { url } = example
+  const phone = new CookieJar()
+  const laptop = new CookieJar()
+  const other = new CookieJar()
+  t.is((await send(`${url}/login?user=ada&password=wrong`, { method: 'POST', jar: phone })).status, 401)
+  for (const jar of [phone, laptop]) t.deepEqual((await send(`${url}/login?user=ada&password=lovelace`, { method: 'POST', jar })).json(), { user: 'ada' })
+  t.deepEqual((await send(`${url}/login?user=alan&password=turing`, { method: 'POST', jar: other })).json(), { user: 'alan' })
+
+  const devices = (await send(`${url}/devices`, { jar: laptop })).json<Array<{ label: string; thisDevice: boolean }>>()
+  t.is(devices.length, 2, "ada's two sessions, not alan's")
+  t.deepEqual(devices.map((device) => device.thisDevice).sort(), [false, true])
+  const laptopId = laptop.get('sid')!
+  t.false(JSON.stringify(devices).includes(laptopId), 'the page shows labels, never session ids')
+
+  const changed = await send(`${url}/password?old=lovelace&new=babbage`, { method: 'POST', jar: laptop })
+  t.deepEqual(changed.json(), { ended: 1 })
+  t.not(laptop.get('sid'), laptopId, 'the session that changed the password gets a new id')
+  t.deepEqual((await send(url, { jar: phone })).json(), { user: null }, 'the phone is logged out')
+  t.deepEqual((await send(url, { jar: laptop })).json(), { user: 'ada' })
+  t.deepEqual((await send(url, { jar: other })).json(), { user: 'alan' }, "another user's session is untouched")
+  t.is((await send(`${url}/devices`, { jar: laptop })).json<unknown[]>().length, 1)
+
+  t.deepEqual((await send(`${url}/login?user=ada&password=babbage`, { method: 'POST', jar: phone })).json(), { user: 'ada' })
+  t.deepEqual((await send(`${url}/logout-everywhere`, { method: 'POST', jar: laptop })).json(), { ended: 2 })
+  t.is(laptop.get('sid'), undefined, 'this device’s cookie is cleared')
+  t.deepEqual((await send(url, { jar: phone })).json(), { user: null })
+  t.deepEqual((await send(url, { jar: other })).json(), { user: 'alan' })
+  t.deepEqual(await example.stop(), { code: 0, signal: null })
+})
