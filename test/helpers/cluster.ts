@@ -31,6 +31,8 @@ export interface ClusterOptions {
   readonly bus?: boolean
   /** The servers' `trustCacheFor` option; default none (the manager's default). */
   readonly trustCacheFor?: number
+  /** The servers' `principal` option (a data key); default none. */
+  readonly principal?: string
   /** HAProxy's balancing. */
   readonly balance: HaproxyBalance
   /** HAProxy's health checks of `/health`; default none. */
@@ -51,6 +53,10 @@ export interface ClusterAnswer {
   readonly error?: string
   readonly message?: string
   readonly stats?: Record<string, number>
+  /** What `/sessions-of` listed. */
+  readonly ids?: readonly string[]
+  /** What `/revoke-of` ended. */
+  readonly ended?: number
 }
 
 /** One answer through the balancer. */
@@ -209,6 +215,7 @@ export async function startCluster(t: ExecutionContext, options: ClusterOptions)
       REDIS_URL: options.bus === true ? REDIS_URL : '',
       BUS_CHANNEL: `csm-coherence-test:${table}`,
       TRUST_CACHE_FOR: options.trustCacheFor === undefined ? '' : String(options.trustCacheFor),
+      PRINCIPAL: options.principal ?? '',
     }
     const names = options.nodes ?? ['a', 'b', 'c']
     const started = await Promise.allSettled(names.map((name) => forkServer(FIXTURE, { ...env, NODE: name })))
