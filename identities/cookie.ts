@@ -63,9 +63,8 @@ export interface CookieIdentityOptions {
   verifiedCacheSize?: number
 }
 
-/** Every option of {@link CookieIdentityOptions}. */
-const KNOWN = optionNames<CookieIdentityOptions>({
-  name: true,
+/** The options of {@link CookieIdentityOptions} that say where the cookie goes and how it is sent: the sealed cookie takes them too. */
+export const COOKIE_PLACEMENT_OPTIONS = {
   host: true,
   path: true,
   domain: true,
@@ -74,11 +73,12 @@ const KNOWN = optionNames<CookieIdentityOptions>({
   sameSite: true,
   partitioned: true,
   priority: true,
-  keys: true,
   persistent: true,
   trustProxy: true,
-  verifiedCacheSize: true,
-})
+} as const
+
+/** Every option of {@link CookieIdentityOptions}. */
+const KNOWN = optionNames<CookieIdentityOptions>({ ...COOKIE_PLACEMENT_OPTIONS, name: true, keys: true, verifiedCacheSize: true })
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const DOMAIN = /^\.?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/

@@ -4,7 +4,7 @@ import { isValidId } from '../src/ids.js'
 import { knownOptionsCheck, optionNames } from '../src/kit/options.js'
 import type { CarriedSession, Identity, OpenedSession, SessionCarrier, SessionData, SessionRequest, SessionResponse } from '../src/types.js'
 import { freezeJson, isPlainObject } from '../src/values.js'
-import { CookieIdentity, cookieValues, type CookieIdentityOptions } from './cookie.js'
+import { COOKIE_PLACEMENT_OPTIONS, CookieIdentity, cookieValues, type CookieIdentityOptions } from './cookie.js'
 import { Sealer } from './seal.js'
 
 export type { CarriedSession, OpenedSession, SessionCarrier } from '../src/types.js'
@@ -30,22 +30,7 @@ export interface SealedCookieIdentityOptions extends Omit<CookieIdentityOptions,
 }
 
 /** Every option of {@link SealedCookieIdentityOptions}. */
-const KNOWN = optionNames<SealedCookieIdentityOptions>({
-  name: true,
-  host: true,
-  path: true,
-  domain: true,
-  secure: true,
-  httpOnly: true,
-  sameSite: true,
-  partitioned: true,
-  priority: true,
-  persistent: true,
-  trustProxy: true,
-  keys: true,
-  maxBytes: true,
-  openedCacheSize: true,
-})
+const KNOWN = optionNames<SealedCookieIdentityOptions>({ ...COOKIE_PLACEMENT_OPTIONS, name: true, keys: true, maxBytes: true, openedCacheSize: true })
 
 /** Counters of a {@link SealedCookieIdentity}, for monitoring. */
 export interface SealedCookieStats {

@@ -21,6 +21,7 @@ import {
   parseRecord,
   principalSession,
   type PrincipalSession,
+  type RawRecord,
   type SessionRecord,
   type SessionRecordInput,
   type StorageOperation,
@@ -187,15 +188,7 @@ export function updateCommand(table: string, op: KeyChange, now: number): Update
  * DynamoDB number holds only 38 digits up to 1e126, and nests only 32 levels).
  */
 export function toRecord(item: Item, now: number): SessionRecord | undefined | string {
-  const record = parseRecord({
-    data: {},
-    createdAt: item['createdAt']?.N,
-    expiresAt: item['expiresAt']?.N,
-    absoluteExpiresAt: absoluteOf(item),
-    version: item['version']?.N,
-    issuer: issuerOf(item),
-    principal: principalOf(item),
-  })
+  const record = parseRecord({ ...metadataOf(item), principal: principalOf(item) })
   if (typeof record === 'string') return record
   if (!isLive(record, now)) return undefined
   const map = item['data']?.M
@@ -245,16 +238,21 @@ function principalOf(item: Item): unknown {
 export function toPrincipalSession(item: Item, now: number): PrincipalSession | undefined | string {
   const id = item['id']?.S
   if (id === undefined) return 'it has no string id'
-  const record = parseRecord({
+  const record = parseRecord(metadataOf(item))
+  if (typeof record === 'string') return record
+  return isLive(record, now) ? principalSession(id, record) : undefined
+}
+
+/** The fields of an item's record other than its data and principal, raw, for `parseRecord`. */
+function metadataOf(item: Item): RawRecord {
+  return {
     data: {},
     createdAt: item['createdAt']?.N,
     expiresAt: item['expiresAt']?.N,
     absoluteExpiresAt: absoluteOf(item),
     version: item['version']?.N,
     issuer: issuerOf(item),
-  })
-  if (typeof record === 'string') return record
-  return isLive(record, now) ? principalSession(id, record) : undefined
+  }
 }
 
 function number(value: number): AttributeValue {
