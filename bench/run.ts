@@ -1,6 +1,6 @@
 /**
  * `npm run bench` / `npm run bench:quick`: runs the sections (HTTP, micro, memory, storage
- * write-through, cluster) with a line of progress per cell on stderr, prints the results as
+ * write-through, the sessions of a user, cluster) with a line of progress per cell on stderr, prints the results as
  * markdown, rewrites the blocks of the sections it ran in bench/README.md (or `--out FILE`;
  * `--out -` prints only) and redraws the charts next to it (`--redraw`: only that, from the
  * blocks already there). See bench/README.md.
@@ -15,6 +15,7 @@ import { renderResults, sectionBlock, writeResults } from './lib/readme.js'
 import type { SectionReport } from './lib/report.js'
 import { planMemory, runMemory } from './memory/run.js'
 import { planMicro, runMicro } from './micro/run.js'
+import { planPrincipals, runPrincipals } from './principals/run.js'
 import { planStorage, runStorage } from './storage/run.js'
 
 function runSectionNamed(name: SectionName, options: BenchOptions, progress: CellProgress): Promise<SectionReport> {
@@ -27,6 +28,8 @@ function runSectionNamed(name: SectionName, options: BenchOptions, progress: Cel
       return runMemory(options.memory, progress)
     case 'storage':
       return runStorage(options.storage, progress)
+    case 'principals':
+      return runPrincipals(options.principals, progress)
     case 'cluster':
       return runCluster(options.cluster, progress)
   }
@@ -42,6 +45,8 @@ function planOf(name: SectionName, options: BenchOptions): SectionPlan {
       return planMemory(options.memory)
     case 'storage':
       return planStorage(options.storage)
+    case 'principals':
+      return planPrincipals(options.principals)
     case 'cluster':
       return planCluster(options.cluster)
   }

@@ -4,7 +4,7 @@ import { BACKENDS, type BackendName } from '../storage/backends.js'
 import { defaultClient, type LoadClient } from '../http/wrk.js'
 
 /** Sections, in the order they run. */
-export const SECTIONS = ['http', 'micro', 'memory', 'storage', 'cluster'] as const
+export const SECTIONS = ['http', 'micro', 'memory', 'storage', 'principals', 'cluster'] as const
 export type SectionName = (typeof SECTIONS)[number]
 
 /** Everything a run needs. */
@@ -18,12 +18,14 @@ export interface BenchOptions {
   micro: { rounds: number; cpuMs: number; cacheSizes: number[]; counterCookies: number; counterRepeats: number }
   memory: { sessions: number; rounds: number }
   storage: { storages: BackendName[]; duration: number; rounds: number; concurrency: number[] }
+  principals: { storages: BackendName[]; sessions: number; duration: number; rounds: number; concurrency: number }
   cluster: { duration: number; warmup: number; rounds: number; connections: number; clients: number; servers: number; writeEvery: number; cpuMs: number }
 }
 
-const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,cluster] [--redraw] [--out FILE|-]
+const USAGE = `usage: tsx bench/run.ts [--quick] [--only http,micro,memory,storage,principals,cluster] [--redraw] [--out FILE|-]
   [--duration S] [--warmup S] [--rounds N] [--connections N] [--servers a,b] [--client wrk|autocannon]
   [--cpu-ms N] [--cache-sizes a,b,c] [--sessions N] [--storages a,b] [--storage-duration S] [--concurrency a,b]
+  [--principal-sessions N]
   [--clients N] [--cluster-servers N] [--write-every N]`
 
 /** Parse `argv` (without node and the script). Throws a `TypeError` naming the option on bad input. */
@@ -48,6 +50,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       storages: { type: 'string' },
       'storage-duration': { type: 'string' },
       concurrency: { type: 'string' },
+      'principal-sessions': { type: 'string' },
       clients: { type: 'string' },
       'cluster-servers': { type: 'string' },
       'write-every': { type: 'string' },
@@ -73,6 +76,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   const clients = positive(values.clients, 'clients', quick ? 200 : 1000, true)
   if (clients < connections)
     throw new TypeError(`option --clients (${clients}) must be at least --connections (${connections}): a client sends one request at a time`)
+  const storage = {
+    storages,
+    duration: positive(values['storage-duration'], 'storage-duration', quick ? 1 : 3),
+    rounds,
+    concurrency: list(values.concurrency, 'concurrency', ['1', '64', '1024']).map((level) => positive(level, 'concurrency', 0, true)),
+  }
   return {
     quick,
     sections,
@@ -93,11 +102,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       counterRepeats: quick ? 100 : 1000,
     },
     memory: { sessions: positive(values.sessions, 'sessions', 100_000, true), rounds: quick ? 1 : rounds },
-    storage: {
+    storage,
+    principals: {
       storages,
-      duration: positive(values['storage-duration'], 'storage-duration', quick ? 1 : 3),
+      sessions: positive(values['principal-sessions'], 'principal-sessions', quick ? 2_000 : 100_000, true),
+      duration: storage.duration,
       rounds,
-      concurrency: list(values.concurrency, 'concurrency', ['1', '64', '1024']).map((level) => positive(level, 'concurrency', 0, true)),
+      concurrency: Math.max(...storage.concurrency),
     },
     cluster: {
       duration,

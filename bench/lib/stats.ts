@@ -38,3 +38,18 @@ export function nanoseconds(value: number): string {
 export function kilobytes(bytes: number): string {
   return Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(2)} KB` : 'n/a'
 }
+
+/** The `p`-th percentile of `values` (nearest rank, `p` from 0 to 100); NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+}
+
+/** Milliseconds with two decimals under 10, one under 100: `0.42 ms`, `12.3 ms`, `140 ms`. */
+export function milliseconds(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a'
+  if (value < 10) return `${value.toFixed(2)} ms`
+  if (value < 100) return `${value.toFixed(1)} ms`
+  return `${Math.round(value)} ms`
+}

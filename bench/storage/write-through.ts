@@ -8,11 +8,10 @@
  */
 import { CookieIdentity } from '../../identities/cookie.js'
 import { SessionManager } from '../../src/session-manager.js'
-import type { Session } from '../../src/session.js'
 import type { Storage } from '../../src/types.js'
 import { reportSection } from '../lib/section.js'
-import { fakeRequest, FakeResponse } from '../lib/fake-http.js'
 import { BACKENDS, openBackend, type BackendName } from './backends.js'
+import { measureWrites, startSessions } from './writers.js'
 
 /** One measured cell. */
 export interface WriteCell {
@@ -32,41 +31,11 @@ interface BenchData {
   n: number
 }
 
-async function startSessions(manager: SessionManager<BenchData>, count: number): Promise<Session<BenchData>[]> {
-  const sessions: Session<BenchData>[] = []
-  const created: Promise<void>[] = []
-  for (let i = 0; i < count; i++) {
-    const session = await manager.load(fakeRequest(undefined, '/write'), new FakeResponse())
-    created.push(session.set('n', 0))
-    sessions.push(session)
-  }
-  await Promise.all(created)
-  return sessions
-}
-
 async function measure(storage: Storage, name: BackendName, concurrency: number, batching: boolean, seconds: number, round: number): Promise<WriteCell> {
   const manager = new SessionManager<BenchData>({ storage, batching, identities: [new CookieIdentity()] })
-  const sessions = await startSessions(manager, concurrency)
-  const callsBefore = manager.stats().storageCalls
-  let acknowledged = 0
-  let failures = 0
-  const deadline = performance.now() + seconds * 1000
-  // The clock, not a timer, ends the run: with a storage that answers in microtasks (memory) a
-  // timer would never get its turn.
-  const writer = async (session: Session<BenchData>): Promise<void> => {
-    let n = 0
-    while (performance.now() < deadline) {
-      try {
-        await session.set('n', ++n)
-        if (performance.now() <= deadline) acknowledged++
-      } catch {
-        failures++
-      }
-    }
-  }
-  await Promise.all(sessions.map(writer))
-  const calls = manager.stats().storageCalls - callsBefore
-  return { storage: name, concurrency, batching, round, rate: acknowledged / seconds, callsPerSet: calls / Math.max(acknowledged, 1), failures }
+  const sessions = await startSessions(manager, concurrency, (session) => session.set('n', 0))
+  const run = await measureWrites(manager, sessions, seconds, (session, n) => session.set('n', n))
+  return { storage: name, concurrency, batching, round, ...run }
 }
 
 reportSection(async (): Promise<WriteCell[]> => {

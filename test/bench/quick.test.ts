@@ -84,7 +84,8 @@ test('a tiny bench:quick run completes and writes complete tables', async (t) =>
   const block = written.slice(written.indexOf(START) + START.length, written.indexOf(END))
   t.true(written.includes(START) && written.includes(END), 'the results sit between the markers')
   t.true(stdout.includes(block.trim().split('\n')[0]!), 'stdout carries the same results')
-  for (const heading of ['### Targets', '### HTTP', '### Micro', '### Memory', '### Storage write-through']) t.true(block.includes(heading), heading)
+  for (const heading of ['### Targets', '### HTTP', '### Micro', '### Memory', '### Storage write-through', '### Sessions of a user (principal index)'])
+    t.true(block.includes(heading), heading)
   t.false(block.includes('Sections that failed'))
 
   const found = tables(block)
