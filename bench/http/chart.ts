@@ -55,10 +55,11 @@ export function httpRatios(markdown: string): HttpRatio[] {
   return ratios
 }
 
-/** `Run 2026-12-02 16:04 UTC` and `3 rounds × 5 s per cell` from a section block, when found. */
+/** `Run 2026-12-02 16:04 UTC`, `3 rounds × 5 s per cell, 32 connections` and the load generator from a section block, when found. */
 function provenance(block: string): string[] {
   const run = /^Run (\S+ \S+ UTC)/m.exec(block)?.[1]
-  const method = /^(\d+ rounds? × [\d.]+ s per cell, \d+ connections)/m.exec(block)?.[1]
+  const found = /^(\d+ rounds? × [\d.]+ s per cell, \d+ connections), (wrk|autocannon)/m.exec(block)
+  const method = found === null ? undefined : `${found[1]!}, load from ${found[2]!}`
   return [[run === undefined ? undefined : `run ${run}`, method].filter((part) => part !== undefined).join(', ')].filter((line) => line !== '')
 }
 
