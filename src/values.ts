@@ -1,5 +1,5 @@
 import { SessionError } from './errors.js'
-import { MAX_DEPTH, isWellFormed, type ValueLimits } from './kit/limits.js'
+import { MAX_DEPTH, isWellFormed, type StorageLimits, type ValueLimits } from './kit/limits.js'
 import type { JsonValue, SessionData } from './types.js'
 
 export { MAX_DEPTH }
@@ -176,4 +176,40 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `a string of length ${value.length}`
   if (value === null) return 'null'
   return typeof value
+}
+
+/**
+ * Check that a storage declaring `declared` can hold `data` as a record's data, with the checks
+ * `set()` makes ({@link normalizeValue}: nesting, lone surrogates) and the storage's
+ * `maxDataBytes` on the whole; for data that does not go through a session's `set()`, such as
+ * what express-session hands its store. Throws `SESSION_INVALID_VALUE` saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * checkData(sess, capabilitiesOf(storage).limits)
+ * ```
+ */
+export function checkData(data: Readonly<Record<string, unknown>>, declared: StorageLimits | undefined): void {
+  if (declared === undefined) return
+  const limits: ValueLimits = {
+    maxDepth: declared.maxDepth ?? MAX_DEPTH,
+    maxBytes: Infinity, // the whole is measured below
+    wellFormedKeys: declared.wellFormedKeys === true,
+    wellFormedValues: declared.wellFormedValues === true,
+  }
+  for (const key of Object.keys(data)) {
+    if (limits.wellFormedKeys && !isWellFormed(key)) {
+      throw new SessionError('SESSION_INVALID_VALUE', `session key ${JSON.stringify(key)} holds a lone surrogate, which the storage cannot keep`)
+    }
+    normalizeValue(key, data[key], limits)
+  }
+  if (declared.maxDataBytes !== undefined) {
+    const bytes = Buffer.byteLength(JSON.stringify(data))
+    if (bytes > declared.maxDataBytes) {
+      throw new SessionError(
+        'SESSION_INVALID_VALUE',
+        `the session is ${bytes} bytes of JSON, more than the storage holds in one record (${declared.maxDataBytes})`,
+      )
+    }
+  }
 }

@@ -1,9 +1,8 @@
 import session from 'express-session'
 import {
-  SessionError,
   capabilitiesOf,
   clockOption,
-  dataProblem,
+  checkData,
   isPlainObject,
   knownOptionsCheck,
   optionNames,
@@ -134,8 +133,7 @@ export class StorageExpressStore extends session.Store {
     const data: unknown = JSON.parse(JSON.stringify(sess))
     if (!isPlainObject(data)) throw new TypeError('express-session gave the store a session that is not an object')
     // What the storage cannot hold is refused here, as a bad value rather than a storage failure.
-    const problem = dataProblem(data, capabilitiesOf(this.storage).limits)
-    if (problem !== undefined) throw new SessionError('SESSION_INVALID_VALUE', `the session ${problem}`)
+    checkData(data, capabilitiesOf(this.storage).limits)
     const now = this.#now()
     return { data: data as SessionData, createdAt: now, expiresAt: this.#deadline(sess, now) }
   }

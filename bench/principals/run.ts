@@ -8,7 +8,7 @@ import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median, milliseconds, percentile, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
-import type { BackendName } from '../storage/backends.js'
+import { BACKEND_LABELS, type BackendName } from '../storage/backends.js'
 import type { IndexCell, PrincipalsResult, WriteKind } from './principals.js'
 
 /** Sessions each seeded user has (principals.ts seeds them so). */
@@ -28,13 +28,6 @@ export interface PrincipalsOptions {
 
 /** Storages that index principals and that this section runs on (dynalite would take minutes to seed). */
 export const PRINCIPAL_STORAGES: readonly BackendName[] = ['level', 'mysql', 'memory']
-
-const LABELS: Record<BackendName, string> = {
-  level: 'LevelStorage (classic-level)',
-  mysql: 'MySQLStorage (local MariaDB)',
-  dynamodb: 'DynamoDBStorage (dynalite in-process)',
-  memory: 'MemoryStorage (reference)',
-}
 
 /** Storages that carry the ≤ 10% target. */
 const TARGETED: readonly BackendName[] = ['level', 'mysql']
@@ -94,10 +87,11 @@ function report(options: PrincipalsOptions, results: readonly PrincipalsResult[]
   const lookups: string[][] = []
   const writes: string[][] = []
   const targets: TargetCheck[] = []
-  const targetName = (name: BackendName): string => `${LABELS[name]}: write-through with the principal index ÷ without, ${count(options.concurrency)} sessions`
+  const targetName = (name: BackendName): string =>
+    `${BACKEND_LABELS[name]}: write-through with the principal index ÷ without, ${count(options.concurrency)} sessions`
   for (const result of results) {
     lookups.push([
-      LABELS[result.storage],
+      BACKEND_LABELS[result.storage],
       count(result.seeded),
       `${result.seedSeconds.toFixed(1)} s`,
       milliseconds(median(result.lookupMs)),
@@ -113,7 +107,7 @@ function report(options: PrincipalsOptions, results: readonly PrincipalsResult[]
       const perRound = ratios(result.cells, kind)
       const cost = median(perRound)
       writes.push([
-        `${LABELS[result.storage]}, ${KINDS[kind]}`,
+        `${BACKEND_LABELS[result.storage]}, ${KINDS[kind]}`,
         count(median(of(true).map((c) => c.rate))),
         count(median(of(false).map((c) => c.rate))),
         ratio(cost),
@@ -134,7 +128,7 @@ function report(options: PrincipalsOptions, results: readonly PrincipalsResult[]
   for (const name of TARGETED) {
     if (failed.has(name)) targets.push({ name: targetName(name), target: `≥ ${TARGET.toFixed(2)}`, measured: 'not run', met: undefined })
   }
-  const notes = [...failed].map(([name, reason]) => `- ${LABELS[name]}: not measured — ${reason}`)
+  const notes = [...failed].map(([name, reason]) => `- ${BACKEND_LABELS[name]}: not measured — ${reason}`)
   const body = [
     table(
       [

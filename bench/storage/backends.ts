@@ -16,6 +16,14 @@ const MYSQL_URL = process.env['MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306/test'
 export const BACKENDS = ['level', 'mysql', 'dynamodb', 'memory'] as const
 export type BackendName = (typeof BACKENDS)[number]
 
+/** How the bench's tables name each backend. */
+export const BACKEND_LABELS: Record<BackendName, string> = {
+  level: 'LevelStorage (classic-level)',
+  mysql: 'MySQLStorage (local MariaDB)',
+  dynamodb: 'DynamoDBStorage (dynalite in-process)',
+  memory: 'MemoryStorage (reference)',
+}
+
 /** An open storage and how to remove what it made. */
 export interface OpenBackend {
   /** A fresh storage for each manager (a manager closes its storage). */

@@ -7,7 +7,7 @@ import { SILENT, type CellProgress, type SectionPlan } from '../lib/progress.js'
 import { targetLine, type SectionReport, type TargetCheck } from '../lib/report.js'
 import { count, median, ratio } from '../lib/stats.js'
 import { table } from '../lib/table.js'
-import type { BackendName } from './backends.js'
+import { BACKEND_LABELS, type BackendName } from './backends.js'
 import type { WriteCell } from './write-through.js'
 
 /** Options of the storage section. */
@@ -17,13 +17,6 @@ export interface StorageOptions {
   duration: number
   rounds: number
   concurrency: readonly number[]
-}
-
-const LABELS: Record<BackendName, string> = {
-  level: 'LevelStorage (classic-level)',
-  mysql: 'MySQLStorage (local MariaDB)',
-  dynamodb: 'DynamoDBStorage (dynalite in-process)',
-  memory: 'MemoryStorage (reference)',
 }
 
 /** Storages that carry the ≥ 5× target. */
@@ -74,7 +67,7 @@ function report(options: StorageOptions, cells: readonly WriteCell[], failed: Ma
       const ratios = on.map((cell) => cell.rate / (off.find((other) => other.round === cell.round)?.rate ?? Number.NaN))
       const speedup = median(ratios)
       rows.push([
-        `${LABELS[name]}, ${count(concurrency)} sessions`,
+        `${BACKEND_LABELS[name]}, ${count(concurrency)} sessions`,
         count(median(on.map((c) => c.rate))),
         count(median(off.map((c) => c.rate))),
         `${ratio(speedup)}×`,
@@ -84,7 +77,7 @@ function report(options: StorageOptions, cells: readonly WriteCell[], failed: Ma
       ])
       if (concurrency === top && TARGETED.includes(name)) {
         targets.push({
-          name: `${LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`,
+          name: `${BACKEND_LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`,
           target: '≥ 5×',
           measured: `${ratio(speedup)}×`,
           met: Number.isFinite(speedup) ? speedup >= 5 : undefined,
@@ -94,10 +87,10 @@ function report(options: StorageOptions, cells: readonly WriteCell[], failed: Ma
   }
   for (const name of TARGETED) {
     if (options.storages.includes(name) && failed.has(name)) {
-      targets.push({ name: `${LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`, target: '≥ 5×', measured: 'not run', met: undefined })
+      targets.push({ name: `${BACKEND_LABELS[name]}: batching ÷ one-by-one at ${count(top)} sessions`, target: '≥ 5×', measured: 'not run', met: undefined })
     }
   }
-  const notes = [...failed].map(([name, reason]) => `- ${LABELS[name]}: not measured — ${reason}`)
+  const notes = [...failed].map(([name, reason]) => `- ${BACKEND_LABELS[name]}: not measured — ${reason}`)
   const body = [
     table(
       [

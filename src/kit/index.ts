@@ -45,7 +45,8 @@
  */
 export { AbstractStorage, type AbstractStorageOptions } from './abstract-storage.js'
 export { Batch, batchRounds, chunks } from './batch.js'
-export { MAX_DEPTH, dataProblem, isWellFormed, limitsOption, valueLimits, type StorageLimits, type ValueLimits } from './limits.js'
+export { MAX_DEPTH, isWellFormed, limitsOption, valueLimits, type StorageLimits, type ValueLimits } from './limits.js'
+export { checkData } from '../values.js'
 export { dataFromEntries, decodeData, decodeValue, encodeData, encodeValue, setOwn } from './codec.js'
 export {
   MAX_ISSUER_LENGTH,

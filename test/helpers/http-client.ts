@@ -1,5 +1,13 @@
+import type { ExecutionContext } from 'ava'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+
+/** {@link listen} for one test: the server is closed by the test's teardown; resolves to its URL. */
+export async function serveInTest(t: ExecutionContext, server: Server): Promise<string> {
+  const started = await listen(server)
+  t.teardown(started.close)
+  return started.url
+}
 
 /** Start `server` on 127.0.0.1 on a free port; resolves to its base URL. Closed by `t.teardown(close)`. */
 export async function listen(server: Server): Promise<{ url: string; close: () => Promise<void> }> {

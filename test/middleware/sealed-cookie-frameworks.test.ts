@@ -16,7 +16,7 @@ import { SessionManager } from '../../src/session-manager.js'
 import type { Session } from '../../src/session.js'
 import type { MemoryStorage } from '../../storages/memory.js'
 import { outcome } from '../helpers/app-server.js'
-import { CookieJar, listen, send } from '../helpers/http-client.js'
+import { CookieJar, send, serveInTest } from '../helpers/http-client.js'
 
 // The sealed cookie through each framework adapter, over real HTTP, with no storage configured:
 // the session lives in the cookie only.
@@ -72,12 +72,6 @@ interface Framework {
   start(t: ExecutionContext, manager: SessionManager): Promise<string>
 }
 
-async function serve(t: ExecutionContext, server: Server): Promise<string> {
-  const started = await listen(server)
-  t.teardown(started.close)
-  return started.url
-}
-
 const FRAMEWORKS: readonly Framework[] = [
   {
     name: 'express',
@@ -94,7 +88,7 @@ const FRAMEWORKS: readonly Framework[] = [
           res.json(await route(req.session, new URL(req.url, 'http://x').searchParams))
         })
       }
-      return serve(t, createServer(app))
+      return serveInTest(t, createServer(app))
     },
   },
   {
@@ -121,7 +115,7 @@ const FRAMEWORKS: readonly Framework[] = [
         else ctx.body = await route(ctx.session, new URLSearchParams(ctx.querystring))
       })
       const handle = app.callback()
-      return serve(
+      return serveInTest(
         t,
         createServer((req, res) => void handle(req, res)),
       )
@@ -160,7 +154,7 @@ const FRAMEWORKS: readonly Framework[] = [
       for (const [path, route] of Object.entries(ROUTES)) {
         app.get(path, async (c) => c.json(await route(c.get('session'), new URL(c.req.url).searchParams)))
       }
-      return serve(t, createAdaptorServer({ fetch: app.fetch }) as Server)
+      return serveInTest(t, createAdaptorServer({ fetch: app.fetch }) as Server)
     },
   },
 ]

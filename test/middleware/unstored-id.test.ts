@@ -18,7 +18,7 @@ import { SessionManager } from '../../src/session-manager.js'
 import type { Session } from '../../src/session.js'
 import { MemoryStorage } from '../../storages/memory.js'
 import { outcome } from '../helpers/app-server.js'
-import { CookieJar, listen, send, type Answer } from '../helpers/http-client.js'
+import { CookieJar, send, serveInTest, type Answer } from '../helpers/http-client.js'
 import { FaultStorage } from '../helpers/storage-double.js'
 
 // A new session's id is issued on the response at once, and its first write goes to storage
@@ -79,12 +79,6 @@ interface Framework {
   start(t: ExecutionContext, manager: SessionManager): Promise<string>
 }
 
-async function serve(t: ExecutionContext, server: Server): Promise<string> {
-  const started = await listen(server)
-  t.teardown(started.close)
-  return started.url
-}
-
 const FRAMEWORKS: readonly Framework[] = [
   {
     name: 'node:http',
@@ -105,7 +99,7 @@ const FRAMEWORKS: readonly Framework[] = [
           res.end(JSON.stringify(body))
         })
       })
-      return serve(t, server)
+      return serveInTest(t, server)
     },
   },
   {
@@ -118,7 +112,7 @@ const FRAMEWORKS: readonly Framework[] = [
         res.set('x-app', 'kept')
         res.json(await route(req.session, req.path, new URL(req.url, 'http://x').searchParams))
       })
-      return serve(t, createServer(app))
+      return serveInTest(t, createServer(app))
     },
   },
   {
@@ -133,7 +127,7 @@ const FRAMEWORKS: readonly Framework[] = [
         ctx.body = await route(ctx.session, ctx.path, new URLSearchParams(ctx.querystring))
       })
       const handle = app.callback()
-      return serve(
+      return serveInTest(
         t,
         createServer((req, res) => void handle(req, res)),
       )
@@ -166,7 +160,7 @@ const FRAMEWORKS: readonly Framework[] = [
         const url = new URL(c.req.url)
         return c.json(await route(c.get('session'), url.pathname, url.searchParams))
       })
-      return serve(t, createAdaptorServer({ fetch: app.fetch }) as Server)
+      return serveInTest(t, createAdaptorServer({ fetch: app.fetch }) as Server)
     },
   },
 ]
