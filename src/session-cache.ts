@@ -46,7 +46,7 @@ export interface SessionCacheOptions {
 export class SessionCache {
   readonly #lru: LRUCache<string, SessionState>
   readonly #pinned = new Map<string, SessionState>()
-  readonly #revoked: LRUCache<string, true>
+  readonly #revoked: RecentIds
   /** Revoked ids whose storage delete is not acknowledged yet: never evicted, whatever the traffic (the storage still has them). */
   readonly #unconfirmed = new Set<string>()
   readonly #loading = new Map<string, Promise<SessionState | undefined>>()
@@ -69,7 +69,7 @@ export class SessionCache {
         options.onEvict(id)
       },
     })
-    this.#revoked = new LRUCache<string, true>({ max: Math.max(options.limit, 1000), ttl: Math.max(options.revokedForMs, 1) })
+    this.#revoked = new RecentIds(Math.max(options.limit, 1000), Math.max(options.revokedForMs, 1))
   }
 
   /** Sessions in the LRU. */
@@ -142,7 +142,7 @@ export class SessionCache {
    */
   revoke(id: string): void {
     this.drop(id)
-    this.#revoked.set(id, true)
+    this.#revoked.add(id)
     this.#unconfirmed.add(id)
   }
 
@@ -225,6 +225,40 @@ export class SessionCache {
       },
       () => {},
     )
+  }
+}
+
+/**
+ * Ids remembered for `ttlMs` after they were last added, at most `max` (past it the one added
+ * longest ago is forgotten): what an lru-cache with a ttl, never refreshed on `has`, keeps, in a
+ * Map that grows with the ids held rather than arrays allocated for `max` up front (about 44 B
+ * per slot of `max`, held whether or not anything is ever revoked).
+ */
+class RecentIds {
+  /** Id → when it was added (`performance.now()`), oldest first. */
+  readonly #added = new Map<string, number>()
+  readonly #max: number
+  readonly #ttlMs: number
+
+  constructor(max: number, ttlMs: number) {
+    this.#max = max
+    this.#ttlMs = ttlMs
+  }
+
+  /** Whether `id` was added less than the ttl ago (and not forgotten since). */
+  has(id: string): boolean {
+    const added = this.#added.get(id)
+    if (added === undefined) return false
+    if (performance.now() - added <= this.#ttlMs) return true
+    this.#added.delete(id)
+    return false
+  }
+
+  /** Remember `id` from now on, as the newest. */
+  add(id: string): void {
+    this.#added.delete(id)
+    this.#added.set(id, performance.now())
+    if (this.#added.size > this.#max) this.#added.delete(this.#added.keys().next().value!)
   }
 }
 
