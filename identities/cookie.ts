@@ -1,9 +1,9 @@
 import Cookies from 'cookies'
 import Keygrip from 'keygrip'
-import { LRUCache } from 'lru-cache'
 import { COOKIE_CACHE_CONTROL, preventCaching } from '../src/cache-control.js'
 import { ID_LENGTH, isValidId } from '../src/ids.js'
 import { knownOptionsCheck, missingKeyCheck, optionNames } from '../src/kit/options.js'
+import { RecentMap } from '../src/recent-map.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 import { createSigner, type CookieSigner } from './cookie-signer.js'
@@ -59,7 +59,10 @@ export interface CookieIdentityOptions {
   persistent?: boolean
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-Host` (only behind a proxy that sets them). Default `false`. */
   trustProxy?: boolean
-  /** Verified signatures remembered, so one cookie value costs one HMAC per process. Default 100_000. */
+  /**
+   * Verified signatures remembered, so one cookie value costs one HMAC per process: the
+   * `verifiedCacheSize` most recently used always, at most twice as many. Default 100_000.
+   */
   verifiedCacheSize?: number
 }
 
@@ -147,7 +150,7 @@ export class CookieIdentity implements Identity {
   readonly #sigEq: string
   readonly #sigName: string
   /** Cookie value → what it carries and its signature made with the newest key, already verified. */
-  readonly #verified: LRUCache<string, Remembered> | undefined
+  readonly #verified: RecentMap<string, Remembered> | undefined
   /**
    * What `get` accepted from each request, for {@link CookieIdentity.versionOf},
    * {@link CookieIdentity.confirm} and `set`: the candidate itself (a remembered one as the cache
@@ -206,7 +209,7 @@ export class CookieIdentity implements Identity {
     this.#nameEq = `${name}=`
     this.#sigEq = `${name}.sig=`
     this.#sigName = `${name}.sig`
-    this.#verified = this.#signer === undefined ? undefined : new LRUCache({ max: cacheSize })
+    this.#verified = this.#signer === undefined ? undefined : new RecentMap(cacheSize)
   }
 
   /** Whether the request's host and path are in this identity's scope. */
