@@ -2,6 +2,13 @@ import type { SessionPolicy } from './policy.js'
 import type { SessionData, SessionRecord, SessionRecordInput } from './types.js'
 import { freezeJson, isPlainObject } from './values.js'
 
+/** {@link SessionState.destroyed} in its flags. */
+const DESTROYED = 1
+/** {@link SessionState.renewed} in its flags. */
+const RENEWED = 2
+/** {@link SessionState.detached} in its flags. */
+const DETACHED = 4
+
 /**
  * What a cached session is: one object per live session in this process, shared by every
  * request that uses it. `data` is deep-frozen and replaced (never changed in place) on write.
@@ -10,14 +17,8 @@ import { freezeJson, isPlainObject } from './values.js'
 export class SessionState {
   /** Bytes of `data` as JSON; -1 until first needed. */
   bytes = -1
-  destroyed = false
-  /**
-   * Renewed away: a new state under a new id took its place. It is never cached or written
-   * again; a request still holding it keeps reading `data` as it was at the renew.
-   */
-  renewed = false
-  /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
-  detached = false
+  /** {@link DESTROYED}, {@link RENEWED} and {@link DETACHED}: one small integer in the object rather than three fields (16 B less per cached session). */
+  #flags = 0
   /** The version of the stored record that `data` is (once pending writes land, before them); 0 while it was never stored. */
   version = 0
   /** When the storage last confirmed `version` (loaded, written, probed), epoch ms by the manager's clock. */
@@ -38,6 +39,33 @@ export class SessionState {
     /** Absolute deadline (epoch ms); 0 for none. */
     public readonly absoluteExpiresAt: number,
   ) {}
+
+  /** Destroyed: here, or the storage no longer has its record. */
+  get destroyed(): boolean {
+    return (this.#flags & DESTROYED) !== 0
+  }
+  set destroyed(value: boolean) {
+    this.#flags = value ? this.#flags | DESTROYED : this.#flags & ~DESTROYED
+  }
+
+  /**
+   * Renewed away: a new state under a new id took its place. It is never cached or written
+   * again; a request still holding it keeps reading `data` as it was at the renew.
+   */
+  get renewed(): boolean {
+    return (this.#flags & RENEWED) !== 0
+  }
+  set renewed(value: boolean) {
+    this.#flags = value ? this.#flags | RENEWED : this.#flags & ~RENEWED
+  }
+
+  /** A write of it failed for good: it may hold data the storage does not, so it is never cached again. */
+  get detached(): boolean {
+    return (this.#flags & DETACHED) !== 0
+  }
+  set detached(value: boolean) {
+    this.#flags = value ? this.#flags | DETACHED : this.#flags & ~DETACHED
+  }
 
   /** The whole record, as a `set` stores it. */
   record(): SessionRecordInput {
