@@ -73,7 +73,7 @@ export async function runMemory(options: MemoryOptions, progress: CellProgress =
       rows.map((row) => [row.label, count(row.heap), count(row.total), (row.heap / map.heap).toFixed(2), count(row.held)]),
     ),
     '',
-    `Session data: ${count(library.json)} bytes of JSON each (a user, roles, preferences, a 4-item cart, a token). "with ArrayBuffers" adds \`process.memoryUsage().arrayBuffers\`, where lru-cache keeps its list links and timestamps.`,
+    `Session data: ${count(library.json)} bytes of JSON each (a user, roles, preferences, a 4-item cart, a token). "with ArrayBuffers" adds \`process.memoryUsage().arrayBuffers\`, where lru-cache keeps its list links (its ttl start times are a JS array, in \`heapUsed\`).`,
     '',
     targetLine(targets),
   ].join('\n')
