@@ -36,6 +36,17 @@ function refused(port: number): Promise<boolean> {
   })
 }
 
+/** Resolves once the fixture server on `port` has `count` requests in progress. */
+async function arrived(agent: Agent, port: number, count: number): Promise<void> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const { inProgress } = JSON.parse((await httpGet(agent, port, '/stats')).body) as { inProgress: number }
+    if (inProgress >= count) return
+    if (Date.now() > deadline) throw new Error(`${inProgress} of ${count} requests reached the server within 30 s`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
 async function shutdownKeepsPendingWrites(t: ExecutionContext, target: DurableTarget): Promise<void> {
   // Every storage call waits 100 ms, so writes are surely pending when SIGTERM arrives.
   const server = await startFixtureServer({ ...target.env, SLOW_MS: '100' })
@@ -56,7 +67,9 @@ async function shutdownKeepsPendingWrites(t: ExecutionContext, target: DurableTa
   }
   // Requests in progress when the signal arrives: each waits for its own (slow) write.
   const inProgress = clients.map((client) => client.get('/set?key=inflight&value=3'))
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // SIGTERM once all of them reached the server: one still on its way when the server closes its
+  // idle connections would fail (a fixed 50 ms was not always enough on a busy machine).
+  await arrived(agent, server.port, clients.length)
   server.child.kill('SIGTERM')
   await server.next('closing')
   t.true(await refused(server.port), 'no new connection is accepted once closing')
