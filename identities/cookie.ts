@@ -1,4 +1,3 @@
-import Cookies from 'cookies'
 import Keygrip from 'keygrip'
 import { COOKIE_CACHE_CONTROL, preventCaching } from '../src/cache-control.js'
 import { ID_LENGTH, isValidId } from '../src/ids.js'
@@ -7,6 +6,7 @@ import { RecentMap } from '../src/recent-map.js'
 import { checkHosts, checkPath, createScope, type Scope } from '../src/scope.js'
 import type { Identity, SessionRequest, SessionResponse } from '../src/types.js'
 import { createSigner, type CookieSigner } from './cookie-signer.js'
+import { putSetCookie, SetCookieLines } from './set-cookie.js'
 
 /**
  * A key list that signs and verifies, as the `keygrip` package makes it
@@ -136,19 +136,16 @@ export class CookieIdentity implements Identity {
   /** The cookie name. */
   readonly cookieName: string
   readonly #scope: Scope
-  readonly #path: string
-  readonly #domain: string | undefined
+  readonly #lines: SetCookieLines
   readonly #secure: boolean | 'auto'
-  readonly #httpOnly: boolean
-  readonly #sameSite: 'lax' | 'strict' | 'none' | false
-  readonly #partitioned: boolean
-  readonly #priority: 'low' | 'medium' | 'high' | undefined
   readonly #signer: CookieSigner | undefined
   readonly #persistent: boolean
   readonly #trustProxy: boolean
   readonly #nameEq: string
   readonly #sigEq: string
   readonly #sigName: string
+  /** Both names a `Set-Cookie` line of this identity starts with, the signature's when it signs. */
+  readonly #lineNames: readonly string[]
   /** Cookie value → what it carries and its signature made with the newest key, already verified. */
   readonly #verified: RecentMap<string, Remembered> | undefined
   /**
@@ -196,13 +193,8 @@ export class CookieIdentity implements Identity {
     this.cookieName = name
     this.name = `cookie:${name}`
     this.#scope = scope
-    this.#path = path
-    this.#domain = domain
+    this.#lines = new SetCookieLines({ path, domain, priority, sameSite, httpOnly: options.httpOnly ?? true, partitioned: options.partitioned ?? false })
     this.#secure = secure
-    this.#httpOnly = options.httpOnly ?? true
-    this.#sameSite = sameSite
-    this.#partitioned = options.partitioned ?? false
-    this.#priority = priority
     this.#signer = checkKeys(options.keys)
     this.#persistent = options.persistent ?? true
     this.#trustProxy = options.trustProxy ?? false
@@ -210,6 +202,7 @@ export class CookieIdentity implements Identity {
     this.#sigEq = `${name}.sig=`
     this.#sigName = `${name}.sig`
     this.#verified = this.#signer === undefined ? undefined : new RecentMap(cacheSize)
+    this.#lineNames = this.#signer === undefined ? [this.#nameEq] : [this.#nameEq, this.#sigEq]
   }
 
   /** Whether the request's host and path are in this identity's scope. */
@@ -266,7 +259,7 @@ export class CookieIdentity implements Identity {
       throw new TypeError(`CookieIdentity: a session version must be a safe non-negative integer (got ${String(version)})`)
     }
     const value = version === undefined ? id : `${id}.${version}`
-    this.#write(req, res, value, this.#attributes(req, expiresAt))
+    this.#write(req, res, value, this.#persistent && expiresAt > 0 ? expiresAt : undefined)
     preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
@@ -280,9 +273,7 @@ export class CookieIdentity implements Identity {
 
   /** Clear the cookie with the same Path and Domain it was set with. */
   remove(req: SessionRequest, res: SessionResponse): void {
-    const attributes = this.#attributes(req, 0)
-    attributes.expires = new Date(0)
-    this.#write(req, res, '', attributes)
+    this.#write(req, res, '', 0)
     preventCaching(res, COOKIE_CACHE_CONTROL)
   }
 
@@ -378,37 +369,22 @@ export class CookieIdentity implements Identity {
     return false
   }
 
-  #attributes(req: SessionRequest, expiresAt: number): Cookies.SetOption {
-    const attributes: Cookies.SetOption = {
-      path: this.#path,
-      httpOnly: this.#httpOnly,
-      secure: this.#isSecure(req),
-      signed: false,
-      overwrite: true,
-    }
-    if (this.#sameSite !== false) attributes.sameSite = this.#sameSite
-    if (this.#domain !== undefined) attributes.domain = this.#domain
-    if (this.#partitioned) attributes.partitioned = true
-    if (this.#priority !== undefined) attributes.priority = this.#priority
-    if (this.#persistent && expiresAt > 0) attributes.expires = new Date(expiresAt)
-    return attributes
-  }
-
   /**
-   * Set the cookie to `value` and, when signed, its signature cookie with the same attributes
-   * (signed with the newest key and remembered, so the client's next request costs no HMAC; a
-   * cleared cookie clears its signature).
+   * Set the cookie to `value` (Expires at `expiresAt`, none when `undefined`) and, when signed,
+   * its signature cookie with the same attributes (signed with the newest key and remembered, so
+   * the client's next request costs no HMAC; a cleared cookie clears its signature). Earlier
+   * lines of these two cookies on the response are replaced.
    */
-  #write(req: SessionRequest, res: SessionResponse, value: string, attributes: Cookies.SetOption): void {
-    const cookies = new Cookies(req as never, res as never, { secure: attributes.secure === true })
-    cookies.set(this.cookieName, value, attributes)
-    if (this.#signer === undefined) return
+  #write(req: SessionRequest, res: SessionResponse, value: string, expiresAt: number | undefined): void {
+    const secure = this.#isSecure(req)
+    const line = this.#lines.line(this.cookieName, value, expiresAt, secure)
+    if (this.#signer === undefined) return putSetCookie(res, this.#lineNames, [line])
     let sig = ''
     if (value !== '') {
       sig = this.#signer.sign(this.#nameEq + value)
       this.#remember(value, sig)
     }
-    cookies.set(this.#sigName, sig, attributes)
+    putSetCookie(res, this.#lineNames, [line, this.#lines.line(this.#sigName, sig, expiresAt, secure)])
   }
 }
 

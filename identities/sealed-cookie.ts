@@ -1,7 +1,7 @@
-import { LRUCache } from 'lru-cache'
 import { SessionError } from '../src/errors.js'
 import { isValidId } from '../src/ids.js'
 import { knownOptionsCheck, optionNames } from '../src/kit/options.js'
+import { RecentMap } from '../src/recent-map.js'
 import type { CarriedSession, Identity, OpenedSession, SessionCarrier, SessionData, SessionRequest, SessionResponse } from '../src/types.js'
 import { freezeJson, isPlainObject } from '../src/values.js'
 import { COOKIE_PLACEMENT_OPTIONS, CookieIdentity, cookieValues, type CookieIdentityOptions } from './cookie.js'
@@ -25,7 +25,10 @@ export interface SealedCookieIdentityOptions extends Omit<CookieIdentityOptions,
    * every browser keeps; at most 16384.
    */
   maxBytes?: number
-  /** Opened cookie values remembered, so one value is decrypted once per process. Default 10_000. */
+  /**
+   * Opened cookie values remembered, so one value is decrypted once per process: the this many
+   * most recently used are always held, at most twice as many. Default 10_000.
+   */
   openedCacheSize?: number
 }
 
@@ -90,7 +93,7 @@ export class SealedCookieIdentity implements Identity {
   /** Longest value a cookie of `maxBytes` can carry: anything longer is not decoded. */
   readonly #maxValueLength: number
   /** Opened values and what they hold; sealed values are remembered too. */
-  readonly #opened: LRUCache<string, OpenedSession>
+  readonly #opened: RecentMap<string, OpenedSession>
   readonly #stats: SealedCookieStats = {
     opened: 0,
     reused: 0,
@@ -130,7 +133,7 @@ export class SealedCookieIdentity implements Identity {
     this.#sealer = new Sealer(keys, this.name, 'SealedCookieIdentity option "keys"')
     this.#nameEq = `${name}=`
     this.#maxValueLength = maxBytes - this.#nameEq.length
-    this.#opened = new LRUCache({ max: openedCacheSize })
+    this.#opened = new RecentMap(openedCacheSize)
   }
 
   /** Whether the request's host and path are in this identity's scope. */

@@ -151,18 +151,25 @@ test('sealing after the headers were sent throws SESSION_HEADERS_SENT and sets n
 
 test('a value is decrypted once per process, remembered by value in a bounded cache', (t) => {
   const writer = identity()
-  const values = [1, 2, 3].map((n) => sealed(writer, carried({ n })).value)
+  const values = [1, 2, 3, 4, 5].map((n) => sealed(writer, carried({ n })).value)
   const reader = identity({ openedCacheSize: 2 })
   for (let i = 0; i < 5; i++) t.is(openValue(reader, values[0]!)?.session.data.n, 1)
   t.like(reader.stats(), { opened: 1, reused: 4 })
+  // The 2 most recently used are always held: values[1] and values[2] again cost nothing.
   openValue(reader, values[1]!)
-  openValue(reader, values[2]!) // evicts values[0]
+  openValue(reader, values[2]!)
+  openValue(reader, values[1]!)
+  openValue(reader, values[2]!)
+  t.like(reader.stats(), { opened: 3, reused: 6 })
+  // At most 4 (twice the size) are: after four others, values[0] is decrypted again.
+  openValue(reader, values[3]!)
+  openValue(reader, values[4]!)
   openValue(reader, values[0]!)
-  t.like(reader.stats(), { opened: 4, reused: 4 })
+  t.like(reader.stats(), { opened: 6, reused: 6 })
   // What this identity sealed itself it never decrypts.
-  const { value } = sealed(reader, carried({ n: 4 }))
-  t.is(openValue(reader, value)?.session.data.n, 4)
-  t.like(reader.stats(), { opened: 4, reused: 5, sealed: 1 })
+  const { value } = sealed(reader, carried({ n: 6 }))
+  t.is(openValue(reader, value)?.session.data.n, 6)
+  t.like(reader.stats(), { opened: 6, reused: 7, sealed: 1 })
 })
 
 test('of several cookies of the name, the first that opens and is accepted wins', (t) => {
