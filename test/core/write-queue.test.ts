@@ -152,3 +152,29 @@ test('idle and flush wait for every accepted write', async (t) => {
   t.false(queue.has(id))
   await queue.flush()
 })
+
+test('a session whose writes all landed is idle, and its next write starts from the version the cache has then', async (t) => {
+  const storage = new GatedStorage()
+  const versions = new Map<string, number>()
+  const queue = new WriteQueue(storage, { batching: false, versionOf: (id) => versions.get(id) })
+  // More sessions than the queue keeps idle lanes for, so idle ones are swept meanwhile.
+  const ids = Array.from({ length: 1500 }, () => generateId())
+  for (const id of ids) await queue.enqueue({ type: 'set', id, record: record() })
+  for (const id of ids) t.false(queue.has(id))
+  await queue.idle(ids[0]!)
+  await queue.flush()
+  for (const id of [ids[0]!, ids.at(-1)!]) {
+    // The cache says another process wrote version 7 meanwhile: the round starts from it and conflicts (the storage has 1).
+    versions.set(id, 7)
+    const conflicts = queue.stats().conflicts
+    t.true(await queue.enqueue({ type: 'update', id, key: 'a', value: 1, expiresAt: later }))
+    t.is(queue.stats().conflicts, conflicts + 1, 'the write was conditional on the version the cache had when its round started')
+    // Now the cache has the stored version: no conflict.
+    versions.set(id, (await storage.inner.get(id))!.version)
+    t.true(await queue.enqueue({ type: 'update', id, key: 'a', value: 2, expiresAt: later }))
+    t.is(queue.stats().conflicts, conflicts + 1)
+    t.deepEqual((await storage.inner.get(id))!.data, { a: 2 })
+    t.false(queue.has(id))
+  }
+  t.is(queue.pending, 0)
+})
