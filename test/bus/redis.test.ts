@@ -1,4 +1,5 @@
 import test from 'ava'
+import { randomUUID } from 'node:crypto'
 import { createServer, type AddressInfo } from 'node:net'
 import { RedisBus, type RedisBusOptions } from '../../buses/redis.js'
 import { probeTcp, REDIS_URL, serviceTest } from '../helpers/services.js'
@@ -6,6 +7,10 @@ import { TcpProxy } from '../helpers/tcp-proxy.js'
 import { adminClient, busConnections, killConnections, record, uniqueChannel, waitFor } from './support.js'
 
 const redisTest = await serviceTest('Redis', () => probeTcp(REDIS_URL, 6379))
+
+// The tests that find connections in CLIENT LIST by origin (and kill them) use origins of this
+// run only: another run on the same Redis must not be counted, nor have its connections killed.
+const RUN = randomUUID().slice(0, 8)
 
 const redisPort = Number(new URL(REDIS_URL).port || 6379)
 const redisHost = new URL(REDIS_URL).hostname || '127.0.0.1'
@@ -190,10 +195,10 @@ redisTest('a listener that throws is counted and reported; the other listeners s
 })
 
 redisTest('the subscriber connection killed: it reconnects, reports a gap and delivers again', async (t) => {
-  const { a, b, rb } = await readyPair(t, { origin: 'kill-sub-a' }, { origin: 'kill-sub-b' })
+  const { a, b, rb } = await readyPair(t, { origin: `kill-sub-a-${RUN}` }, { origin: `kill-sub-b-${RUN}` })
   const redis = await admin(t)
 
-  const { sub } = await busConnections(redis, 'kill-sub-b')
+  const { sub } = await busConnections(redis, `kill-sub-b-${RUN}`)
   t.is(sub.length, 1)
   t.is(await killConnections(redis, sub), 1)
 
@@ -215,16 +220,16 @@ redisTest('the subscriber connection killed: it reconnects, reports a gap and de
   t.true(rb.gaps.length >= 1)
   const gap = rb.gaps[0]
   t.true(gap !== undefined && gap.since <= gap.until)
-  const after = await busConnections(redis, 'kill-sub-b')
+  const after = await busConnections(redis, `kill-sub-b-${RUN}`)
   t.is(after.sub.length, 1, 'one new subscriber connection, not a pile of them')
   t.false(after.sub.includes(sub[0] ?? ''))
 })
 
 redisTest('the publisher connection killed: messages published meanwhile are queued or re-sent, none lost', async (t) => {
-  const { a, rb } = await readyPair(t, { origin: 'kill-pub-a' }, { origin: 'kill-pub-b' })
+  const { a, rb } = await readyPair(t, { origin: `kill-pub-a-${RUN}` }, { origin: `kill-pub-b-${RUN}` })
   const redis = await admin(t)
 
-  const { pub } = await busConnections(redis, 'kill-pub-a')
+  const { pub } = await busConnections(redis, `kill-pub-a-${RUN}`)
   t.is(await killConnections(redis, pub), 1)
   const ids = Array.from({ length: 20 }, (_, i) => `after-kill-${i}`)
   for (const id of ids) t.true(a.publish({ id, version: 1, kind: 'write' }))
@@ -310,11 +315,11 @@ redisTest('a bus started while Redis is unreachable: publish queues, ready() wai
 redisTest('close() is idempotent and ends every connection the bus opened', async (t) => {
   const channel = uniqueChannel()
   const redis = await admin(t)
-  const bus = new RedisBus({ url: REDIS_URL, channel, origin: 'closing-bus' })
+  const bus = new RedisBus({ url: REDIS_URL, channel, origin: `closing-bus-${RUN}` })
   const peer = makeBus(t, { channel })
   const rPeer = record(peer)
   await within(10_000, 'ready', Promise.all([bus.ready(), peer.ready()]))
-  const before = await busConnections(redis, 'closing-bus')
+  const before = await busConnections(redis, `closing-bus-${RUN}`)
   t.is(before.pub.length + before.sub.length, 2)
 
   // Queued messages get their chance before the connections end.
@@ -328,7 +333,7 @@ redisTest('close() is idempotent and ends every connection the bus opened', asyn
   t.is(rPeer.messages[0]?.id, 'last-words')
   t.like(bus.stats(), { sent: 1, dropped: 0, connected: false })
   await waitFor('Redis to see both connections gone', async () => {
-    const after = await busConnections(redis, 'closing-bus')
+    const after = await busConnections(redis, `closing-bus-${RUN}`)
     return after.pub.length + after.sub.length === 0
   })
   t.pass()
@@ -336,7 +341,7 @@ redisTest('close() is idempotent and ends every connection the bus opened', asyn
 
 redisTest('close() right after construction, while both connections are being made, leaves none behind', async (t) => {
   const redis = await admin(t)
-  const origins = Array.from({ length: 5 }, (_, i) => `closed-early-${i}`)
+  const origins = Array.from({ length: 5 }, (_, i) => `closed-early-${i}-${RUN}`)
   for (const origin of origins) {
     const bus = new RedisBus({ url: REDIS_URL, channel: uniqueChannel(), origin })
     bus.publish({ id: 'x', version: 1, kind: 'write' })
