@@ -257,7 +257,8 @@ redisTest('Redis unreachable (through a proxy): publish returns at once, queues 
   await waitFor('a to notice', () => !a.stats().connected)
   const started = Date.now()
   for (let i = 0; i < 15; i++) t.true(a.publish({ id: `down-${i}`, version: i, kind: 'write' }))
-  t.true(Date.now() - started < 200, 'publish does not wait for Redis')
+  // Generous for a busy machine, and still well under one connection attempt (connectTimeout, 5 s).
+  t.true(Date.now() - started < 2000, 'publish does not wait for Redis')
   t.is(a.stats().queued, 10)
   t.is(a.stats().dropped, 5, 'the five oldest were dropped')
   b.publish({ id: 'missed-by-a', version: 1, kind: 'destroy' })
