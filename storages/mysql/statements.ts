@@ -93,6 +93,16 @@ export function statements(table: string, has: Columns = ALL_COLUMNS) {
   const rows = (count: number): string => Array(count).fill(row).join(', ')
   // A key change that also sets the principal (its bytes, or NULL), in the same statement.
   const setPrincipal = (changes: boolean): string => (principal && changes ? ', principal = ?' : '')
+  const changeMany = (where: string): string =>
+    `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (
+        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e', if_version BIGINT PATH '$.w'${
+          principal ? `, sets_principal INT PATH '$.q', principal_hex VARCHAR(1530) PATH '$.n'` : ''
+        }
+      )) AS b STRAIGHT_JOIN ${table} AS t ON t.id = UNHEX(b.id_hex)
+      SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
+        t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)${
+          principal ? ', t.principal = IF(b.sets_principal = 1, UNHEX(b.principal_hex), t.principal)' : ''
+        }${where}`
   return {
     issuer,
     principal,
@@ -173,15 +183,13 @@ export function statements(table: string, has: Columns = ALL_COLUMNS) {
     // within two levels of the server's JSON depth limit fails the statement (the batch is then
     // applied one by one, and each operation gets the outcome `update` gives it). A touch keeps
     // the version. A row with `q` sets the principal to the bytes `n` holds in hex (none: NULL).
-    changeMany: `UPDATE JSON_TABLE(?, '$[*]' COLUMNS (
-        id_hex VARCHAR(128) PATH '$.i', kind CHAR(1) PATH '$.k', key_path LONGTEXT PATH '$.p', new_value JSON PATH '$.v', deadline BIGINT PATH '$.e'${
-          principal ? `, sets_principal INT PATH '$.q', principal_hex VARCHAR(1530) PATH '$.n'` : ''
-        }
-      )) AS b STRAIGHT_JOIN ${table} AS t ON t.id = UNHEX(b.id_hex)
-      SET t.data = CASE b.kind WHEN 'u' THEN JSON_SET(t.data, b.key_path, JSON_EXTRACT(b.new_value, '$')) WHEN 'r' THEN JSON_REMOVE(t.data, b.key_path) ELSE t.data END,
-        t.expires_at = b.deadline, t.version = IF(b.kind = 't', t.version, t.version + 1)${
-          principal ? ', t.principal = IF(b.sets_principal = 1, UNHEX(b.principal_hex), t.principal)' : ''
-        }`,
+    changeMany: changeMany(''),
+    /**
+     * `changeMany` for key changes that all carry `ifVersion` (`w`), then `now` twice: only a
+     * live row holding an object at that version changes, so the statement's matched rows (the
+     * driver counts found rows) equal its rows exactly when every change applied.
+     */
+    changeManyIf: changeMany(` WHERE t.version = b.if_version AND ${LIVE} AND ${DATA_IS_OBJECT}`),
     /** The live rows of one principal (its bytes, then `now` twice), oldest first, through the principal index. */
     findByPrincipal: `SELECT id, ${metadata} FROM ${table} WHERE principal = ? AND ${LIVE} ORDER BY created_at, id`,
     count: `SELECT COUNT(*) AS count FROM ${table} WHERE ${LIVE}`,
@@ -215,9 +223,10 @@ export function jsonPath(key: string): string {
 export function changeRow(op: Change, valueText: string | undefined): string {
   const head = `{"i":"${rowId(op.id).toString('hex')}","e":${JSON.stringify(op.expiresAt)}`
   if (op.type === 'touch') return `${head},"k":"t"}`
+  const version = op.ifVersion === undefined ? '' : `,"w":${op.ifVersion}`
   const path = JSON.stringify(jsonPath(op.key))
   const principal = op.principal === undefined ? '' : op.principal === null ? ',"q":1' : `,"q":1,"n":"${principalBytes(op.principal).toString('hex')}"`
-  return op.type === 'update' ? `${head},"k":"u","p":${path},"v":${valueText!}${principal}}` : `${head},"k":"r","p":${path}${principal}}`
+  return op.type === 'update' ? `${head}${version},"k":"u","p":${path},"v":${valueText!}${principal}}` : `${head}${version},"k":"r","p":${path}${principal}}`
 }
 
 /** The values of one row of `upsert` or `insert` of `sql`: the id, the data's JSON text, the timestamps, the issuer and the principal (when the table has their columns). */

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import type { Pool, PoolConnection } from 'mysql2/promise'
+import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise'
 import { chunks, decideWrite, type Batch, type StorageOperation, type WriteConflict } from '../../src/kit/index.js'
 import { changeRow, rowId, setRow, type Change, type Entry, type LockedRow, type SetOp, type Statements } from './statements.js'
 
@@ -23,7 +23,12 @@ interface Transaction {
   /** Ids an operation of which conflicted: their later operations are not applied. */
   readonly conflicted: Set<string>
   readonly now: number
+  /** Whether a round whose row-dependent operations are all conditional key changes skips the locking read (see {@link applyRound}). */
+  readonly optimistic: boolean
 }
+
+/** Thrown by a round whose conditional key changes did not all apply: the transaction is rolled back and run again with the locking read. */
+class NotAllApplied extends Error {}
 
 /** What a round knows of a row it locked. */
 interface Locked {
@@ -41,11 +46,20 @@ export async function applyInTransaction(pool: Pool, sql: Statements, batch: Bat
   const connection = await pool.getConnection()
   let reusable = true
   try {
-    await connection.query('START TRANSACTION')
-    const tx: Transaction = { connection, sql, texts, outcomes: new Map(), conflicted: new Set(), now }
-    for (const round of batch.rounds()) await applyRound(tx, round)
-    await connection.query('COMMIT')
-    return tx.outcomes
+    for (const optimistic of [true, false]) {
+      await connection.query('START TRANSACTION')
+      const tx: Transaction = { connection, sql, texts, outcomes: new Map(), conflicted: new Set(), now, optimistic }
+      try {
+        for (const round of batch.rounds()) await applyRound(tx, round)
+      } catch (err) {
+        if (!(err instanceof NotAllApplied)) throw err
+        await connection.query('ROLLBACK')
+        continue
+      }
+      await connection.query('COMMIT')
+      return tx.outcomes
+    }
+    throw new Error('unreachable: the locking pass never throws NotAllApplied')
   } catch (err) {
     await connection.query('ROLLBACK').catch(() => {
       reusable = false
@@ -87,6 +101,23 @@ async function applyRound(tx: Transaction, round: Array<Entry<StorageOperation>>
     }
   }
   await upsert(sets)
+
+  // Conditional key changes (what a manager sends for every write of a key) are decided by the
+  // statement itself: when it changed as many rows as it has, each applied, and no read is
+  // needed; otherwise the transaction runs again with the locking read, which tells a conflict
+  // from a missing record per operation.
+  if (tx.optimistic && dependent.length > 0 && dependent.every(([, op]) => (op.type === 'update' || op.type === 'remove') && op.ifVersion !== undefined)) {
+    for (const chunk of chunks(dependent as Array<Entry<Change>>, BATCH_ROWS, BATCH_BYTES, bytes)) {
+      const [result] = await connection.query<ResultSetHeader>(sql.changeManyIf, [
+        `[${chunk.map(([index, op]) => changeRow(op, texts.get(index))).join(',')}]`,
+        tx.now,
+        tx.now,
+      ])
+      if (result.affectedRows !== chunk.length) throw new NotAllApplied()
+      for (const [index] of chunk) outcomes.set(index, true)
+    }
+    dependent.length = 0
+  }
 
   const rows = await lockRows(
     tx,

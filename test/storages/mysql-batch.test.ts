@@ -224,12 +224,49 @@ mysqlTest('mysql: a batch of conditional writes of many sessions is one locking 
     t.is(outcomes.filter((outcome) => outcome === 'conflict').length, 50 + 13)
     t.deepEqual(
       statements,
-      ['START TRANSACTION', 'SELECT id,', 'UPDATE JSON_TABLE(?,', 'SELECT id,', 'DELETE FROM', 'COMMIT'],
-      'two rounds: a locking read and one statement each',
+      [
+        'START TRANSACTION',
+        'UPDATE JSON_TABLE(?,',
+        'ROLLBACK',
+        'START TRANSACTION',
+        'SELECT id,',
+        'UPDATE JSON_TABLE(?,',
+        'SELECT id,',
+        'DELETE FROM',
+        'COMMIT',
+      ],
+      'the conditional updates tried without a read and rolled back (not all applied), then two rounds: a locking read and one statement each',
     )
     const versions = await storage.versions(ids)
     t.is(versions.size, 200 - 37, 'the deleted are gone')
     for (const [i, id] of ids.entries()) if (i >= 50) t.is(versions.get(id), i % 4 === 0 ? 1 : 2)
+  })
+})
+
+mysqlTest('mysql: a batch of conditional key changes that all apply is one statement, without a locking read', async (t) => {
+  await withCountedStorage(async (storage, statements) => {
+    const now = Date.now()
+    const ids = Array.from({ length: 200 }, () => generateId())
+    await storage.batch(ids.map((id) => ({ type: 'set', id, record: { data: { n: 0, gone: true }, createdAt: now, expiresAt: now + HOUR }, ifVersion: 0 })))
+    statements.length = 0
+    const operations: StorageOperation[] = ids.map((id, i) =>
+      i % 2 === 0
+        ? { type: 'update', id, key: 'n', value: i, expiresAt: now + HOUR, ifVersion: 1 }
+        : { type: 'remove', id, key: 'gone', expiresAt: now + HOUR, ifVersion: 1 },
+    )
+    operations.push(...ids.map((id, i): StorageOperation => ({ type: 'update', id, key: 'm', value: i, expiresAt: now + HOUR, ifVersion: 2 })))
+    const outcomes = await storage.batch(operations)
+    t.true(
+      outcomes.every((outcome) => outcome === true),
+      'every change applied',
+    )
+    t.deepEqual(statements, ['START TRANSACTION', 'UPDATE JSON_TABLE(?,', 'UPDATE JSON_TABLE(?,', 'COMMIT'], 'one statement per round')
+    const versions = await storage.versions(ids)
+    for (const id of ids) t.is(versions.get(id), 3)
+    for (const [i, id] of ids.entries()) {
+      const record = await storage.get(id)
+      t.deepEqual(record?.data, i % 2 === 0 ? { n: i, gone: true, m: i } : { n: 0, m: i })
+    }
   })
 })
 
