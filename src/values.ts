@@ -158,6 +158,18 @@ export function freezeJson(value: unknown, depth: number, maxDepth = MAX_DEPTH):
 }
 
 /** Whether `value` is a plain JSON object (what a session's data must be). */
+/** Whether two JSON values are the same value: objects compared key by key, in any order (a storage may reorder keys). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]))
+  if (Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  const other = b as Record<string, unknown>
+  return keys.every((key) => Object.hasOwn(other, key) && sameJson((a as Record<string, unknown>)[key], other[key]))
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
   const proto: unknown = Object.getPrototypeOf(value)

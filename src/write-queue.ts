@@ -1,6 +1,7 @@
 import { fold, newEntry, rebasePrincipal, rederive, type Derive, type Entry, type MutableOperation, type Waiter } from './coalesce.js'
 import { SessionError, storageUnavailable } from './errors.js'
-import type { BatchOutcome, SessionData, SessionRecord, Storage, StorageOperation, WriteConflict } from './types.js'
+import type { BatchOutcome, SessionData, SessionRecord, SessionRecordInput, Storage, StorageOperation, WriteConflict } from './types.js'
+import { sameJson } from './values.js'
 
 /** A settled promise whose `then` schedules a microtask. */
 const RESOLVED = Promise.resolve()
@@ -404,6 +405,10 @@ export class WriteQueue {
   #rebase(lane: Lane, conflicted: Entry[]): void {
     this.#stats.conflicts++
     const head = conflicted[0]!
+    if (head.op.type === 'set' && head.sentVersion === 0 && head.attempts > 0) {
+      this.#confirmCreated(lane, conflicted, head.op.record)
+      return
+    }
     if (head.op.type === 'set' || head.conflicts >= this.#maxConflicts) {
       const reason =
         head.op.type === 'set' ? 'a new record could not be stored: the id is taken' : `it met a newer version written elsewhere ${head.conflicts + 1} times`
@@ -440,6 +445,61 @@ export class WriteQueue {
           }
           lane.queued = rebased.kept
         }
+        if (lane.queued.length === 0) this.#afterRound(lane)
+        else this.#ready.push(lane)
+        this.#pump()
+      },
+      (err: unknown) => {
+        lane.reloading = false
+        this.#retryOrFail(lane, conflicted, err instanceof Error ? err : new Error(String(err)))
+      },
+    )
+  }
+
+  /**
+   * A new record's write (`conflicted[0]`, conditional on there being none) conflicted on a retry:
+   * an earlier attempt may have been applied with its acknowledgement lost (a timeout, a
+   * connection reset after the commit). The id is random and nobody else has it yet, so a record
+   * holding exactly what was written, created at the same time, is that attempt: the write
+   * landed, and the later writes go on from its version. Any other record under the id gives up
+   * with `SESSION_CONFLICT`; none at all (it expired meanwhile) sends the write again.
+   */
+  #confirmCreated(lane: Lane, conflicted: Entry[], written: SessionRecordInput): void {
+    lane.reloading = true
+    let reading: Promise<SessionRecord | undefined>
+    try {
+      reading = this.#storage.get(lane.id)
+    } catch (err) {
+      reading = Promise.reject(err)
+    }
+    reading.then(
+      (record) => {
+        lane.reloading = false
+        let rest = conflicted
+        if (record !== undefined) {
+          if (record.createdAt !== written.createdAt || !sameJson(record.data, written.data)) {
+            const error = new SessionError(
+              'SESSION_CONFLICT',
+              `a write of a session to the ${this.#storage.name} storage was given up: a new record could not be stored: the id is taken`,
+            )
+            this.#giveUp(lane, conflicted, error)
+            this.#pump()
+            return
+          }
+          const head = conflicted[0]!
+          this.#pending--
+          for (const waiter of head.waiters) waiter.resolve(true)
+          rest = conflicted.slice(1)
+          if (record.version !== undefined) {
+            lane.version = record.version
+            this.#hook(() => this.#onVersion?.(lane.id, record.version))
+          }
+        } else lane.version = 0
+        let queued: Entry[] = []
+        const entries = rest.length + lane.queued.length
+        for (const entry of rest.concat(lane.queued)) queued = fold(queued, entry)
+        this.#pending += queued.length - entries
+        lane.queued = queued
         if (lane.queued.length === 0) this.#afterRound(lane)
         else this.#ready.push(lane)
         this.#pump()
