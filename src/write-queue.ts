@@ -415,45 +415,26 @@ export class WriteQueue {
       this.#giveUp(lane, conflicted, new SessionError('SESSION_CONFLICT', `a write of a session to the ${this.#storage.name} storage was given up: ${reason}`))
       return
     }
-    lane.reloading = true
-    let reading: Promise<SessionRecord | undefined>
-    try {
-      reading = this.#storage.get(lane.id)
-    } catch (err) {
-      reading = Promise.reject(err)
-    }
-    reading.then(
-      (record) => {
-        lane.reloading = false
-        for (const entry of conflicted) entry.conflicts++
-        let queued: Entry[] = []
-        const entries = conflicted.length + lane.queued.length
-        for (const entry of conflicted.concat(lane.queued)) queued = fold(queued, entry)
-        this.#pending += queued.length - entries
-        lane.version = record?.version ?? 0
-        if (record === undefined) lane.queued = queued
-        else {
-          const rebased = rederive(queued, record)
-          for (const [entry, error] of rebased.refused) {
-            this.#pending--
-            for (const waiter of entry.waiters) waiter.reject(error)
-          }
-          if (rebased.data !== undefined) {
-            const indexed = this.#principalOf?.(rebased.data)
-            if (indexed !== undefined) rebasePrincipal(rebased.kept, record.principal, indexed.principal)
-            this.#hook(() => this.#onRebase?.(lane.id, record, rebased.data!))
-          }
-          lane.queued = rebased.kept
+    this.#reread(lane, conflicted, (record) => {
+      for (const entry of conflicted) entry.conflicts++
+      const queued = this.#withQueued(lane, conflicted)
+      lane.version = record?.version ?? 0
+      if (record === undefined) lane.queued = queued
+      else {
+        const rebased = rederive(queued, record)
+        for (const [entry, error] of rebased.refused) {
+          this.#pending--
+          for (const waiter of entry.waiters) waiter.reject(error)
         }
-        if (lane.queued.length === 0) this.#afterRound(lane)
-        else this.#ready.push(lane)
-        this.#pump()
-      },
-      (err: unknown) => {
-        lane.reloading = false
-        this.#retryOrFail(lane, conflicted, err instanceof Error ? err : new Error(String(err)))
-      },
-    )
+        if (rebased.data !== undefined) {
+          const indexed = this.#principalOf?.(rebased.data)
+          if (indexed !== undefined) rebasePrincipal(rebased.kept, record.principal, indexed.principal)
+          this.#hook(() => this.#onRebase?.(lane.id, record, rebased.data!))
+        }
+        lane.queued = rebased.kept
+      }
+      this.#resume(lane)
+    })
   }
 
   /**
@@ -465,6 +446,37 @@ export class WriteQueue {
    * with `SESSION_CONFLICT`; none at all (it expired meanwhile) sends the write again.
    */
   #confirmCreated(lane: Lane, conflicted: Entry[], written: SessionRecordInput): void {
+    this.#reread(lane, conflicted, (record) => {
+      let rest = conflicted
+      if (record !== undefined) {
+        if (record.createdAt !== written.createdAt || !sameJson(record.data, written.data)) {
+          const error = new SessionError(
+            'SESSION_CONFLICT',
+            `a write of a session to the ${this.#storage.name} storage was given up: a new record could not be stored: the id is taken`,
+          )
+          this.#giveUp(lane, conflicted, error)
+          this.#pump()
+          return
+        }
+        const head = conflicted[0]!
+        this.#pending--
+        for (const waiter of head.waiters) waiter.resolve(true)
+        rest = conflicted.slice(1)
+        if (record.version !== undefined) {
+          lane.version = record.version
+          this.#hook(() => this.#onVersion?.(lane.id, record.version))
+        }
+      } else lane.version = 0
+      lane.queued = this.#withQueued(lane, rest)
+      this.#resume(lane)
+    })
+  }
+
+  /**
+   * Read the record of `lane` again (after `conflicted` met a conflict) and hand it to `then`;
+   * the lane sends nothing meanwhile. A failed read retries `conflicted` as a failed write would.
+   */
+  #reread(lane: Lane, conflicted: Entry[], then: (record: SessionRecord | undefined) => void): void {
     lane.reloading = true
     let reading: Promise<SessionRecord | undefined>
     try {
@@ -475,40 +487,29 @@ export class WriteQueue {
     reading.then(
       (record) => {
         lane.reloading = false
-        let rest = conflicted
-        if (record !== undefined) {
-          if (record.createdAt !== written.createdAt || !sameJson(record.data, written.data)) {
-            const error = new SessionError(
-              'SESSION_CONFLICT',
-              `a write of a session to the ${this.#storage.name} storage was given up: a new record could not be stored: the id is taken`,
-            )
-            this.#giveUp(lane, conflicted, error)
-            this.#pump()
-            return
-          }
-          const head = conflicted[0]!
-          this.#pending--
-          for (const waiter of head.waiters) waiter.resolve(true)
-          rest = conflicted.slice(1)
-          if (record.version !== undefined) {
-            lane.version = record.version
-            this.#hook(() => this.#onVersion?.(lane.id, record.version))
-          }
-        } else lane.version = 0
-        let queued: Entry[] = []
-        const entries = rest.length + lane.queued.length
-        for (const entry of rest.concat(lane.queued)) queued = fold(queued, entry)
-        this.#pending += queued.length - entries
-        lane.queued = queued
-        if (lane.queued.length === 0) this.#afterRound(lane)
-        else this.#ready.push(lane)
-        this.#pump()
+        then(record)
       },
       (err: unknown) => {
         lane.reloading = false
         this.#retryOrFail(lane, conflicted, err instanceof Error ? err : new Error(String(err)))
       },
     )
+  }
+
+  /** `entries` followed by the lane's queued writes, coalesced, to be sent again in that order (the pending count follows the coalescing). */
+  #withQueued(lane: Lane, entries: Entry[]): Entry[] {
+    let queued: Entry[] = []
+    const count = entries.length + lane.queued.length
+    for (const entry of entries.concat(lane.queued)) queued = fold(queued, entry)
+    this.#pending += queued.length - count
+    return queued
+  }
+
+  /** Send the lane's queued writes, or let it go idle when there are none. */
+  #resume(lane: Lane): void {
+    if (lane.queued.length === 0) this.#afterRound(lane)
+    else this.#ready.push(lane)
+    this.#pump()
   }
 
   // Entries from the failed one on are resent in order (they are idempotent), ahead of newer writes.
