@@ -71,7 +71,7 @@ export class SetCookieLines {
 export function putSetCookie(res: SessionResponse, nameEqs: readonly string[], lines: readonly string[]): void {
   const current = res.getHeader('set-cookie')
   if (current === undefined) {
-    res.setHeader('Set-Cookie', lines.length === 1 ? [lines[0]!] : lines.slice())
+    res.setHeader('Set-Cookie', [...lines])
     return
   }
   const kept: string[] = []
