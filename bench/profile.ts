@@ -2,7 +2,9 @@
  * Profile one HTTP bench server under load: `tsx bench/profile.ts <server> <route> [seconds]`,
  * e.g. `tsx bench/profile.ts csm-memory read 5`. The server runs with `--cpu-prof`; the
  * profile lands in a temporary folder (path printed) and the functions with the most self
- * time are printed. Open the `.cpuprofile` in Chrome DevTools for the full picture.
+ * time are printed. Open the `.cpuprofile` in Chrome DevTools for the full picture. The load
+ * comes from wrk when it is installed (one thread, so the server keeps a core of its own), else
+ * from autocannon in this process.
  */
 import autocannon from 'autocannon'
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
@@ -13,6 +15,7 @@ import { SERVERS } from './http/run.js'
 import { ROUTES, type ServerMessage } from './http/servers/common.js'
 import { benchScript, startChild } from './lib/child.js'
 import { table } from './lib/table.js'
+import { defaultClient, wrkLoad } from './http/wrk.js'
 
 interface ProfileNode {
   id: number
@@ -33,13 +36,14 @@ const child = await startChild<ServerMessage>(benchScript(spec.script), { readyT
 try {
   const port = child.message.port
   const cookie = cookieHeader((await get(port, ROUTES.write)).setCookie)
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${route}`,
-    connections: 32,
-    duration: seconds,
-    headers: route === ROUTES.fresh ? {} : { cookie },
-  })
-  console.log(`${spec.name} ${route}: ${Math.round(result.requests.total / result.duration)} req/s`)
+  const url = `http://127.0.0.1:${port}${route}`
+  const headers: Record<string, string> = route === ROUTES.fresh ? {} : { cookie }
+  // wrk when installed (C, one thread: it leaves the server a core of its own), else autocannon in this process.
+  const rps =
+    defaultClient() === 'wrk'
+      ? (await wrkLoad(url, seconds, 32, headers)).rps
+      : await autocannon({ url, connections: 32, duration: seconds, headers }).then((result) => result.requests.total / result.duration)
+  console.log(`${spec.name} ${route}: ${Math.round(rps)} req/s`)
 } finally {
   await child.stop()
 }
